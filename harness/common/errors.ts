@@ -1,0 +1,84 @@
+// Every failure ktrial reports belongs to one class; the class decides the exit code,
+// so CI can tell a bad trial file from a kernel that crashed from a broken host.
+
+export type FailureClass = 'bad-input' | 'kernel' | 'host';
+
+export const EXIT = {
+  ok: 0,
+  unexpected: 1,
+  badInput: 2,
+  kernel: 3,
+  host: 4,
+  interrupted: 130,
+} as const;
+
+export function exitCodeFor(cls: FailureClass): number {
+  switch (cls) {
+    case 'bad-input':
+      return EXIT.badInput;
+    case 'kernel':
+      return EXIT.kernel;
+    case 'host':
+      return EXIT.host;
+  }
+}
+
+export interface Where {
+  file: string;
+  line?: number;
+  column?: number;
+}
+
+export function formatWhere(w: Where): string {
+  let s = w.file;
+  if (w.line !== undefined) {
+    s += `:${w.line}`;
+    if (w.column !== undefined) s += `:${w.column}`;
+  }
+  return s;
+}
+
+export class KtrialError extends Error {
+  readonly cls: FailureClass;
+  readonly where: Where | undefined;
+  /** What the user should do about it. */
+  readonly hint: string | undefined;
+  /** Console or log lines around the failure, shown under the message. */
+  readonly excerpt: string | undefined;
+
+  constructor(
+    cls: FailureClass,
+    message: string,
+    opts: { where?: Where; hint?: string; excerpt?: string; cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'KtrialError';
+    this.cls = cls;
+    this.where = opts.where;
+    this.hint = opts.hint;
+    this.excerpt = opts.excerpt;
+  }
+
+  render(): string {
+    const head = this.where ? `${formatWhere(this.where)}: ${this.message}` : this.message;
+    const parts = [`ktrial: ${this.cls} error: ${head}`];
+    if (this.excerpt) parts.push(this.excerpt.replace(/^/gm, '  | '));
+    if (this.hint) parts.push(`  what to do: ${this.hint}`);
+    return parts.join('\n');
+  }
+}
+
+export const badInput = (message: string, opts: ConstructorParameters<typeof KtrialError>[2] = {}) =>
+  new KtrialError('bad-input', message, opts);
+export const kernelFailure = (message: string, opts: ConstructorParameters<typeof KtrialError>[2] = {}) =>
+  new KtrialError('kernel', message, opts);
+export const hostFailure = (message: string, opts: ConstructorParameters<typeof KtrialError>[2] = {}) =>
+  new KtrialError('host', message, opts);
+
+/** Thrown when the run was interrupted (SIGINT/SIGTERM); every stage unwinds and cleans up. */
+export class Interrupted extends Error {
+  constructor(readonly signal: string) {
+    super(`interrupted by ${signal}`);
+    this.name = 'Interrupted';
+  }
+}

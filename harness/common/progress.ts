@@ -1,0 +1,71 @@
+// What the user sees while a run goes on: which phase runs, for how long, and its outcome.
+// Phase timings are also collected for results.json and the benchmark.
+
+export interface PhaseRecord {
+  phase: string;
+  status: 'ok' | 'failed' | 'cached' | 'skipped';
+  seconds: number;
+  detail?: string;
+}
+
+export type Sink = (line: string) => void;
+
+export class Progress {
+  readonly phases: PhaseRecord[] = [];
+  private readonly t0 = Date.now();
+
+  constructor(
+    private readonly sink: Sink = (l) => process.stderr.write(`${l}\n`),
+    private readonly heartbeatMs = 15_000,
+  ) {}
+
+  info(msg: string): void {
+    this.sink(`[ktrial ${this.clock()}] ${msg}`);
+  }
+
+  private clock(): string {
+    const s = Math.floor((Date.now() - this.t0) / 1000);
+    return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+  }
+
+  /**
+   * Run one phase. `status` lets a phase report what it saw while it runs
+   * (the heartbeat prints it); the phase may return 'cached' through `markCached`.
+   */
+  async phase<T>(name: string, fn: (ctl: { status(s: string): void; markCached(detail?: string): void }) => Promise<T>): Promise<T> {
+    const start = Date.now();
+    let status = '';
+    let cached: string | undefined | false = false;
+    this.info(`${name}: started`);
+    const timer = setInterval(() => this.info(`${name}: ${fmtSeconds((Date.now() - start) / 1000)} elapsed${status ? `, ${status}` : ''}`), this.heartbeatMs);
+    timer.unref();
+    try {
+      const out = await fn({
+        status: (s) => {
+          status = s;
+        },
+        markCached: (d) => {
+          cached = d ?? '';
+        },
+      });
+      const seconds = (Date.now() - start) / 1000;
+      const rec: PhaseRecord = { phase: name, status: cached === false ? 'ok' : 'cached', seconds };
+      if (typeof cached === 'string' && cached) rec.detail = cached;
+      this.phases.push(rec);
+      this.info(`${name}: ${rec.status === 'cached' ? 'cache hit' : 'done'} in ${fmtSeconds(seconds)}${rec.detail ? ` (${rec.detail})` : ''}`);
+      return out;
+    } catch (err) {
+      const seconds = (Date.now() - start) / 1000;
+      this.phases.push({ phase: name, status: 'failed', seconds, detail: err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err) });
+      this.info(`${name}: FAILED after ${fmtSeconds(seconds)}`);
+      throw err;
+    } finally {
+      clearInterval(timer);
+    }
+  }
+}
+
+export function fmtSeconds(s: number): string {
+  if (s < 60) return `${s.toFixed(1)}s`;
+  return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+}
