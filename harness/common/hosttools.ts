@@ -14,6 +14,7 @@ export interface HostTool {
 export const HOST_TOOLS: readonly HostTool[] = [
   { command: 'make', pkg: 'make', usedFor: 'kernel and guest userland builds' },
   { command: 'gcc', pkg: 'gcc', usedFor: 'the default kernel compiler' },
+  { command: 'ld', pkg: 'binutils', usedFor: 'kernel builds' },
   { command: 'flex', pkg: 'flex', usedFor: 'kconfig (newer kernels)' },
   { command: 'bison', pkg: 'bison', usedFor: 'kconfig (newer kernels)' },
   { command: 'bc', pkg: 'bc', usedFor: 'kernel build (timeconst)' },

@@ -1,0 +1,161 @@
+// Pure .config handling: parse, merge fragments in order with their origins, check the
+// final config against what was required, and explain from Kconfig why an option is gone.
+
+export interface Origin {
+  file: string;
+  line: number;
+}
+
+export interface Setting {
+  symbol: string;
+  /** 'y', 'm', 'n' (unset), a number or a quoted string as written in .config. */
+  value: string;
+  origin: Origin;
+}
+
+/** Parse .config or fragment text: `CONFIG_X=v` and `# CONFIG_X is not set` lines. */
+export function parseConfig(text: string, file: string): Setting[] {
+  const out: Setting[] = [];
+  text.split('\n').forEach((line, i) => {
+    const set = /^\s*(CONFIG_[A-Za-z0-9_]+)=(.*)$/.exec(line);
+    if (set) out.push({ symbol: set[1]!, value: set[2]!.trim(), origin: { file, line: i + 1 } });
+    const unset = /^\s*#\s*(CONFIG_[A-Za-z0-9_]+) is not set/.exec(line);
+    if (unset) out.push({ symbol: unset[1]!, value: 'n', origin: { file, line: i + 1 } });
+  });
+  return out;
+}
+
+export function configMap(settings: Setting[]): Map<string, string> {
+  return new Map(settings.map((s) => [s.symbol, s.value]));
+}
+
+export interface Conflict {
+  symbol: string;
+  earlier: Setting;
+  later: Setting;
+}
+
+export interface MergeResult {
+  /** The requested settings, later ones winning. */
+  requested: Map<string, Setting>;
+  conflicts: Conflict[];
+}
+
+/** Merge layers in order (fragments, then inline options); report values that change. */
+export function mergeLayers(layers: Setting[][]): MergeResult {
+  const requested = new Map<string, Setting>();
+  const conflicts: Conflict[] = [];
+  for (const layer of layers) {
+    for (const s of layer) {
+      const prev = requested.get(s.symbol);
+      if (prev && prev.value !== s.value) conflicts.push({ symbol: s.symbol, earlier: prev, later: s });
+      requested.set(s.symbol, s);
+    }
+  }
+  return { requested, conflicts };
+}
+
+const line = (symbol: string, value: string) => (value === 'n' ? `# ${symbol} is not set` : `${symbol}=${value}`);
+
+/**
+ * Apply requested settings to a .config text: a symbol's existing line is replaced in place
+ * (appending after a `# X is not set` line would be ignored by oldconfig), new ones appended.
+ */
+export function applySettings(base: string, requested: Iterable<Setting>): string {
+  const want = new Map<string, string>();
+  for (const s of requested) want.set(s.symbol, s.value);
+  const done = new Set<string>();
+  const lines = base.split('\n').map((l) => {
+    const m = /^(CONFIG_[A-Za-z0-9_]+)=/.exec(l) ?? /^# (CONFIG_[A-Za-z0-9_]+) is not set/.exec(l);
+    if (!m || !want.has(m[1]!)) return l;
+    done.add(m[1]!);
+    return line(m[1]!, want.get(m[1]!)!);
+  });
+  while (lines.length && lines[lines.length - 1] === '') lines.pop();
+  for (const [sym, v] of want) if (!done.has(sym)) lines.push(line(sym, v));
+  return `${lines.join('\n')}\n`;
+}
+
+export interface KconfigEntry {
+  symbol: string;
+  file: string;
+  line: number;
+  dependsOn: string[];
+  /** Symbols that select this one. */
+  selectedBy: string[];
+}
+
+/** Index `config X` entries of Kconfig files: where each is and what it depends on. */
+export function indexKconfig(files: { file: string; text: string }[]): Map<string, KconfigEntry> {
+  const idx = new Map<string, KconfigEntry>();
+  const selects: { from: string; to: string }[] = [];
+  for (const { file, text } of files) {
+    let cur: KconfigEntry | undefined;
+    // Entries inside `if X ... endif` depend on X.
+    const ifs: string[] = [];
+    text.split('\n').forEach((l, i) => {
+      const c = /^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$/.exec(l);
+      if (c) {
+        const symbol = `CONFIG_${c[1]}`;
+        cur = idx.get(symbol) ?? { symbol, file, line: i + 1, dependsOn: [...ifs], selectedBy: [] };
+        idx.set(symbol, cur);
+        return;
+      }
+      const ifm = /^\s*if\s+(.+?)\s*$/.exec(l);
+      if (ifm) ifs.push(ifm[1]!);
+      if (/^\s*endif\b/.test(l)) ifs.pop();
+      if (/^\s*(endmenu|menu|choice|endchoice|if|endif|source|comment)\b/.test(l)) {
+        cur = undefined;
+        return;
+      }
+      if (!cur) return;
+      const d = /^\s*depends on\s+(.+?)\s*$/.exec(l);
+      if (d) cur.dependsOn.push(d[1]!);
+      const s = /^\s*select\s+([A-Za-z0-9_]+)/.exec(l);
+      if (s) selects.push({ from: cur.symbol, to: `CONFIG_${s[1]}` });
+    });
+  }
+  for (const { from, to } of selects) idx.get(to)?.selectedBy.push(from);
+  return idx;
+}
+
+export interface MissingOption {
+  symbol: string;
+  wanted: string;
+  actual: string;
+  /** Why, where Kconfig tells. */
+  reason: string;
+}
+
+/** Symbols named in a dependency expression. */
+export function exprSymbols(expr: string): string[] {
+  return [...new Set((expr.match(/[A-Za-z0-9_]+/g) ?? []).filter((t) => !/^(y|n|m)$/.test(t) && /[A-Z]/.test(t)).map((t) => `CONFIG_${t}`))];
+}
+
+/** Check required options against the final config and explain each one that is off. */
+export function checkRequired(
+  required: { symbol: string; value: string }[],
+  final: Map<string, string>,
+  kconfig: Map<string, KconfigEntry>,
+): MissingOption[] {
+  const missing: MissingOption[] = [];
+  for (const r of required) {
+    const actual = final.get(r.symbol) ?? 'n';
+    if (actual === r.value) continue;
+    const entry = kconfig.get(r.symbol);
+    let reason: string;
+    if (!entry) reason = `${r.symbol} does not exist in this kernel's Kconfig`;
+    else {
+      const unmet = entry.dependsOn
+        .flatMap(exprSymbols)
+        .filter((s) => (final.get(s) ?? 'n') === 'n')
+        .map((s) => `${s} is ${kconfig.has(s) ? 'not set' : 'not in this kernel'}`);
+      const where = `${entry.file}:${entry.line}`;
+      reason = entry.dependsOn.length
+        ? `Kconfig (${where}) says it depends on ${entry.dependsOn.map((d) => `"${d}"`).join(' and ')}${unmet.length ? `; ${unmet.join(', ')}` : ''}`
+        : `Kconfig (${where}) lists no dependency; check the enclosing menu or if-block`;
+    }
+    missing.push({ symbol: r.symbol, wanted: r.value, actual, reason });
+  }
+  return missing;
+}

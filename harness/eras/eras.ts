@@ -1,0 +1,103 @@
+// What ktrial knows about each kernel era, as data: one record per range of versions.
+// Stages read these fields; no stage branches on a version number itself.
+
+export interface KernelVersion {
+  major: number;
+  minor: number;
+  sub: number;
+  extra: string;
+}
+
+export interface CompatSeries {
+  /** Directory under kernel-patches/compat/ holding a quilt `series`. */
+  dir: string;
+  /** Compiler majors this series is needed for (all when absent). */
+  forGccMajor?: { min: number };
+}
+
+export interface KernelEra {
+  name: string;
+  /** First version of the era, inclusive. */
+  from: string;
+  /** First version after the era, exclusive (open-ended when absent). */
+  until?: string;
+  /** ARCH= for make. */
+  makeArch: string;
+  /** Where make leaves the bootable image, relative to the tree. */
+  bzImage: string;
+  /** Toolchain-compatibility series applied before the trial's own patches. */
+  compat: CompatSeries[];
+  /** How a merged .config is completed non-interactively. */
+  configCompletion: 'olddefconfig' | 'oldconfig-defaults';
+  /** Base targets the era's kconfig offers. */
+  baseTargets: string[];
+  /** Kernel build variables the era's scripts honour for reproducible builds. */
+  reproducibleVars: string[];
+}
+
+export const ERAS: readonly KernelEra[] = [
+  {
+    name: '2.6.20-2.6.23',
+    from: '2.6.20',
+    until: '2.6.24',
+    makeArch: 'x86_64',
+    bzImage: 'arch/x86_64/boot/bzImage',
+    compat: [{ dir: '2.6.20', forGccMajor: { min: 5 } }],
+    configCompletion: 'oldconfig-defaults',
+    baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
+    reproducibleVars: [],
+  },
+  {
+    name: '2.6.24-3.6',
+    from: '2.6.24',
+    until: '3.7',
+    makeArch: 'x86_64',
+    bzImage: 'arch/x86/boot/bzImage',
+    compat: [{ dir: '2.6.24', forGccMajor: { min: 5 } }],
+    configCompletion: 'oldconfig-defaults',
+    baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
+    reproducibleVars: [],
+  },
+  {
+    name: '3.7-3.16',
+    from: '3.7',
+    until: '3.17',
+    makeArch: 'x86_64',
+    bzImage: 'arch/x86/boot/bzImage',
+    compat: [],
+    configCompletion: 'olddefconfig',
+    baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
+    reproducibleVars: ['KBUILD_BUILD_TIMESTAMP', 'KBUILD_BUILD_USER', 'KBUILD_BUILD_HOST'],
+  },
+  {
+    name: '3.17-current',
+    from: '3.17',
+    makeArch: 'x86_64',
+    bzImage: 'arch/x86/boot/bzImage',
+    compat: [],
+    configCompletion: 'olddefconfig',
+    baseTargets: ['allnoconfig', 'tinyconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
+    reproducibleVars: ['KBUILD_BUILD_TIMESTAMP', 'KBUILD_BUILD_USER', 'KBUILD_BUILD_HOST'],
+  },
+];
+
+export function parseVersion(s: string): KernelVersion {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?(.*)$/.exec(s.trim());
+  if (!m) throw new Error(`not a kernel version: ${s}`);
+  return { major: Number(m[1]), minor: Number(m[2]), sub: Number(m[3] ?? 0), extra: m[4] ?? '' };
+}
+
+export function compareVersions(a: KernelVersion, b: KernelVersion): number {
+  return a.major - b.major || a.minor - b.minor || a.sub - b.sub;
+}
+
+export const versionString = (v: KernelVersion) => `${v.major}.${v.minor}.${v.sub}${v.extra}`;
+
+export function eraFor(v: KernelVersion): KernelEra | undefined {
+  return ERAS.find((e) => compareVersions(v, parseVersion(e.from)) >= 0 && (!e.until || compareVersions(v, parseVersion(e.until)) < 0));
+}
+
+/** The compat series an era needs with the given compiler major version. */
+export function compatSeriesFor(era: KernelEra, gccMajor: number): CompatSeries[] {
+  return era.compat.filter((c) => !c.forGccMajor || gccMajor >= c.forGccMajor.min);
+}

@@ -1,0 +1,147 @@
+// Trial -> source -> patched tree -> config -> kernel, as one cached step. The kernel cache
+// key covers every input (source identity, each patch's hash, base target, fragment
+// contents, inline options, toolchain versions, era), so an unchanged trial is a cache hit
+// that touches no tree; a changed one rebuilds incrementally in the kept work tree.
+import { copyFile, mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { cached } from '../common/cache.js';
+import type { StageContext } from '../common/context.js';
+import { hashValue, sha256, sha256File, shortHash } from '../common/hash.js';
+import { requireTools } from '../common/hosttools.js';
+import { repoPath, REPO_ROOT } from '../common/paths.js';
+import { run } from '../common/proc.js';
+import { configure } from '../config/configure.js';
+import { configMap, parseConfig } from '../config/kconfig.js';
+import { compatSeriesFor, versionString } from '../eras/eras.js';
+import { applySeries } from '../patch/apply.js';
+import { loadSeries, type Series } from '../patch/series.js';
+import { resolveSource, type SourceTree } from '../source/source.js';
+import type { Trial } from '../trial/trial.js';
+import { makeKernel, PINNED_BUILD_ENV } from './build.js';
+import { detectToolchain, type Toolchain } from './toolchain.js';
+
+/** Bumped when the way ktrial builds changes in a way the inputs do not show. */
+const BUILD_RECIPE = 1;
+
+export interface KernelManifest {
+  ktrialBuildRecipe: number;
+  cacheKey: string;
+  trial: { name: string; file: string; sha256: string };
+  source: { id: string; version: string; era: string; origin: Record<string, string> };
+  patches: { series: string; patch: string; sha256: string; compat: boolean }[];
+  config: { base: string; fragments: { file: string; sha256: string }[]; options: Record<string, string>; finalSha256: string };
+  toolchain: Toolchain;
+  make: { args: string[]; env: Record<string, string> };
+  kernelRelease: string;
+  bzImageSha256: string;
+  build: { seconds: number; warnings: number; objects: number };
+}
+
+export interface KernelArtifacts {
+  dir: string;
+  bzImage: string;
+  config: string;
+  buildLog: string;
+  manifest: KernelManifest;
+  configValues: Map<string, string>;
+  cacheHit: boolean;
+}
+
+export interface BuildOptions {
+  /** Where the build log is written while the build runs (kept there when it fails). */
+  outDir: string;
+  sourceOverride?: string;
+  buildTimeoutS?: number;
+}
+
+async function loadAllSeries(src: SourceTree, tc: Toolchain, trial: Trial): Promise<{ series: Series[]; compatCount: number }> {
+  const compat = compatSeriesFor(src.era, tc.gccMajor).map((c) => repoPath('kernel-patches', 'compat', c.dir));
+  const series: Series[] = [];
+  for (const p of [...compat, ...trial.patches]) series.push(await loadSeries(p));
+  return { series, compatCount: compat.length };
+}
+
+export async function buildKernel(trial: Trial, opts: BuildOptions, ctx: StageContext): Promise<KernelArtifacts> {
+  await requireTools(['make', 'patch', 'tar', 'perl', 'bc'], 'a kernel build');
+  const tc = await detectToolchain(trial.cc);
+  const src = await ctx.progress.phase('source', () => resolveSource(trial.source, opts.sourceOverride, ctx));
+  ctx.progress.info(`kernel ${versionString(src.version)} (era ${src.era.name}), compiler ${tc.ccVersion}`);
+  const { series, compatCount } = await loadAllSeries(src, tc, trial);
+  const fragments = await Promise.all(trial.config.fragments.map(async (f) => ({ file: relative(REPO_ROOT, f), sha256: await sha256File(f) })));
+  const patches = series.flatMap((s, i) => s.patches.map((p) => ({ series: relative(REPO_ROOT, s.path), patch: relative(REPO_ROOT, p.file), sha256: p.sha256, compat: i < compatCount })));
+  const keyInputs = {
+    recipe: BUILD_RECIPE,
+    source: src.id,
+    era: src.era.name,
+    patches: patches.map((p) => p.sha256),
+    config: { base: trial.config.base, fragments: fragments.map((f) => f.sha256), options: trial.config.options, require: trial.config.require },
+    toolchain: tc,
+    env: PINNED_BUILD_ENV,
+  };
+  const key = shortHash(hashValue(keyInputs));
+  let built = false;
+  const entry = await cached(
+    'kernels',
+    key,
+    async (tmp) => {
+      built = true;
+      await mkdir(opts.outDir, { recursive: true });
+      const buildLog = join(opts.outDir, 'build.log');
+      await writeFile(buildLog, `# ktrial build of ${trial.name}: kernel ${versionString(src.version)}, ${tc.ccVersion}\n# compat patches: ${patches.filter((p) => p.compat).map((p) => p.patch).join(', ') || 'none'}\n# trial patches: ${patches.filter((p) => !p.compat).map((p) => p.patch).join(', ') || 'none'}\n`);
+      const tree = await ctx.progress.phase('patch', () => applySeries(src, series, { cc: tc.ccVersion, era: src.era.name }, ctx));
+      try {
+        for (const a of tree.applied) if (a.notes.length) await writeFile(buildLog, `# ${relative(REPO_ROOT, a.patch)}: ${a.notes.join('; ')}\n`, { flag: 'a' });
+        const cfg = await ctx.progress.phase('config', () => configure(tree.dir, src.era, tc, trial.config, trial.file, ctx, buildLog));
+        const result = await ctx.progress.phase('build', ({ status }) => makeKernel(tree.dir, src.era, tc, tmp, buildLog, opts.buildTimeoutS ?? trial.timeouts.buildS, ctx, status));
+        const rel = await run('make', [`ARCH=${src.era.makeArch}`, '-s', 'kernelrelease'], { cwd: tree.dir, signal: ctx.signal });
+        const manifest: KernelManifest = {
+          ktrialBuildRecipe: BUILD_RECIPE,
+          cacheKey: key,
+          trial: { name: trial.name, file: relative(REPO_ROOT, trial.file), sha256: sha256(await readFile(trial.file)) },
+          source: { id: src.id, version: versionString(src.version), era: src.era.name, origin: src.origin },
+          patches,
+          config: { base: trial.config.base, fragments, options: trial.config.options, finalSha256: cfg.sha256 },
+          toolchain: tc,
+          make: { args: result.makeArgs, env: PINNED_BUILD_ENV },
+          kernelRelease: rel.stdout.trim().split('\n').pop() ?? '',
+          bzImageSha256: await sha256File(join(tmp, 'bzImage')),
+          build: { seconds: result.seconds, warnings: result.summary.warnings, objects: result.summary.compiled },
+        };
+        await writeFile(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+        await copyFile(buildLog, join(tmp, 'build.log'));
+      } finally {
+        await tree.release();
+      }
+    },
+    { onWait: (pid) => ctx.progress.info(`waiting for process ${pid}, which is building the same kernel`) },
+  );
+  if (!built) ctx.progress.info(`kernel: cache hit ${entry.dir}`);
+  const manifest = JSON.parse(await readFile(join(entry.dir, 'manifest.json'), 'utf8')) as KernelManifest;
+  const configText = await readFile(join(entry.dir, 'config'), 'utf8');
+  return {
+    dir: entry.dir,
+    bzImage: join(entry.dir, 'bzImage'),
+    config: join(entry.dir, 'config'),
+    buildLog: join(entry.dir, 'build.log'),
+    manifest,
+    configValues: configMap(parseConfig(configText, 'config')),
+    cacheHit: !built,
+  };
+}
+
+/** Copy a kernel's artifacts into the user's output directory (atomically per file). */
+export async function exportKernel(k: KernelArtifacts, outDir: string): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  const files: [string, string][] = [
+    [k.bzImage, 'bzImage'],
+    [k.config, 'config'],
+    [join(k.dir, 'manifest.json'), 'manifest.json'],
+  ];
+  // After a fresh build the log is already in outDir.
+  if (k.cacheHit) files.push([k.buildLog, 'build.log']);
+  for (const [from, to] of files) {
+    const tmp = join(outDir, `.${to}.tmp-${process.pid}`);
+    await copyFile(from, tmp);
+    await rename(tmp, join(outDir, to));
+  }
+}

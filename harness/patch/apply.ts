@@ -1,0 +1,140 @@
+// Stage 2: pristine tree + patch series -> a patched work tree ready to configure and build.
+// The work tree is kept between runs (keyed by source and compiler) so builds are
+// incremental. Patches are applied to a staging copy of just the files they touch; only
+// files whose content changed are written into the work tree, so make rebuilds only what
+// an edit to the series really changed. The work tree is untouched if any patch fails.
+import { mkdir, readFile, rm, writeFile, copyFile, unlink, stat } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { cached, cacheRoot, lock } from '../common/cache.js';
+import type { StageContext } from '../common/context.js';
+import { badInput } from '../common/errors.js';
+import { hashValue, shortHash } from '../common/hash.js';
+import { requireTools } from '../common/hosttools.js';
+import { run, runOk } from '../common/proc.js';
+import type { SourceTree } from '../source/source.js';
+import type { PatchFile, Series } from './series.js';
+
+export interface AppliedPatch {
+  series: string;
+  patch: string;
+  sha256: string;
+  /** What `patch` said, e.g. offsets. */
+  notes: string[];
+}
+
+export interface PatchedTree {
+  dir: string;
+  applied: AppliedPatch[];
+  /** Files the series changed relative to the pristine tree. */
+  touched: string[];
+  /** Release the work tree for other runs. */
+  release(): Promise<void>;
+}
+
+interface WorkTreeState {
+  touched: string[];
+}
+
+const STATE = '.ktrial-worktree.json';
+
+async function exists(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => undefined)) !== undefined;
+}
+
+/** Parse `patch` output into the failing file and hunk. */
+export function describePatchFailure(output: string): { file?: string; hunks: string[]; summary: string } {
+  let file: string | undefined;
+  let failedFile: string | undefined;
+  const hunks: string[] = [];
+  for (const line of output.split('\n')) {
+    const f = /^(?:patching|checking) file (.+)$/.exec(line);
+    if (f) file = f[1]!.replace(/^'|'$/g, '');
+    const h = /^Hunk #(\d+) FAILED at (\d+)/.exec(line);
+    if (h) {
+      failedFile ??= file;
+      hunks.push(`hunk #${h[1]} (at line ${h[2]}) of ${file}`);
+    }
+    if (/can't find file to patch/.test(line)) failedFile ??= file ?? 'a file that does not exist in the tree';
+    if (/No file to patch/.test(line)) hunks.push('a file that does not exist in the tree');
+    if (/Reversed \(or previously applied\) patch detected/.test(line)) {
+      failedFile ??= file;
+      hunks.push(`${file}: the change is already there (a reversed or previously applied patch)`);
+    }
+  }
+  const summary = hunks.length ? hunks.join('; ') : output.trim().split('\n').slice(-3).join(' ');
+  return { ...(failedFile ? { file: failedFile } : {}), hunks, summary };
+}
+
+async function applyOne(staging: string, p: PatchFile, series: string, ctx: StageContext): Promise<string[]> {
+  const args = ['-p1', '-N', '-F0', '--no-backup-if-mismatch', '-d', staging, '-i', p.file];
+  const dry = await run('patch', ['--dry-run', ...args], { signal: ctx.signal, env: { LC_ALL: 'C' } });
+  if (dry.exitCode !== 0) {
+    const d = describePatchFailure(dry.all);
+    throw badInput(`patch ${relative(process.cwd(), p.file)} (series ${relative(process.cwd(), series)}) does not apply${d.file ? `: ${d.file}` : ''}: ${d.summary}`, {
+      where: p.namedAt,
+      excerpt: dry.all.trim().split('\n').slice(0, 20).join('\n'),
+      hint: 'rebase the patch onto this tree (the hunks above did not match), or check that the series order and the --source are the ones it was written for; nothing was built and the work tree is unchanged',
+    });
+  }
+  const r = await run('patch', args, { signal: ctx.signal, env: { LC_ALL: 'C' } });
+  if (r.exitCode !== 0) throw badInput(`patch ${p.file} failed after its dry run passed`, { excerpt: r.all, where: p.namedAt });
+  return r.all.split('\n').filter((l) => /offset|fuzz/i.test(l));
+}
+
+export async function applySeries(src: SourceTree, series: Series[], workKey: Record<string, string>, ctx: StageContext): Promise<PatchedTree> {
+  await requireTools(['patch'], 'applying patches');
+  const key = shortHash(hashValue({ src: src.id, ...workKey }));
+  const entry = await cached('worktrees', key, async (tmp) => {
+    ctx.progress.info(`creating a work tree from ${src.dir}`);
+    await runOk('cp', ['-a', '--reflink=auto', `${src.dir}/.`, tmp], { signal: ctx.signal }, 'copying the source into a work tree');
+    await writeFile(join(tmp, STATE), JSON.stringify({ touched: [] } satisfies WorkTreeState));
+  });
+  const dir = entry.dir;
+  const release = await lock(join(cacheRoot(), 'worktrees', `${key}.inuse`), (pid) => ctx.progress.info(`waiting for process ${pid}, which is using the same work tree`));
+  try {
+    const state = JSON.parse(await readFile(join(dir, STATE), 'utf8')) as WorkTreeState;
+    const all = series.flatMap((s) => s.patches.map((p) => ({ s, p })));
+    const touched = new Set([...state.touched, ...all.flatMap(({ p }) => p.touches)]);
+
+    // Stage the pristine version of every file either the old or the new series touches.
+    const staging = join(cacheRoot(), 'worktrees', `${key}.staging-${process.pid}`);
+    await rm(staging, { recursive: true, force: true });
+    await mkdir(staging, { recursive: true });
+    try {
+      for (const f of touched) {
+        const from = join(src.dir, f);
+        if (await exists(from)) {
+          await mkdir(dirname(join(staging, f)), { recursive: true });
+          await copyFile(from, join(staging, f));
+        }
+      }
+      const applied: AppliedPatch[] = [];
+      for (const { s, p } of all) {
+        const notes = await applyOne(staging, p, s.path, ctx);
+        applied.push({ series: s.path, patch: p.file, sha256: p.sha256, notes });
+      }
+      // Bring the work tree to the staged content, writing only what differs.
+      let written = 0;
+      for (const f of touched) {
+        const want = await readFile(join(staging, f)).catch(() => undefined);
+        const have = await readFile(join(dir, f)).catch(() => undefined);
+        if (want && have && want.equals(have)) continue;
+        if (!want && !have) continue;
+        if (want) {
+          await mkdir(dirname(join(dir, f)), { recursive: true });
+          await writeFile(join(dir, f), want);
+        } else await unlink(join(dir, f));
+        written++;
+      }
+      const changed = all.flatMap(({ p }) => p.touches);
+      await writeFile(join(dir, STATE), JSON.stringify({ touched: [...new Set(changed)] } satisfies WorkTreeState));
+      ctx.progress.info(`patches: ${applied.length} applied, ${written} file(s) of the work tree changed`);
+      return { dir, applied, touched: [...new Set(changed)], release };
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}

@@ -1,0 +1,52 @@
+import { bool, dict, int, list, obj, oneOf, str, type Schema } from '../common/schema.js';
+
+const configSymbol = /^CONFIG_[A-Za-z0-9_]+$/;
+const relPath = str({ description: 'a path, relative to the trial file' });
+
+const source = obj(
+  {
+    name: { schema: str({ pattern: /^[A-Za-z0-9._-]+$/ }), description: 'a stable name for this source; KTRIAL_SOURCE_<NAME> in the environment overrides it' },
+    tarball: { schema: str(), description: 'URL or path of a .tar.gz/.tar.bz2/.tar.xz' },
+    sha256: { schema: str({ pattern: /^[0-9a-f]{64}$/ }), description: 'pinned sha256 of the tarball' },
+    git: { schema: str(), description: 'a git repository (path or URL)' },
+    ref: { schema: str(), description: 'the commit, tag or branch of the git repository' },
+    path: { schema: relPath, description: 'a local kernel tree (never modified)' },
+    debian: { schema: str({ pattern: /^linux-source-[0-9.]+$/ }), description: "a Debian linux-source-X package's tarball" },
+  },
+  { description: 'where the kernel source comes from: exactly one of tarball, git, path, debian' },
+);
+
+const config = obj({
+  base: { schema: str({ pattern: /^[a-z0-9_]+config$/ }), description: 'make target giving the base .config (allnoconfig, tinyconfig, defconfig, ...)', required: true },
+  fragments: { schema: list(relPath), description: 'kconfig fragments merged in order; later wins' },
+  options: { schema: dict(oneOf([str(), int(), bool()]), { keyPattern: configSymbol }), description: 'inline options, merged last (y, n, m, a number or a string)' },
+  require: { schema: list(str({ pattern: /^CONFIG_[A-Za-z0-9_]+(=.*)?$/ })), description: 'options that must hold in the final .config: CONFIG_X (=y) or CONFIG_X=value (n for unset)' },
+});
+
+const timeouts = obj({
+  build: int({ min: 1, description: 'seconds' }),
+  boot: int({ min: 1, description: 'seconds' }),
+  case: int({ min: 1, description: 'seconds, per scenario case' }),
+});
+
+export const trialSchema: Schema = obj({
+  name: { schema: str({ pattern: /^[A-Za-z0-9._-]+$/ }), required: true },
+  description: str(),
+  source: { schema: source, required: true },
+  patches: { schema: list(relPath), description: 'patch series (directories holding a quilt `series` file, or single .patch files), applied in order after the compat series' },
+  config: { schema: config, required: true },
+  toolchain: obj({ cc: { schema: str({ pattern: /^(gcc|gcc-[0-9]+)$/ }), description: 'the C compiler: gcc (the host default), gcc-11, gcc-12, ...' } }),
+  guest: obj({
+    memory: int({ min: 64, max: 16384, description: 'MiB' }),
+    cmdline: str({ description: 'extra kernel command line' }),
+  }),
+  scenarios: { schema: list(relPath), description: 'scenario suites to run' },
+  'expected-failures': list(
+    obj({
+      case: { schema: str(), required: true, description: 'case name, or a glob (*)' },
+      reason: { schema: str(), required: true },
+      finding: str({ description: 'where the finding is written up' }),
+    }),
+  ),
+  timeouts,
+});

@@ -1,0 +1,138 @@
+// Stage 0: a trial file becomes a validated, resolved Trial. Every path is made absolute
+// and checked here, so nothing is built for a trial that names a file that is not there.
+import { access } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { badInput } from '../common/errors.js';
+import { validate } from '../common/schema.js';
+import { loadYamlFile, type Located } from '../common/yaml.js';
+import { trialSchema } from './schema.js';
+
+export type SourceSpec =
+  | { kind: 'tarball'; name: string; tarball: string; sha256?: string }
+  | { kind: 'git'; name: string; git: string; ref: string }
+  | { kind: 'path'; name: string; path: string }
+  | { kind: 'debian'; name: string; pkg: string };
+
+export interface ConfigSpec {
+  base: string;
+  fragments: string[];
+  /** Inline options, normalised to .config values ('n' for unset). */
+  options: Record<string, string>;
+  /** Where each inline option stands, for messages. */
+  optionLines: Record<string, number>;
+  require: { symbol: string; value: string }[];
+}
+
+export interface Trial {
+  file: string;
+  name: string;
+  description: string;
+  source: SourceSpec;
+  patches: string[];
+  config: ConfigSpec;
+  cc: string;
+  guest: { memoryMiB: number; cmdline: string };
+  scenarios: string[];
+  expectedFailures: { case: string; reason: string; finding?: string }[];
+  timeouts: { buildS: number; bootS: number; caseS: number };
+}
+
+interface RawTrial {
+  name: string;
+  description?: string;
+  source: { name?: string; tarball?: string; sha256?: string; git?: string; ref?: string; path?: string; debian?: string };
+  patches?: string[];
+  config: { base: string; fragments?: string[]; options?: Record<string, string | number | boolean>; require?: string[] };
+  toolchain?: { cc?: string };
+  guest?: { memory?: number; cmdline?: string };
+  scenarios?: string[];
+  'expected-failures'?: { case: string; reason: string; finding?: string }[];
+  timeouts?: { build?: number; boot?: number; case?: number };
+}
+
+export const DEFAULT_TIMEOUTS = { buildS: 3600, bootS: 180, caseS: 60 };
+
+function optionValue(v: string | number | boolean): string {
+  if (v === true) return 'y';
+  if (v === false) return 'n';
+  return String(v);
+}
+
+async function mustExist(doc: Located, path: (string | number)[], abs: string, what: string): Promise<void> {
+  try {
+    await access(abs);
+  } catch {
+    throw badInput(`${what} ${abs} does not exist`, { where: doc.where(path), hint: 'fix the path (relative paths are relative to the trial file)' });
+  }
+}
+
+export async function loadTrial(file: string): Promise<Trial> {
+  const abs = resolve(file);
+  const doc = await loadYamlFile(abs);
+  const raw = validate<RawTrial>(doc, trialSchema, 'trial file');
+  const dir = dirname(abs);
+  const at = (p: string) => resolve(dir, p);
+
+  const kinds = (['tarball', 'git', 'path', 'debian'] as const).filter((k) => raw.source[k] !== undefined);
+  if (kinds.length !== 1) {
+    throw badInput(`source must name exactly one of tarball, git, path, debian (found ${kinds.length ? kinds.join(', ') : 'none'})`, {
+      where: doc.where(['source']),
+      hint: 'keep one of them; use --source on the command line to point at another copy',
+    });
+  }
+  const s = raw.source;
+  const name = s.name ?? raw.name;
+  let source: SourceSpec;
+  switch (kinds[0]!) {
+    case 'tarball':
+      source = { kind: 'tarball', name, tarball: /^[a-z]+:\/\//.test(s.tarball!) ? s.tarball! : at(s.tarball!), ...(s.sha256 ? { sha256: s.sha256 } : {}) };
+      break;
+    case 'git':
+      if (!s.ref) throw badInput('a git source needs a ref (commit, tag or branch)', { where: doc.where(['source', 'git']), hint: 'add `ref:` under source' });
+      source = { kind: 'git', name, git: /^[a-z]+:\/\//.test(s.git!) ? s.git! : at(s.git!), ref: s.ref };
+      break;
+    case 'path':
+      source = { kind: 'path', name, path: at(s.path!) };
+      break;
+    case 'debian':
+      source = { kind: 'debian', name, pkg: s.debian! };
+      break;
+  }
+  if (s.sha256 && source.kind !== 'tarball') throw badInput('sha256 pins a tarball; this source has none', { where: doc.where(['source', 'sha256']) });
+
+  const patches = (raw.patches ?? []).map(at);
+  for (const [i, p] of patches.entries()) await mustExist(doc, ['patches', i], p, 'patch series');
+  const fragments = (raw.config.fragments ?? []).map(at);
+  for (const [i, p] of fragments.entries()) await mustExist(doc, ['config', 'fragments', i], p, 'config fragment');
+  const scenarios = (raw.scenarios ?? []).map(at);
+  for (const [i, p] of scenarios.entries()) await mustExist(doc, ['scenarios', i], p, 'scenario suite');
+
+  const options: Record<string, string> = {};
+  const optionLines: Record<string, number> = {};
+  for (const [k, v] of Object.entries(raw.config.options ?? {})) {
+    options[k] = optionValue(v);
+    optionLines[k] = doc.where(['config', 'options', k], true).line ?? 0;
+  }
+  const require = (raw.config.require ?? []).map((r) => {
+    const eq = r.indexOf('=');
+    return eq < 0 ? { symbol: r, value: 'y' } : { symbol: r.slice(0, eq), value: r.slice(eq + 1) };
+  });
+
+  return {
+    file: abs,
+    name: raw.name,
+    description: raw.description ?? '',
+    source,
+    patches,
+    config: { base: raw.config.base, fragments, options, optionLines, require },
+    cc: raw.toolchain?.cc ?? 'gcc',
+    guest: { memoryMiB: raw.guest?.memory ?? 256, cmdline: raw.guest?.cmdline ?? '' },
+    scenarios,
+    expectedFailures: raw['expected-failures'] ?? [],
+    timeouts: {
+      buildS: raw.timeouts?.build ?? DEFAULT_TIMEOUTS.buildS,
+      bootS: raw.timeouts?.boot ?? DEFAULT_TIMEOUTS.bootS,
+      caseS: raw.timeouts?.case ?? DEFAULT_TIMEOUTS.caseS,
+    },
+  };
+}
