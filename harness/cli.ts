@@ -14,7 +14,7 @@ import { buildKernel, exportKernel } from './kernel/pipeline.js';
 const USAGE = `usage: ktrial <command> [options]
 
 commands:
-  build TRIAL [--source PATH|URL|REPO@REF|debian:PKG] [--out DIR] [--timeout-build S]
+  build TRIAL [--source PATH|URL|REPO@REF|debian:PKG] [--cc gcc-N] [--out DIR] [--timeout-build S]
         build the trial's kernel (cached by its inputs) into DIR (default out/<trial>)
   doctor
         list the host tools ktrial uses and which are missing
@@ -26,6 +26,7 @@ exit codes: 0 all as expected, 1 some case not as expected, 2 bad input,
 
 interface Common {
   source?: string;
+  cc?: string;
   out?: string;
   'timeout-build'?: string;
 }
@@ -41,11 +42,12 @@ async function cmdBuild(args: string[], ctx: StageContext): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { source: { type: 'string' }, out: { type: 'string' }, 'timeout-build': { type: 'string' } },
+    options: { source: { type: 'string' }, cc: { type: 'string' }, out: { type: 'string' }, 'timeout-build': { type: 'string' } },
   });
   const opts = values as Common;
   if (positionals.length !== 1) throw new KtrialError('bad-input', 'build takes one trial file', { hint: 'ktrial build configs/trials/<trial>.yaml' });
   const trial = await loadTrial(positionals[0]!);
+  if (opts.cc) trial.cc = opts.cc;
   const outDir = resolve(opts.out ?? join('out', trial.name));
   const timeout = numberOpt(opts['timeout-build'], 'timeout-build');
   const k = await buildKernel(trial, { outDir, ...(opts.source ? { sourceOverride: opts.source } : {}), ...(timeout ? { buildTimeoutS: timeout } : {}) }, ctx);

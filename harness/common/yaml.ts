@@ -1,7 +1,7 @@
 // YAML loading that remembers where every key and value came from, so that validation
 // errors can name file:line:column. js-yaml's event stream carries source offsets.
 import { readFile } from 'node:fs/promises';
-import { load, parseEvents, getScalarValue, EVENT_ID, YAMLException, type Event } from 'js-yaml';
+import { load, parseEvents, getScalarValue, EVENT_ID, SCALAR_STYLE, YAMLException, type Event } from 'js-yaml';
 import { badInput, type Where } from './errors.js';
 
 export type YamlPath = (string | number)[];
@@ -40,7 +40,8 @@ function positions(text: string, file: string): { values: Map<string, number>; k
   const events: Event[] = parseEvents(text, { filename: file });
   const stack: Frame[] = [];
   const startOf = (e: Event): number => {
-    if (e.type === EVENT_ID.SCALAR) return e.valueStart;
+    // A quoted scalar's value starts after its quote; point at the quote.
+    if (e.type === EVENT_ID.SCALAR) return e.style === SCALAR_STYLE.SINGLE_QUOTED || e.style === SCALAR_STYLE.DOUBLE_QUOTED ? e.valueStart - 1 : e.valueStart;
     if (e.type === EVENT_ID.MAPPING || e.type === EVENT_ID.SEQUENCE) return e.start;
     return -1;
   };

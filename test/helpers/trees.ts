@@ -1,0 +1,14 @@
+import { knownSpec, sourceEnvVar } from '../../harness/source/source.js';
+
+/**
+ * Whether ktrial can find a source for a named tree without network: the environment
+ * variable, or the cache's record of an earlier run. Otherwise the reason, for a SKIP line.
+ */
+export async function sourceAvailable(name: string): Promise<{ ok: true } | { ok: false; skip: string }> {
+  if (process.env[sourceEnvVar(name)]) return { ok: true };
+  if (await knownSpec(name)) return { ok: true };
+  return {
+    ok: false,
+    skip: `no ${name} tree known to ktrial: set ${sourceEnvVar(name)}=/path/to/${name} (a tree, a tarball, or REPO@REF), or run \`npx ktrial build <trial> --source ...\` once`,
+  };
+}
