@@ -32,7 +32,7 @@ export function summariseBuildLog(text: string): BuildSummary {
       continue;
     }
     if (/\bwarning:/.test(line)) warnings++;
-    else if (/^make(\[\d+\])?: \*\*\* .*Error \d+/.test(line) || /undefined reference to|Error: |^ld: .*error|#error/.test(line)) otherErrors.push(line.trim());
+    else if (/^[\w.+-]+: (fatal )?error: |undefined reference to|Error: |^ld: .*error|#error|^\S*make(\[\d+\])?: \*\*\* |^\S+:\d+: \*\*\* /.test(line)) otherErrors.push(line.trim());
   }
   return { errors, otherErrors, warnings, compiled };
 }
@@ -42,6 +42,10 @@ export function describeFailure(s: BuildSummary): string {
     const e = s.errors[0]!;
     return `${e.file}:${e.line}${e.column ? `:${e.column}` : ''}: error: ${e.message}${s.errors.length > 1 ? ` (and ${s.errors.length - 1} more error${s.errors.length > 2 ? 's' : ''})` : ''}`;
   }
-  const specific = s.otherErrors.find((l) => !/^make(\[\d+\])?: \*\*\*/.test(l));
-  return specific ?? s.otherErrors[0] ?? 'make failed without an error line (see the build log)';
+  // A compiler or linker line says more than make's; make's own complaints (no rule,
+  // syntax) say more than its "Error N" echoes.
+  const isMake = (l: string) => /make(\[\d+\])?: \*\*\*|^\S+:\d+: \*\*\* /.test(l);
+  const tool = s.otherErrors.find((l) => !isMake(l));
+  const makeOwn = s.otherErrors.find((l) => isMake(l) && !/\] Error \d+$/.test(l) && !/Waiting for unfinished/.test(l));
+  return tool ?? makeOwn ?? s.otherErrors[0] ?? 'make failed without an error line (see the build log)';
 }
