@@ -1,0 +1,183 @@
+// The host side of the guest agent's protocol (images/agent/README.md): building its
+// command line from a step, and reading its JSON lines back into an observation.
+import { isPlainRoot } from './expand.js';
+import { AGENT_EXIT } from './names.js';
+import type { Action, Identity, Step } from './types.js';
+
+/** Quote one word for the guest's POSIX shell. */
+export function shellQuote(s: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export function actionArgv(a: Action): string[] {
+  switch (a.kind) {
+    case 'unshare':
+      return ['unshare', a.flags.join(',') || 'none'];
+    case 'clone': {
+      const argv = ['clone', a.flags.join(',') || 'none'];
+      for (const r of a.read) argv.push('--read', r);
+      if (a.hostname) argv.push('--hostname');
+      if (a.hold) argv.push('--hold');
+      if (a.name) argv.push('--name', a.name);
+      return argv;
+    }
+    case 'spawn':
+      return ['spawn', a.name];
+    case 'write':
+      return ['write', a.path, a.data, ...(a.create ? ['--create'] : []), ...(a.append ? ['--append'] : [])];
+    case 'join':
+      return ['join', a.dir];
+    case 'read':
+    case 'readlink':
+    case 'exists':
+    case 'rmdir':
+      return [a.kind, a.path];
+    case 'mkdir':
+      return ['mkdir', a.path, ...(a.mode ? [a.mode.startsWith('0') ? a.mode : `0${a.mode}`] : [])];
+    case 'mount':
+      return ['mount', a.type, a.source, a.target, ...(a.options !== undefined ? [a.options] : []), ...(a.flags?.length ? ['--flags', a.flags.join(',')] : [])];
+    case 'umount':
+      return ['umount', a.path, ...(a.detach ? ['--detach'] : [])];
+    case 'sethostname':
+      return ['sethostname', a.name];
+    case 'gethostname':
+    case 'id':
+      return [a.kind];
+    case 'kill':
+      return ['kill', a.pid, a.signal, ...(a.waitMs !== undefined ? ['--wait', String(a.waitMs)] : [])];
+    case 'setns':
+      return ['setns', a.path, ...(a.type ? [a.type] : [])];
+    case 'sleep':
+      return ['sleep', String(a.ms)];
+  }
+}
+
+export function identityArgv(id: Identity): string[] {
+  if (isPlainRoot(id)) return [];
+  const argv = ['--uid', String(id.uid), '--gid', String(id.gid)];
+  if (id.groups) argv.push('--groups', id.groups.length ? id.groups.join(',') : 'none');
+  const c = id.caps;
+  if (c !== undefined) argv.push('--caps', c === 'all' || c === 'none' ? c : Array.isArray(c) ? c.join(',') || 'none' : c.drop.map((x) => `-${x}`).join(','));
+  return argv;
+}
+
+/** The shell command that runs a (variable-substituted) step in the guest. */
+export function stepCommand(step: Step, agentPath: string, tag: string): string {
+  if (step.kind === 'sh' && step.pre.length === 0 && isPlainRoot(step.as)) return step.sh!;
+  const argv = [agentPath, ...identityArgv(step.as), '--tag', tag];
+  for (const p of step.pre) argv.push('pre', ...actionArgv(p), '--');
+  if (step.kind === 'sh') argv.push('exec', '/bin/sh', '-c', step.sh!);
+  else step.actions.forEach((a, i) => argv.push(...(i ? ['--'] : []), ...actionArgv(a)));
+  return argv.map(shellQuote).join(' ');
+}
+
+/** How many result lines a complete run of the step prints before its last action's. */
+export function actionCount(step: Step): number {
+  return step.pre.length + (step.kind === 'sh' ? 1 : step.actions.length);
+}
+
+// ---------------------------------------------------------------------------------------
+
+export interface AgentLine {
+  action: string;
+  index: number;
+  stage: 'pre' | 'identity' | 'action';
+  ok: boolean;
+  errno?: string;
+  errnum?: number;
+  syscall?: string;
+  message?: string;
+  output?: string;
+  [field: string]: unknown;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+/** What a step produced, as far as expectations are concerned. */
+export type Observation =
+  /** The agent reached the step's last action; `line` is its result, ok or failed. */
+  | { kind: 'final'; line: AgentLine; lines: AgentLine[]; exec: ExecResult }
+  /** A shell command ran to completion (stdout without the agent's pre-step lines). */
+  | { kind: 'sh'; exitCode: number; stdout: string; stderr: string; exec: ExecResult }
+  /** Something other than the action's own outcome: bad arguments, a failed pre-step or
+   *  identity change, an earlier action failing, no agent. Never matches an expectation. */
+  | { kind: 'problem'; problem: string; exec: ExecResult };
+
+const errText = (l: AgentLine) => `${l.errno ?? 'error'}${l.syscall || l.message ? ` (${[l.syscall, l.message].filter(Boolean).join(': ')})` : ''}`;
+
+function tailText(s: string, n = 300): string {
+  const t = s.trim();
+  return t.length > n ? `...${t.slice(-n)}` : t;
+}
+
+function parseLine(text: string): AgentLine | { agent_error: string; message: string } | undefined {
+  if (!text.startsWith('{')) return undefined;
+  try {
+    const v = JSON.parse(text) as Record<string, unknown>;
+    if (typeof v.agent_error === 'string') return { agent_error: v.agent_error, message: String(v.message ?? '') };
+    if (typeof v.action === 'string' && typeof v.ok === 'boolean') return v as AgentLine;
+  } catch {
+    // not one of ours
+  }
+  return undefined;
+}
+
+export function interpret(step: Step, r: ExecResult): Observation {
+  const n = actionCount(step);
+  const noAgent = r.exitCode === 127 || r.exitCode === 126;
+  const rawLines = r.stdout.split('\n');
+  if (step.kind === 'sh' && step.pre.length === 0 && isPlainRoot(step.as)) return { kind: 'sh', exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, exec: r };
+
+  // The agent's own lines: all of stdout for actions; only the leading pre-step lines (and a
+  // setup or exec failure) for a wrapped shell command, whose own output follows.
+  const lines: AgentLine[] = [];
+  let consumed = 0;
+  for (const text of rawLines) {
+    if (step.kind === 'sh' && lines.length >= step.pre.length) {
+      // After the pre-steps, only an identity or exec failure line can still be the agent's.
+      const l = parseLine(text);
+      if (l && 'agent_error' in l) return { kind: 'problem', problem: `the agent rejected its arguments: ${l.message}`, exec: r };
+      if (l && !l.ok && (l.stage === 'identity' || l.action === 'exec')) lines.push(l), (consumed += text.length + 1);
+      break;
+    }
+    if (text === '') {
+      consumed += 1;
+      continue;
+    }
+    const l = parseLine(text);
+    if (l && 'agent_error' in l) return { kind: 'problem', problem: `the agent rejected its arguments: ${l.message}`, exec: r };
+    if (!l) {
+      if (noAgent && lines.length === 0) return { kind: 'problem', problem: `the agent could not be run (exit ${r.exitCode})${r.stderr.trim() ? `: ${tailText(r.stderr)}` : ''}`, exec: r };
+      return { kind: 'problem', problem: `unexpected agent output: ${tailText(text, 200)}`, exec: r };
+    }
+    lines.push(l);
+    consumed += text.length + 1;
+  }
+  const bad = lines.find((l) => !l.ok && (l.stage === 'identity' || l.stage === 'pre'));
+  if (bad?.stage === 'identity')
+    return { kind: 'problem', problem: `could not take on the identity ${step.as.name}: ${bad.syscall ?? 'setup'} failed with ${bad.errno}${bad.detail ? ` (${String(bad.detail)})` : ''}`, exec: r };
+  if (bad) return { kind: 'problem', problem: `pre-step ${bad.index} (${bad.action}) failed with ${errText(bad)}`, exec: r };
+
+  if (step.kind === 'sh') {
+    const exec = lines.find((l) => l.action === 'exec');
+    if (exec) return { kind: 'problem', problem: `could not start the shell: ${errText(exec)}`, exec: r };
+    if (r.exitCode === AGENT_EXIT.setupFailed && lines.length < step.pre.length)
+      return { kind: 'problem', problem: `the agent stopped during its pre-steps (exit ${r.exitCode})`, exec: r };
+    return { kind: 'sh', exitCode: r.exitCode, stdout: r.stdout.slice(consumed), stderr: r.stderr, exec: r };
+  }
+
+  const last = lines[lines.length - 1];
+  if (!last) {
+    if (noAgent) return { kind: 'problem', problem: `the agent could not be run (exit ${r.exitCode})${r.stderr.trim() ? `: ${tailText(r.stderr)}` : ''}`, exec: r };
+    return { kind: 'problem', problem: `the agent printed no result (exit ${r.exitCode})${r.stderr.trim() ? `: ${tailText(r.stderr)}` : ''}`, exec: r };
+  }
+  if (last.index === n) return { kind: 'final', line: last, lines, exec: r };
+  if (!last.ok) return { kind: 'problem', problem: `action ${last.index} of ${n} (${last.action}) failed with ${errText(last)} before the last action ran`, exec: r };
+  return { kind: 'problem', problem: `the agent stopped after action ${last.index} of ${n} (${last.action}) with exit ${r.exitCode}${r.stderr.trim() ? `: ${tailText(r.stderr)}` : ''}`, exec: r };
+}

@@ -1,0 +1,323 @@
+// Running a suite in a booted guest: setup, every case (steps, cleanup, helper reaping)
+// with a per-case deadline, suite cleanup. A kernel crash fails the case it happened in
+// and leaves the rest "not run"; a guest that stops answering does the same.
+import { hostFailure } from '../common/errors.js';
+import { interpret, stepCommand, type ExecResult } from './agent.js';
+import { expandSuite, stepLabel } from './expand.js';
+import { captureValues, describeExpectation, judge } from './expect.js';
+import { AGENT_PATH } from './names.js';
+import type { Case, CaseResult, GuestExec, KnownIssue, Step, StepResult, Suite } from './types.js';
+import { applyKnownIssues, mergeRepeats, missingRequirements, notRunResult, whereText, type KernelConfig } from './verdicts.js';
+import { globMatch, substitute, substituteDeep, UnsetVariable } from './vars.js';
+
+export interface RunOptions {
+  /** The kernel's config (CONFIG_X -> "y" | "m" | value). Without it requirements are not checked. */
+  kernelConfig?: KernelConfig;
+  /** Expected failures for this trial. */
+  knownIssues?: readonly KnownIssue[];
+  /** Only cases whose name (or suite/name) matches one of these globs run; others are "not run". */
+  only?: readonly string[];
+  /** Multiplies every timeout (slow emulation, debug kernels). Default 1. */
+  timeoutScale?: number;
+  agentPath?: string;
+  /** How long a liveness probe after a failed or timed-out command may take (15 s). */
+  probeTimeoutMs?: number;
+  signal?: AbortSignal;
+  /** Called as each case finishes. */
+  onCase?: (result: CaseResult) => void;
+  /** One line per event worth telling the user. */
+  log?: (line: string) => void;
+}
+
+const OUTPUT_KEEP = 4000;
+const PROBE_TIMEOUT_MS = 15_000;
+const REAP_TIMEOUT_MS = 20_000;
+/** How long after its own timeout an exec may take before the runner stops waiting. */
+const EXEC_GRACE_MS = 5_000;
+
+type ExecOutcome = { kind: 'done'; r: ExecResult } | { kind: 'timeout' } | { kind: 'error'; message: string };
+
+async function execBounded(guest: GuestExec, command: string, timeoutMs: number): Promise<ExecOutcome> {
+  const start = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<ExecOutcome>((res) => {
+    timer = setTimeout(() => res({ kind: 'timeout' }), timeoutMs + EXEC_GRACE_MS);
+  });
+  const run = guest.exec(command, { timeoutMs }).then(
+    (r): ExecOutcome => ({ kind: 'done', r }),
+    (err: unknown): ExecOutcome => (Date.now() - start >= timeoutMs - 50 ? { kind: 'timeout' } : { kind: 'error', message: err instanceof Error ? err.message : String(err) }),
+  );
+  try {
+    return await Promise.race([run, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const trim = (s: string) => (s.length > OUTPUT_KEEP ? `${s.slice(0, OUTPUT_KEEP)}\n... (${s.length - OUTPUT_KEEP} more characters)` : s);
+const secs = (ms: number) => Math.round(ms) / 1000;
+
+interface StepRun {
+  result: StepResult;
+  vars?: Record<string, string>;
+  crash?: { reason: string; excerpt: string };
+  lost?: string;
+}
+
+class SuiteRun {
+  private readonly agent: string;
+  private readonly scale: number;
+  private crashed: { index: number; name: string; reason: string } | undefined;
+  private lost: string | undefined;
+
+  constructor(
+    private readonly suite: Suite,
+    private readonly guest: GuestExec,
+    private readonly opts: RunOptions,
+  ) {
+    this.agent = opts.agentPath ?? AGENT_PATH;
+    this.scale = opts.timeoutScale ?? 1;
+  }
+
+  private log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  private halted(): boolean {
+    return this.crashed !== undefined || this.lost !== undefined;
+  }
+
+  /** Run one step; never throws for anything the guest does. */
+  private async step(step: Step, phase: StepResult['phase'], index: number, vars: Record<string, string>, deadline: number, tag: string, tolerateUnset = false): Promise<StepRun> {
+    const started = Date.now();
+    const label = (() => {
+      try {
+        return substitute(stepLabel(step), vars);
+      } catch {
+        return stepLabel(step);
+      }
+    })();
+    const base = { phase, index, name: label };
+    let s: Step;
+    try {
+      s = substituteDeep(step, vars);
+    } catch (err) {
+      if (!(err instanceof UnsetVariable)) throw err;
+      if (tolerateUnset) return { result: { ...base, command: '', expected: 'ok', actual: `skipped: ${err.message}`, passed: true, durationMs: 0 } };
+      return { result: { ...base, command: '', expected: 'ok', actual: err.message, passed: false, durationMs: 0 } };
+    }
+    const command = stepCommand(s, this.agent, tag);
+    const expected = describeExpectation(s.expect);
+    const remaining = deadline - Date.now();
+    const stepLimit = s.timeoutMs !== undefined ? s.timeoutMs * this.scale : Infinity;
+    const limit = Math.min(remaining, stepLimit);
+    if (limit <= 0) return { result: { ...base, command, expected, actual: 'not started: the case ran out of time', passed: false, durationMs: 0 } };
+
+    const out = await execBounded(this.guest, command, limit);
+    const durationMs = Date.now() - started;
+    const fail = (actual: string, extra: Partial<StepResult> = {}): StepResult => ({ ...base, command, expected, actual, passed: false, durationMs, ...extra });
+
+    let crash = this.guest.kernelCrash();
+    if (out.kind !== 'done') {
+      const why = out.kind === 'timeout' ? `no result within ${secs(limit)} s (${stepLimit <= remaining ? 'step' : 'case'} timeout)` : `the guest command failed: ${out.message}`;
+      let lost: string | undefined;
+      if (!crash) {
+        const probe = await execBounded(this.guest, 'true', this.opts.probeTimeoutMs ?? PROBE_TIMEOUT_MS);
+        crash = this.guest.kernelCrash();
+        if (probe.kind !== 'done') lost = `the guest stopped answering after ${why}`;
+      }
+      if (crash) return { result: fail(`kernel crashed: ${crash.reason}`), crash };
+      return { result: fail(lost ?? why), ...(lost ? { lost } : {}) };
+    }
+    const r = out.r;
+    const io = { exitCode: r.exitCode, stdout: trim(r.stdout), stderr: trim(r.stderr) };
+    if (crash) return { result: fail(`kernel crashed: ${crash.reason}`, io), crash };
+    const obs = interpret(s, r);
+    const j = judge(s.expect, obs);
+    if (!j.passed) return { result: fail(j.actual, io) };
+    const cap = captureValues(s.capture, obs);
+    if ('error' in cap) return { result: fail(cap.error, io) };
+    return { result: { ...base, command, expected: j.expected, actual: j.actual, passed: true, durationMs, exitCode: r.exitCode }, vars: cap.vars };
+  }
+
+  /** Steps in order until one is not as expected; captures extend vars. */
+  private async steps(list: readonly Step[], phase: StepResult['phase'], vars: Record<string, string>, deadline: number, tag: string, results: StepResult[], tolerateUnset = false): Promise<StepRun | undefined> {
+    for (let i = 0; i < list.length; i++) {
+      const run = await this.step(list[i]!, phase, i + 1, vars, deadline, tag, tolerateUnset);
+      results.push(run.result);
+      if (run.vars) Object.assign(vars, run.vars);
+      if (run.crash || run.lost) return run;
+      if (!run.result.passed && !tolerateUnset) return run;
+      if (!run.result.passed && tolerateUnset) continue; // cleanup goes on after a failure
+    }
+    return undefined;
+  }
+
+  private failureOf(r: StepResult): NonNullable<CaseResult['failure']> {
+    const what = r.phase === 'steps' ? `step ${r.index}` : `${r.phase} step ${r.index}`;
+    const output = [r.stdout ? `stdout:\n${r.stdout}` : '', r.stderr ? `stderr:\n${r.stderr}` : ''].filter(Boolean).join('\n');
+    return { step: `${what}: ${r.name}`, command: r.command, expected: r.expected, actual: r.actual, ...(output ? { output } : {}) };
+  }
+
+  private async reap(tag?: string): Promise<void> {
+    if (this.halted()) return;
+    const out = await execBounded(this.guest, `${this.agent} reap${tag ? ` ${tag}` : ''}`, REAP_TIMEOUT_MS);
+    if (out.kind !== 'done' || out.r.exitCode !== 0) this.log(`could not stop the helpers of ${tag ?? 'the suite'}: ${out.kind === 'done' ? `exit ${out.r.exitCode}` : out.kind}`);
+    const crash = this.guest.kernelCrash();
+    if (crash) this.crashed = { index: 0, name: `stopping helpers (${tag ?? 'suite'})`, reason: crash.reason };
+  }
+
+  private async runCase(c: Case, globals: Record<string, string>): Promise<CaseResult> {
+    const started = Date.now();
+    const timeoutMs = c.timeoutMs * this.scale;
+    const vars: Record<string, string> = { ...globals, ...c.vars, case: c.name };
+    const tag = `${this.suite.name}.${c.index}`;
+    const steps: StepResult[] = [];
+    const stop = await this.steps(c.steps, 'steps', vars, started + timeoutMs, tag, steps);
+    let cleanupStop: StepRun | undefined;
+    if (!stop?.crash && !stop?.lost) {
+      cleanupStop = await this.steps(c.cleanup, 'cleanup', vars, Date.now() + timeoutMs, tag, steps, true);
+      if (!cleanupStop?.crash && !cleanupStop?.lost) await this.reap(tag);
+    }
+    const result: CaseResult = {
+      suite: c.suite,
+      name: c.name,
+      index: c.index,
+      kind: 'case',
+      verdict: 'passed',
+      seconds: secs(Date.now() - started),
+      steps,
+      requires: c.requires,
+      ...(c.where ? { where: whereText(c.where) } : {}),
+    };
+    const crash = stop?.crash ?? cleanupStop?.crash;
+    const lost = stop?.lost ?? cleanupStop?.lost;
+    if (crash) this.crashed = { index: c.index, name: c.name, reason: crash.reason };
+    if (lost) this.lost = `${lost} (in case ${c.index} "${c.name}")`;
+    const bad = steps.find((s) => !s.passed);
+    if (bad || crash || lost) {
+      result.verdict = 'failed';
+      if (bad) {
+        result.failure = this.failureOf(bad);
+        result.reason = `${result.failure.step}: expected ${bad.expected}, got ${bad.actual}`;
+      }
+      if (crash) {
+        result.crash = crash;
+        result.reason = `the kernel crashed: ${crash.reason}`;
+      }
+    }
+    return result;
+  }
+
+  private pseudo(kind: 'setup' | 'cleanup', steps: StepResult[], stop: StepRun | undefined, seconds: number): CaseResult {
+    const bad = steps.find((s) => !s.passed);
+    const r: CaseResult = { suite: this.suite.name, name: `(${kind})`, index: kind === 'setup' ? 0 : -1, kind, verdict: bad || stop?.crash || stop?.lost ? 'failed' : 'passed', seconds, steps };
+    if (bad) {
+      r.failure = this.failureOf(bad);
+      r.reason = `${r.failure.step}: expected ${bad.expected}, got ${bad.actual}`;
+    }
+    if (stop?.crash) {
+      r.crash = stop.crash;
+      r.reason = `the kernel crashed: ${stop.crash.reason}`;
+    }
+    return r;
+  }
+
+  private notRunReason(c: Case): CaseResult | undefined {
+    const base = { suite: c.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) };
+    if (this.crashed) return notRunResult(base, 'kernel-crashed', this.crashed.index > 0 ? `the kernel crashed in case ${this.crashed.index} ("${this.crashed.name}"): ${this.crashed.reason}` : `the kernel crashed during ${this.crashed.name}: ${this.crashed.reason}`);
+    if (this.lost) return notRunResult(base, 'guest-lost', this.lost);
+    if (this.opts.signal?.aborted) return notRunResult(base, 'interrupted', 'the run was interrupted');
+    if (this.opts.only?.length && !this.opts.only.some((g) => globMatch(g, c.name) || globMatch(g, `${c.suite}/${c.name}`))) return notRunResult(base, 'filtered', 'not selected by --only');
+    const missing = missingRequirements(c.requires, this.opts.kernelConfig);
+    if (missing.length) return notRunResult(base, 'missing-requirement', `requirement not met: ${missing.join('; ')}`);
+    return undefined;
+  }
+
+  async run(): Promise<CaseResult[]> {
+    const cases = expandSuite(this.suite);
+    const results: CaseResult[] = [];
+    const emit = (r: CaseResult) => {
+      results.push(r);
+      this.opts.onCase?.(r);
+      this.log(`${this.suite.name} ${r.index > 0 ? `${r.index}/${cases.length}` : r.kind} ${r.name}: ${r.verdict}${r.reason ? ` (${r.reason})` : ''}`);
+    };
+    const rest = (cause: 'kernel-crashed' | 'setup-failed' | 'guest-lost', detail: string) => {
+      for (const c of cases) if (!results.some((r) => r.kind === 'case' && r.index === c.index)) emit(notRunResult({ suite: c.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) }, cause, detail));
+    };
+
+    const before = this.guest.kernelCrash();
+    if (before) {
+      emit({ suite: this.suite.name, name: '(setup)', index: 0, kind: 'setup', verdict: 'failed', seconds: 0, steps: [], crash: before, reason: `the kernel had crashed before the suite started: ${before.reason}` });
+      rest('kernel-crashed', `the kernel had crashed before the suite started: ${before.reason}`);
+      return results;
+    }
+    await this.checkAgent();
+
+    const globals: Record<string, string> = { ...this.suite.vars, suite: this.suite.name, agent: this.agent };
+    const t0 = Date.now();
+    const setupSteps: StepResult[] = [];
+    const setupStop = await this.steps(this.suite.setup, 'setup', globals, t0 + this.suite.timeoutMs * this.scale, `${this.suite.name}.setup`, setupSteps);
+    if (setupStop) {
+      const r = this.pseudo('setup', setupSteps, setupStop, secs(Date.now() - t0));
+      emit(r);
+      if (setupStop.crash) this.crashed = { index: 0, name: 'suite setup', reason: setupStop.crash.reason };
+      if (setupStop.lost) this.lost = setupStop.lost;
+      if (this.halted()) rest(this.crashed ? 'kernel-crashed' : 'guest-lost', this.crashed ? `the kernel crashed during suite setup: ${this.crashed.reason}` : this.lost!);
+      else rest('setup-failed', `suite setup failed: ${r.reason}`);
+      await this.cleanup(globals, emit);
+      return results;
+    }
+
+    for (const c of cases) {
+      const skip = this.notRunReason(c);
+      emit(skip ?? (await this.runCase(c, globals)));
+    }
+    await this.cleanup(globals, emit);
+    return results;
+  }
+
+  private async cleanup(globals: Record<string, string>, emit: (r: CaseResult) => void): Promise<void> {
+    if (this.halted()) return;
+    const t0 = Date.now();
+    const steps: StepResult[] = [];
+    const stop = await this.steps(this.suite.cleanup, 'cleanup', { ...globals }, t0 + this.suite.timeoutMs * this.scale, `${this.suite.name}.cleanup`, steps, true);
+    if (!stop?.crash && !stop?.lost) await this.reap();
+    const r = this.pseudo('cleanup', steps, stop, secs(Date.now() - t0));
+    if (stop?.crash) this.crashed = { index: -1, name: 'suite cleanup', reason: stop.crash.reason };
+    if (r.verdict !== 'passed') emit(r);
+  }
+
+  private async checkAgent(): Promise<void> {
+    const out = await execBounded(this.guest, `${this.agent} --version`, PROBE_TIMEOUT_MS);
+    const ok = out.kind === 'done' && out.r.exitCode === 0 && /"protocol":1\b/.test(out.r.stdout);
+    if (!ok) {
+      const detail = out.kind === 'done' ? `exit ${out.r.exitCode}: ${(out.r.stderr || out.r.stdout).trim().slice(0, 300)}` : out.kind === 'timeout' ? 'no answer' : out.message;
+      throw hostFailure(`the guest has no working scenario agent at ${this.agent} (${detail})`, {
+        hint: 'the guest image must include images/agent built with musl-gcc -static; rebuild the image',
+      });
+    }
+  }
+}
+
+/** Run every case of the suite once in the guest. Known issues, if given, are applied. */
+export async function runSuite(suite: Suite, guest: GuestExec, opts: RunOptions = {}): Promise<CaseResult[]> {
+  const results = await new SuiteRun(suite, guest, opts).run();
+  return opts.knownIssues ? applyKnownIssues(results, opts.knownIssues).cases : results;
+}
+
+/**
+ * Run the suite `repeat` times in the same guest and merge: a case whose outcome varies is
+ * "flaky". Stops early once the kernel crashed or the guest was lost.
+ */
+export async function runSuiteRepeated(suite: Suite, guest: GuestExec, repeat: number, opts: RunOptions = {}): Promise<CaseResult[]> {
+  const runs: CaseResult[][] = [];
+  for (let i = 0; i < Math.max(1, repeat); i++) {
+    opts.log?.(`${suite.name}: run ${i + 1} of ${repeat}`);
+    const r = await new SuiteRun(suite, guest, opts).run();
+    runs.push(r);
+    if (r.some((c) => c.crash || c.notRun?.cause === 'kernel-crashed' || c.notRun?.cause === 'guest-lost') || opts.signal?.aborted) break;
+  }
+  const merged = mergeRepeats(runs);
+  return opts.knownIssues ? applyKnownIssues(merged, opts.knownIssues).cases : merged;
+}

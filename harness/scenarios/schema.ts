@@ -1,0 +1,502 @@
+// The scenario file format, defined once: the loader validates with it (every problem with
+// its file:line:column) and configs/schema/scenario.schema.json is generated from it.
+// Structural rules live in the schema; rules that need the whole file (references to
+// identities, helpers, variables and matrix names) are checked by checkReferences below.
+import { bool, dict, int, list, obj, oneOf, str, type Field, type Issue, type Schema } from '../common/schema.js';
+import type { YamlPath } from '../common/yaml.js';
+import { CAP_NAMES, ERRNO_NAMES, MOUNT_FLAGS, NS_FLAGS, SIGNAL_NAMES } from './names.js';
+import { VAR_NAME_RE, varRefs } from './vars.js';
+
+// ---------------------------------------------------------------------------------------
+// Combinators on top of harness/common/schema.ts
+
+type Extra = (v: unknown, path: YamlPath, out: Issue[]) => void;
+
+/** base, plus a check that runs only when the base found nothing wrong. */
+function refine(base: Schema, extra: Extra, description?: string): Schema {
+  return {
+    describe: base.describe,
+    check(v, path, out) {
+      const mine: Issue[] = [];
+      base.check(v, path, mine);
+      if (mine.length === 0) extra(v, path, mine);
+      out.push(...mine);
+    },
+    json: () => ({ ...base.json(), ...(description ? { description } : {}) }),
+  };
+}
+
+/** Definitions emitted once under $defs in the JSON Schema and referenced by name. */
+const DEFS = new Map<string, Schema>();
+function named(name: string, s: Schema): Schema {
+  DEFS.set(name, s);
+  return { describe: s.describe, check: (v, p, o) => s.check(v, p, o), json: () => ({ $ref: `#/$defs/${name}` }) };
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length]![b.length]!;
+}
+
+function suggest(word: string, known: readonly string[]): string {
+  const best = known.map((k) => ({ k, d: editDistance(word.toUpperCase(), k.toUpperCase()) })).sort((x, y) => x.d - y.d)[0];
+  return best && best.d <= 2 ? ` (did you mean ${best.k}?)` : '';
+}
+
+const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+const noArgs: Schema = {
+  describe: 'nothing (leave the value empty)',
+  check(v, path, out) {
+    if (v === null || v === true || (isMap(v) && Object.keys(v).length === 0)) return;
+    out.push({ path, message: 'this action takes no value: leave it empty (e.g. "- gethostname:")' });
+  },
+  json: () => ({ anyOf: [{ type: 'null' }, { const: true }, { type: 'object', maxProperties: 0 }], description: 'takes no value' }),
+};
+
+const scalar = (description?: string): Schema => {
+  const base = oneOf([str(), int()], description);
+  return { ...base, describe: 'a string' };
+};
+
+const regex = (description: string): Schema =>
+  refine(str({ description }), (v, path, out) => {
+    try {
+      new RegExp(v as string);
+    } catch (err) {
+      out.push({ path, message: `not a valid regular expression: ${(err as Error).message}` });
+    }
+  });
+
+const errnoName = refine(str({ pattern: /^E[A-Z0-9]+$/, description: 'an errno name such as EPERM' }), (v, path, out) => {
+  if (!ERRNO_NAMES.includes(v as string)) out.push({ path, message: `"${v}" is not a Linux errno name${suggest(v as string, ERRNO_NAMES)}` });
+});
+
+const capName = refine(str({ pattern: /^CAP_[A-Z_]+$/, description: 'a capability name such as CAP_SYS_ADMIN' }), (v, path, out) => {
+  if (!CAP_NAMES.includes(v as string)) out.push({ path, message: `"${v}" is not a capability name${suggest(v as string, CAP_NAMES)}` });
+});
+
+const nsFlags = named('nsFlags', refine(
+  oneOf([str({ description: 'namespace flags joined by commas, e.g. "uts,ipc"' }), list(str({ enum: NS_FLAGS }), { minItems: 1 })], `namespace flags: ${NS_FLAGS.join(', ')}`),
+  (v, path, out) => {
+    if (typeof v !== 'string') return;
+    for (const w of v.split(',')) {
+      if (w !== 'none' && !NS_FLAGS.includes(w)) out.push({ path, message: `"${w}" is not a namespace flag${suggest(w, NS_FLAGS)} (flags: ${NS_FLAGS.join(', ')}, joined by commas)` });
+    }
+  },
+));
+
+const signal = oneOf([str({ pattern: new RegExp(`^(SIG)?(${SIGNAL_NAMES.join('|')})$`) }), int({ min: 0, max: 64 })], 'a signal name (TERM, KILL, ...) or number');
+
+const path = str({ description: 'a path in the guest' });
+const pathOr = (fields: Record<string, Field | Schema>) => oneOf([path, obj(fields)]);
+
+// ---------------------------------------------------------------------------------------
+// Actions
+
+export const ACTION_SCHEMAS: Record<string, Schema> = {
+  unshare: nsFlags,
+  clone: oneOf([
+    nsFlags,
+    obj({
+      flags: { schema: nsFlags, required: true },
+      read: oneOf([path, list(path)], 'files the child reads and reports'),
+      hostname: bool('the child reports its hostname'),
+      hold: bool('the child stays alive (a helper) instead of exiting'),
+      name: str({ description: 'helper name when held' }),
+    }),
+  ]),
+  write: obj({
+    path: { schema: path, required: true },
+    data: { schema: scalar('what to write; "self" writes the agent\'s own pid'), required: true },
+    create: bool('create the file if missing'),
+    append: bool('append instead of truncating'),
+  }),
+  join: str({ description: 'a container/cgroup directory: write the agent\'s pid to DIR/tasks' }),
+  read: path,
+  readlink: path,
+  exists: path,
+  mkdir: pathOr({ path: { schema: path, required: true }, mode: str({ pattern: /^0?[0-7]{3,4}$/, description: 'octal mode' }) }),
+  rmdir: path,
+  mount: obj({
+    type: { schema: str(), required: true },
+    source: str({ description: 'defaults to the type' }),
+    target: { schema: path, required: true },
+    options: str({ description: 'the file system\'s data string, e.g. "ns" or "size=1m"' }),
+    flags: list(str({ enum: MOUNT_FLAGS })),
+  }),
+  umount: pathOr({ path: { schema: path, required: true }, detach: bool() }),
+  sethostname: scalar('the new hostname'),
+  gethostname: noArgs,
+  kill: oneOf([scalar('a pid'), obj({ pid: { schema: scalar('a pid'), required: true }, signal, wait: int({ min: 0, max: 600000, description: 'milliseconds to wait for it to exit' }) })]),
+  setns: pathOr({ path: { schema: path, required: true }, type: str({ enum: NS_FLAGS }) }),
+  sleep: int({ min: 0, max: 3_600_000, description: 'milliseconds' }),
+  id: noArgs,
+};
+export const ACTION_KEYS = Object.keys(ACTION_SCHEMAS);
+
+function exactlyOne(v: unknown, path: YamlPath, out: Issue[], keys: readonly string[], what: string): string | undefined {
+  const present = Object.keys(v as Record<string, unknown>).filter((k) => keys.includes(k));
+  if (present.length === 1) return present[0];
+  if (present.length === 0) out.push({ path, message: `${what} needs one of: ${keys.join(', ')}` });
+  else out.push({ path: [...path, present[1]!], atKey: true, message: `${what} has both "${present[0]}" and "${present[1]}"; put several actions in a list under "do"` });
+  return undefined;
+}
+
+const actionItem = named(
+  'action',
+  refine(obj(ACTION_SCHEMAS, { description: 'one action: a mapping with a single action key' }), (v, path, out) => {
+    exactlyOne(v, path, out, ACTION_KEYS, 'an action');
+  }),
+);
+const actionList = (description: string) => list(actionItem, { description });
+
+// ---------------------------------------------------------------------------------------
+// Identities, expectations, captures
+
+const identityObj = named('identity', obj(
+  {
+    uid: { schema: int({ min: 0 }), required: true },
+    gid: int({ min: 0, description: 'defaults to the uid' }),
+    groups: list(int({ min: 0 }), { description: 'supplementary groups; default none' }),
+    caps: oneOf([str({ enum: ['all', 'none'] }), list(capName), obj({ drop: { schema: list(capName, { minItems: 1 }), required: true } })], 'all, none, a list of capabilities to keep, or {drop: [...]}'),
+    description: str(),
+  },
+  { description: 'who a step runs as' },
+));
+const identityRef = oneOf([str({ description: 'the name of an identity (built in: root, nobody)' }), identityObj]);
+export const BUILTIN_IDENTITIES = ['root', 'nobody'];
+
+const EXPECT_KEYS = ['errno', 'exit', 'output', 'match', 'values', 'error'];
+const valueCheck = oneOf([str(), int(), bool(), obj({ match: { schema: regex('a regular expression'), required: true } })]);
+const expectStr = refine(str({ description: 'ok, error (any errno), or an errno name such as EPERM' }), (v, path, out) => {
+  const s = v as string;
+  if (s === 'ok' || s === 'error' || ERRNO_NAMES.includes(s)) return;
+  out.push({ path, message: `"${s}" is not ok, error or an errno name${suggest(s, ERRNO_NAMES)}` });
+});
+const expectObj = refine(
+  obj({
+    errno: errnoName,
+    error: bool('true: fails with any errno'),
+    exit: int({ min: 0, max: 255, description: 'exit status of a sh step' }),
+    output: scalar('the result\'s output (sh: stdout), one trailing newline removed'),
+    match: regex('a regular expression the output must match'),
+    values: dict(valueCheck, { description: 'result fields by dotted path (child.pid, exists, ...)' }),
+  }),
+  (v, path, out) => {
+    const e = v as Record<string, unknown>;
+    const fails = e.errno !== undefined || e.error === true;
+    if (fails && (e.output !== undefined || e.match !== undefined || e.values !== undefined))
+      out.push({ path, message: 'a failing action has no output: expect either an errno or output/match/values' });
+    if (e.errno !== undefined && e.exit !== undefined) out.push({ path: [...path, 'exit'], atKey: true, message: 'expect either an errno (agent actions) or an exit status (sh), not both' });
+  },
+);
+export const expectSchema = named('expectation', oneOf([expectStr, expectObj], 'ok, error, an errno name, or a mapping'));
+
+const capture = named('capture', oneOf([
+  str({ description: 'a dotted path into the result: output, pid, child.pid, ... (sh: stdout, output, exit)' }),
+  obj({ field: { schema: str(), required: true }, match: regex('its first group (or whole match) is captured') }),
+]));
+
+const requiresList = named('requires', list(str({ pattern: /^!?CONFIG_[A-Za-z0-9_]+(=.+)?$/, description: 'CONFIG_X (set to y or m), CONFIG_X=value, or !CONFIG_X (not set)' }), {
+  description: 'kernel config options the kernel must have; otherwise "not run"',
+}));
+const varsDict = named('vars', dict(scalar(), { keyPattern: VAR_NAME_RE, description: 'variables, used as ${name}' }));
+const timeout = int({ min: 1, max: 86_400, description: 'seconds' });
+
+// ---------------------------------------------------------------------------------------
+// Steps
+
+const KIND_KEYS = ['do', 'sh', 'spawn', 'stop', ...ACTION_KEYS];
+
+const stepFields: Record<string, Field | Schema> = {
+  name: str({ description: 'what the step checks, for reports' }),
+  as: identityRef,
+  pre: actionList('actions run as root with all capabilities before the identity is taken on, e.g. join a container'),
+  do: oneOf([actionItem, list(actionItem, { minItems: 1 })], 'actions run in one agent process; the expectation is about the last'),
+  sh: str({ description: 'a shell command; judged by exit status and stdout' }),
+  spawn: oneOf([str({ description: 'a helper name' }), obj({ helper: { schema: str(), required: true }, name: str({ pattern: VAR_NAME_RE, description: 'instance name (default: the helper name)' }) })], 'start a helper task; its pid becomes ${NAME.pid}'),
+  stop: str({ description: 'a helper instance started earlier: send TERM and wait for it to exit' }),
+  expect: expectSchema,
+  capture: dict(capture, { keyPattern: VAR_NAME_RE, description: 'variables set from the result for later steps' }),
+  timeout,
+  ...ACTION_SCHEMAS,
+};
+
+function stepRules(v: unknown, path: YamlPath, out: Issue[]): void {
+  const s = v as Record<string, unknown>;
+  const kind = exactlyOne(v, path, out, KIND_KEYS, 'a step');
+  const ex = s.expect;
+  if (kind === 'sh') {
+    const fails = ex === 'error' || (typeof ex === 'string' && ex.startsWith('E')) || (isMap(ex) && (ex.errno !== undefined || ex.error !== undefined || ex.values !== undefined));
+    if (fails) out.push({ path: [...path, 'expect'], message: 'a sh step is judged by its exit status and stdout: use exit/output/match, not errno or values' });
+  } else if (kind && isMap(ex) && ex.exit !== undefined) {
+    out.push({ path: [...path, 'expect', 'exit'], atKey: true, message: 'exit applies to sh steps; agent actions are judged by errno' });
+  }
+}
+
+export const stepSchema = named('step', refine(obj(stepFields, { description: 'one step: exactly one of do, sh, spawn, stop or an action key' }), stepRules));
+const steps = (description: string) => list(stepSchema, { description });
+
+const helperSchema = obj({
+  description: str(),
+  as: identityRef,
+  pre: actionList('done as root before the identity is taken on (e.g. join a container)'),
+  do: oneOf([actionItem, list(actionItem)], 'done before the helper forks off, e.g. unshare then sethostname'),
+});
+
+// ---------------------------------------------------------------------------------------
+// Cases and matrices
+
+const caseSchema = obj({
+  name: { schema: str(), required: true },
+  description: str(),
+  requires: requiresList,
+  timeout,
+  vars: varsDict,
+  steps: { schema: steps('run in order; the first one not as expected ends the case'), required: true },
+  cleanup: steps('always run after the steps'),
+});
+
+const matrixAction = named('matrixAction', refine(
+  obj({ ...stepFields, requires: requiresList, vars: varsDict }, { description: 'a step without as/expect: the matrix supplies both' }),
+  (v, path, out) => {
+    const s = v as Record<string, unknown>;
+    for (const k of ['as', 'expect']) if (s[k] !== undefined) out.push({ path: [...path, k], atKey: true, message: `"${k}" is set by the matrix (actors and expect), not by an action` });
+    stepRules(v, path, out);
+  },
+));
+
+const isOutcome = (v: unknown) => typeof v === 'string' || (isMap(v) && Object.keys(v).length > 0 && Object.keys(v).every((k) => EXPECT_KEYS.includes(k)));
+
+/** actor -> (outcome | action -> (outcome | target -> outcome)); "*" matches any name. */
+const matrixExpect: Schema = {
+  describe: 'a mapping of actor to outcome, or to a mapping of action (then target) to outcome',
+  check(v, path, out) {
+    const walk = (x: unknown, p: YamlPath, depth: number) => {
+      if (isOutcome(x)) return expectSchema.check(x, p, out);
+      if (!isMap(x) || depth === 3) return void out.push({ path: p, message: 'expected an outcome (ok, an errno name, or an expectation mapping)' });
+      for (const [k, y] of Object.entries(x)) walk(y, [...p, k], depth + 1);
+    };
+    if (!isMap(v)) return void out.push({ path, message: `expected ${this.describe}` });
+    for (const [k, y] of Object.entries(v)) walk(y, [...path, k], 1);
+  },
+  json: () => ({ type: 'object', description: 'actor -> outcome | {action -> outcome | {target -> outcome}}; "*" matches any name' }),
+};
+
+const nameKey = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
+const matrixSchema = obj({
+  matrix: {
+    required: true,
+    schema: obj({
+      title: { schema: str({ description: 'case names start with it' }), required: true },
+      name: str({ description: 'case name template after the title; default "${actor} ${action} ${target}"' }),
+      description: str(),
+      requires: requiresList,
+      timeout,
+      actors: { schema: dict(oneOf([str({ description: 'an identity name' }), obj({ as: { schema: identityRef, required: true }, pre: actionList('pre-steps for every cell of this actor'), vars: varsDict })]), { keyPattern: nameKey }), required: true },
+      actions: { schema: dict(matrixAction, { keyPattern: nameKey }), required: true },
+      targets: dict(obj({ description: str(), vars: varsDict, setup: steps('run before the cell'), cleanup: steps('run after the cell'), requires: requiresList }), { keyPattern: nameKey }),
+      setup: steps('run before every cell'),
+      cleanup: steps('run after every cell'),
+      expect: { schema: matrixExpect, required: true },
+    }),
+  },
+});
+
+const caseItem: Schema = {
+  describe: 'a case or a matrix',
+  check(v, path, out) {
+    (isMap(v) && 'matrix' in v ? matrixSchema : caseSchema).check(v, path, out);
+  },
+  json: () => ({ anyOf: [caseSchema.json(), matrixSchema.json()] }),
+};
+
+export const suiteSchema = obj(
+  {
+    name: { schema: str({ pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*$/ }), required: true },
+    description: str(),
+    requires: requiresList,
+    timeout: int({ min: 1, max: 86_400, description: 'default per-case timeout in seconds (60)' }),
+    vars: varsDict,
+    identities: dict(identityObj, { keyPattern: nameKey }),
+    helpers: dict(helperSchema, { keyPattern: nameKey }),
+    setup: steps('run once before the cases; a failure means no case runs'),
+    cases: { schema: list(caseItem, { minItems: 1 }), required: true },
+    cleanup: steps('run once after the cases'),
+  },
+  { description: 'a ktrial scenario suite' },
+);
+
+export function scenarioJsonSchema(): Record<string, unknown> {
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $id: 'https://ktrial.invalid/schema/scenario.schema.json',
+    title: 'ktrial scenario suite',
+    ...suiteSchema.json(),
+    $defs: Object.fromEntries([...DEFS].sort(([a], [b]) => a.localeCompare(b)).map(([k, s]) => [k, s.json()])),
+  };
+}
+
+export function scenarioJsonSchemaText(): string {
+  return `${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Whole-file rules: names that must be defined before use.
+
+export const BUILTIN_VARS = ['suite', 'case', 'agent'];
+export const MATRIX_VARS = ['actor', 'action', 'target'];
+
+/** Run after the schema passed: raw is structurally valid. */
+export function checkReferences(raw: Record<string, unknown>, out: Issue[]): void {
+  const identities = (raw.identities ?? {}) as Record<string, unknown>;
+  const helpers = (raw.helpers ?? {}) as Record<string, Record<string, unknown>>;
+  const seen = new Set<string>();
+  const push = (i: Issue) => {
+    const key = `${JSON.stringify(i.path)}\u0000${i.message}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(i);
+    }
+  };
+
+  for (const k of Object.keys(identities))
+    if (BUILTIN_IDENTITIES.includes(k)) push({ path: ['identities', k], atKey: true, message: `"${k}" is a built-in identity; choose another name` });
+
+  const checkIdentity = (v: unknown, p: YamlPath) => {
+    if (typeof v === 'string' && !(v in identities) && !BUILTIN_IDENTITIES.includes(v))
+      push({ path: p, message: `unknown identity "${v}" (defined: ${[...BUILTIN_IDENTITIES, ...Object.keys(identities)].join(', ')})` });
+  };
+
+  const checkStrings = (value: unknown, p: YamlPath, scope: ReadonlySet<string>, skipKeys: readonly string[] = []) => {
+    if (typeof value === 'string') {
+      for (const name of varRefs(value)) if (!scope.has(name)) push({ path: p, message: `undefined variable \${${name}}${hint(name, scope)}` });
+    } else if (Array.isArray(value)) value.forEach((x, i) => checkStrings(x, [...p, i], scope));
+    else if (isMap(value)) for (const [k, x] of Object.entries(value)) if (!skipKeys.includes(k)) checkStrings(x, [...p, k], scope);
+  };
+  const hint = (name: string, scope: ReadonlySet<string>) => {
+    const known = [...scope];
+    const s = suggest(name, known);
+    return s || (known.length ? ` (known here: ${known.sort().join(', ')})` : '');
+  };
+
+  /** Walk steps in order; scope grows with captures and helper instances. */
+  const checkSteps = (list: unknown, base: YamlPath, scope: Set<string>, instances: Set<string>) => {
+    if (!Array.isArray(list)) return;
+    list.forEach((s, i) => checkStep(s as Record<string, unknown>, [...base, i], scope, instances));
+  };
+  const checkStep = (s: Record<string, unknown>, p: YamlPath, scope: Set<string>, instances: Set<string>) => {
+    checkIdentity(s.as, [...p, 'as']);
+    checkStrings(s, p, scope, ['capture', 'spawn', 'stop', 'requires', 'vars']);
+    if (s.spawn !== undefined) {
+      const sp = s.spawn;
+      const helper = typeof sp === 'string' ? sp : ((sp as Record<string, unknown>).helper as string);
+      const inst = typeof sp === 'string' ? sp : (((sp as Record<string, unknown>).name as string | undefined) ?? helper);
+      const hp: YamlPath = typeof sp === 'string' ? [...p, 'spawn'] : [...p, 'spawn', 'helper'];
+      const def = helpers[helper];
+      if (!def) push({ path: hp, message: `unknown helper "${helper}"${Object.keys(helpers).length ? ` (defined: ${Object.keys(helpers).join(', ')})` : ' (no helpers are defined)'}` });
+      else {
+        checkIdentity(def.as, ['helpers', helper, 'as']);
+        checkStrings({ pre: def.pre, do: def.do }, ['helpers', helper], scope);
+      }
+      instances.add(inst);
+      scope.add(`${inst}.pid`);
+    }
+    if (typeof s.stop === 'string' && !instances.has(s.stop))
+      push({ path: [...p, 'stop'], message: `no helper instance "${s.stop}" was started before this step${instances.size ? ` (started: ${[...instances].join(', ')})` : ''}` });
+    for (const v of Object.keys((s.capture ?? {}) as Record<string, unknown>)) scope.add(v);
+  };
+
+  const suiteScope = new Set<string>([...BUILTIN_VARS.filter((v) => v !== 'case'), ...Object.keys((raw.vars ?? {}) as object)]);
+  const suiteInstances = new Set<string>();
+  checkSteps(raw.setup, ['setup'], suiteScope, suiteInstances);
+
+  (raw.cases as unknown[]).forEach((c, ci) => {
+    const cp: YamlPath = ['cases', ci];
+    const item = c as Record<string, unknown>;
+    if (!('matrix' in item)) {
+      const scope = new Set([...suiteScope, 'case', ...Object.keys((item.vars ?? {}) as object)]);
+      const inst = new Set(suiteInstances);
+      checkSteps(item.steps, [...cp, 'steps'], scope, inst);
+      checkSteps(item.cleanup, [...cp, 'cleanup'], scope, inst);
+      return;
+    }
+    checkMatrix(item.matrix as Record<string, unknown>, [...cp, 'matrix']);
+  });
+
+  function checkMatrix(m: Record<string, unknown>, mp: YamlPath) {
+    const actors = m.actors as Record<string, unknown>;
+    const actions = m.actions as Record<string, Record<string, unknown>>;
+    const targets = (m.targets ?? {}) as Record<string, Record<string, unknown>>;
+    for (const [group, names] of [['actors', actors], ['actions', actions], ['targets', targets]] as const)
+      for (const n of Object.keys(names))
+        if (EXPECT_KEYS.includes(n) || n === '*') push({ path: [...mp, group, n], atKey: true, message: `"${n}" cannot be used as a name here (it is an expectation keyword)` });
+    for (const [n, a] of Object.entries(actors)) {
+      if (typeof a === 'string') checkIdentity(a, [...mp, 'actors', n]);
+      else checkIdentity((a as Record<string, unknown>).as, [...mp, 'actors', n, 'as']);
+    }
+    // Names used in expect must exist; every cell must get an outcome.
+    const exp = m.expect as Record<string, unknown>;
+    const targetNames = Object.keys(targets);
+    const checkNames = (x: unknown, p: YamlPath, level: number) => {
+      if (isOutcome(x) || !isMap(x)) return;
+      const known = level === 1 ? Object.keys(actions) : targetNames;
+      const what = level === 1 ? 'action' : 'target';
+      for (const [k, y] of Object.entries(x)) {
+        if (k !== '*' && !known.includes(k)) push({ path: [...p, k], atKey: true, message: `unknown ${what} "${k}" (defined: ${known.length ? known.join(', ') : 'none'})` });
+        checkNames(y, [...p, k], level + 1);
+      }
+    };
+    for (const [k, y] of Object.entries(exp)) {
+      if (k !== '*' && !(k in actors)) push({ path: [...mp, 'expect', k], atKey: true, message: `unknown actor "${k}" (defined: ${Object.keys(actors).join(', ')})` });
+      checkNames(y, [...mp, 'expect', k], 1);
+    }
+    for (const actor of Object.keys(actors))
+      for (const action of Object.keys(actions))
+        for (const target of targetNames.length ? targetNames : [undefined]) {
+          const cell = resolveCell(exp, actor, action, target);
+          if (!cell) push({ path: [...mp, 'expect'], atKey: true, message: `no expected outcome for actor "${actor}", action "${action}"${target ? `, target "${target}"` : ''}` });
+          else if (target === undefined && !isOutcome(cell.value)) push({ path: cell.path.length ? [...mp, 'expect', ...cell.path] : [...mp, 'expect'], message: 'this matrix has no targets: give an outcome here, not a mapping' });
+          // Variables, per cell.
+          const a = actors[actor];
+          const aVars = typeof a === 'string' ? {} : (((a as Record<string, unknown>).vars ?? {}) as object);
+          const t = target ? targets[target]! : undefined;
+          const scope = new Set([...suiteScope, 'case', ...MATRIX_VARS, ...Object.keys(aVars), ...Object.keys((actions[action]!.vars ?? {}) as object), ...Object.keys((t?.vars ?? {}) as object)]);
+          const inst = new Set(suiteInstances);
+          if (typeof m.name === 'string') checkStrings(m.name, [...mp, 'name'], scope);
+          checkSteps(m.setup, [...mp, 'setup'], scope, inst);
+          if (t) checkSteps(t.setup, [...mp, 'targets', target!, 'setup'], scope, inst);
+          if (typeof a !== 'string') checkStrings((a as Record<string, unknown>).pre, [...mp, 'actors', actor, 'pre'], scope);
+          checkStep(actions[action]!, [...mp, 'actions', action], scope, inst);
+          if (t) checkSteps(t.cleanup, [...mp, 'targets', target!, 'cleanup'], scope, inst);
+          checkSteps(m.cleanup, [...mp, 'cleanup'], scope, inst);
+        }
+  }
+
+  const cleanupScope = new Set(suiteScope);
+  checkSteps(raw.cleanup, ['cleanup'], cleanupScope, new Set(suiteInstances));
+}
+
+/** The outcome that applies to one matrix cell. At each level an exact name is tried
+ * before "*"; an outcome higher up applies to everything below it. */
+export function resolveCell(exp: Record<string, unknown>, actor: string, action: string, target: string | undefined): { value: unknown; path: YamlPath } | undefined {
+  const names = [actor, action, target];
+  const search = (cur: unknown, level: number, path: YamlPath): { value: unknown; path: YamlPath } | undefined => {
+    if (isOutcome(cur)) return { value: cur, path };
+    if (!isMap(cur)) return undefined;
+    const name = names[level];
+    if (level >= names.length || name === undefined) return { value: cur, path };
+    for (const key of [name, '*']) {
+      if (cur[key] === undefined) continue;
+      const hit = search(cur[key], level + 1, [...path, key]);
+      if (hit) return hit;
+    }
+    return undefined;
+  };
+  return search(exp, 0, []);
+}

@@ -1,0 +1,210 @@
+// The scenario model: a Suite as loaded from YAML, the Cases it expands to, and the
+// results the runner hands to the reporters. Everything here is plain data (JSON-safe).
+import type { Where } from '../common/errors.js';
+
+/** Capabilities of an identity: every one it has, none, exactly these, or all but these. */
+export type CapsSpec = 'all' | 'none' | string[] | { drop: string[] };
+
+export interface Identity {
+  /** A short readable name: the identity's key in `identities`, or one derived from it. */
+  name: string;
+  uid: number;
+  gid: number;
+  /** Supplementary groups; undefined leaves them as they are for root, empty otherwise. */
+  groups?: number[];
+  /** Undefined: what the uid implies (all for 0, none otherwise). */
+  caps?: CapsSpec;
+}
+
+/** One system-call level action the guest agent performs. Strings may hold ${variables}. */
+export type Action =
+  | { kind: 'unshare'; flags: string[] }
+  | { kind: 'clone'; flags: string[]; read: string[]; hostname: boolean; hold: boolean; name?: string }
+  | { kind: 'spawn'; name: string }
+  | { kind: 'write'; path: string; data: string; create?: boolean; append?: boolean }
+  | { kind: 'join'; dir: string }
+  | { kind: 'read'; path: string }
+  | { kind: 'readlink'; path: string }
+  | { kind: 'exists'; path: string }
+  | { kind: 'mkdir'; path: string; mode?: string }
+  | { kind: 'rmdir'; path: string }
+  | { kind: 'mount'; type: string; source: string; target: string; options?: string; flags?: string[] }
+  | { kind: 'umount'; path: string; detach?: boolean }
+  | { kind: 'sethostname'; name: string }
+  | { kind: 'gethostname' }
+  | { kind: 'kill'; pid: string; signal: string; waitMs?: number }
+  | { kind: 'setns'; path: string; type?: string }
+  | { kind: 'sleep'; ms: number }
+  | { kind: 'id' };
+
+export type ActionKind = Action['kind'];
+
+/** A value expected in the result: equal to a string, or matching a regular expression. */
+export interface ValueCheck {
+  equals?: string;
+  match?: string;
+}
+
+export interface Expectation {
+  /** ok: the final action succeeded (sh: exit 0); errno: it failed with `errno`;
+   *  error: it failed with any errno; exit: the shell command exited with `exit`. */
+  outcome: 'ok' | 'errno' | 'error' | 'exit';
+  errno?: string;
+  exit?: number;
+  /** The result's "output" (sh: stdout), one trailing newline removed. */
+  output?: ValueCheck;
+  /** Other result fields by dotted path (e.g. child.pid, child.reads.0.output). */
+  values?: Record<string, ValueCheck>;
+}
+
+export interface Capture {
+  /** Variable name, used later as ${var}. */
+  variable: string;
+  /** Dotted path into the final action's result (sh: stdout, output, exit). */
+  field: string;
+  /** Optional regular expression; its first group (or the whole match) is captured. */
+  match?: string;
+}
+
+export interface Step {
+  /** What the step checks, as written in the file; reports fall back to stepLabel(). */
+  name?: string;
+  kind: 'agent' | 'sh';
+  as: Identity;
+  /** Run as root with every capability before the identity is taken on. */
+  pre: Action[];
+  /** Run in one agent process, in order; the expectation is about the last one. */
+  actions: Action[];
+  sh?: string;
+  expect: Expectation;
+  capture: Capture[];
+  timeoutMs?: number;
+  where?: Where;
+}
+
+export interface HelperDef {
+  name: string;
+  description?: string;
+  as: Identity;
+  pre: Action[];
+  /** Done in the agent before the helper forks off (e.g. unshare uts, sethostname x). */
+  actions: Action[];
+}
+
+/** One runnable case, after matrix expansion. */
+export interface Case {
+  suite: string;
+  /** 1-based position in the suite. */
+  index: number;
+  name: string;
+  description?: string;
+  /** Kernel config requirements: CONFIG_X (y or m), CONFIG_X=value, !CONFIG_X (not set). */
+  requires: string[];
+  timeoutMs: number;
+  vars: Record<string, string>;
+  steps: Step[];
+  cleanup: Step[];
+  where?: Where;
+  matrix?: { title: string; actor: string; action: string; target?: string };
+}
+
+export interface MatrixDef {
+  title: string;
+  nameTemplate?: string;
+  description?: string;
+  requires: string[];
+  timeoutMs?: number;
+  actors: { name: string; as: Identity; pre: Action[]; vars: Record<string, string> }[];
+  actions: { name: string; step: Step; requires: string[]; vars: Record<string, string> }[];
+  targets: { name: string; vars: Record<string, string>; setup: Step[]; cleanup: Step[]; requires: string[] }[];
+  setup: Step[];
+  cleanup: Step[];
+  /** The expected outcome of every cell, with the place in the file it came from. */
+  cells: { actor: string; action: string; target?: string; expect: Expectation; where?: Where }[];
+  where?: Where;
+}
+
+export type CaseDef = { kind: 'case'; def: Omit<Case, 'suite' | 'index' | 'timeoutMs'> & { timeoutMs?: number } } | { kind: 'matrix'; def: MatrixDef };
+
+export interface Suite {
+  name: string;
+  description?: string;
+  file: string;
+  requires: string[];
+  /** Default per-case timeout. */
+  timeoutMs: number;
+  vars: Record<string, string>;
+  identities: Record<string, Identity>;
+  helpers: Record<string, HelperDef>;
+  setup: Step[];
+  cases: CaseDef[];
+  cleanup: Step[];
+}
+
+// ---------------------------------------------------------------------------------------
+// Results
+
+export type Verdict = 'passed' | 'failed' | 'not-run' | 'expected-failure' | 'unexpectedly-passed' | 'flaky';
+
+export type NotRunCause =
+  | 'missing-requirement'
+  | 'kernel-crashed'
+  | 'boot-failed'
+  | 'setup-failed'
+  | 'guest-lost'
+  | 'interrupted'
+  | 'filtered';
+
+export interface StepResult {
+  phase: 'setup' | 'steps' | 'cleanup';
+  /** 1-based within its phase. */
+  index: number;
+  name: string;
+  command: string;
+  expected: string;
+  actual: string;
+  passed: boolean;
+  durationMs: number;
+  exitCode?: number;
+  /** Kept for failed steps only, trimmed. */
+  stdout?: string;
+  stderr?: string;
+}
+
+export interface KnownIssue {
+  /** A case name, or a glob (* and ?) matched against "name" and "suite/name". */
+  case: string;
+  reason: string;
+  /** Where the analysis lives (e.g. test/scenarios/FINDINGS.md#eexist-on-pid-reuse). */
+  finding?: string;
+}
+
+export interface CaseResult {
+  suite: string;
+  name: string;
+  /** 1-based position in the suite; 0 for the suite's setup, -1 for its cleanup. */
+  index: number;
+  kind: 'case' | 'setup' | 'cleanup';
+  verdict: Verdict;
+  seconds: number;
+  /** One line: why it failed, why it did not run, or the known issue's reason. */
+  reason?: string;
+  notRun?: { cause: NotRunCause; detail: string };
+  /** The first step that did not go as expected, expected and actual side by side. */
+  failure?: { step: string; command: string; expected: string; actual: string; output?: string };
+  crash?: { reason: string; excerpt: string };
+  knownIssue?: KnownIssue;
+  /** With repeats: the verdict of each run, in order. */
+  runs?: ('passed' | 'failed' | 'not-run')[];
+  steps: StepResult[];
+  requires?: string[];
+  /** file:line of the case (or the matrix cell's expectation). */
+  where?: string;
+}
+
+/** What the runner needs from a booted guest. harness/vm provides it. */
+export interface GuestExec {
+  exec(command: string, opts: { timeoutMs: number }): Promise<{ exitCode: number; stdout: string; stderr: string; durationMs: number }>;
+  /** A panic or oops the console has shown since the last call, if any. */
+  kernelCrash(): { reason: string; excerpt: string } | undefined;
+}

@@ -1,0 +1,253 @@
+// The runner against a scripted guest: variables captured and used, a kernel crash ending
+// the run, timeouts, a guest that stops answering, requirements, setup and cleanup, helper
+// reaping, known issues (expected failure, unexpected pass) and repeats (flaky).
+import t from 'tap';
+import { KtrialError } from '../../harness/common/errors.js';
+import { parseSuite } from '../../harness/scenarios/load.js';
+import { runSuite, runSuiteRepeated } from '../../harness/scenarios/run.js';
+import type { CaseResult, GuestExec } from '../../harness/scenarios/types.js';
+import { applyKnownIssues, casesNotRun, mergeRepeats } from '../../harness/scenarios/verdicts.js';
+
+type Reply = { stdout?: string; exitCode?: number; stderr?: string; crash?: { reason: string; excerpt: string } } | 'hang';
+
+/** A guest whose agent answers by script. The final line's index is the number of actions. */
+class FakeGuest implements GuestExec {
+  readonly commands: string[] = [];
+  private crash: { reason: string; excerpt: string } | undefined;
+  dead = false;
+  constructor(private readonly reply: (cmd: string) => Reply) {}
+
+  async exec(command: string, opts: { timeoutMs: number }) {
+    this.commands.push(command);
+    const hang = () => new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs));
+    if (this.dead) return hang();
+    if (command.endsWith(' --version')) return { exitCode: 0, stdout: '{"agent":"ktrial-agent","protocol":1}\n', stderr: '', durationMs: 1 };
+    if (/ reap( |$)/.test(command) || command === 'true') return { exitCode: 0, stdout: '{"action":"reap","index":1,"stage":"action","ok":true,"output":"0","killed":[]}\n', stderr: '', durationMs: 1 };
+    const r = this.reply(command);
+    if (r === 'hang') return hang();
+    if (r.crash) this.crash = r.crash;
+    return { exitCode: r.exitCode ?? 0, stdout: r.stdout ?? '', stderr: r.stderr ?? '', durationMs: 1 };
+  }
+
+  kernelCrash() {
+    const c = this.crash;
+    this.crash = undefined;
+    return c;
+  }
+}
+
+const n = (cmd: string) => cmd.split(' -- ').length;
+const ok = (cmd: string, extra: Record<string, unknown> = {}): Exclude<Reply, 'hang'> => ({ stdout: `${JSON.stringify({ action: 'x', index: n(cmd), stage: 'action', ok: true, ...extra })}\n` });
+const errno = (cmd: string, e: string): Exclude<Reply, 'hang'> => ({ exitCode: 1, stdout: `${JSON.stringify({ action: 'x', index: n(cmd), stage: 'action', ok: false, errno: e, syscall: 'x', message: e })}\n` });
+
+const verdicts = (rs: CaseResult[]) => rs.map((r) => [r.name, r.verdict]);
+
+t.test('captured values flow into later steps, and cleanup and reaping run', async (t) => {
+  const s = parseSuite(
+    `name: v
+setup:
+  - gethostname:
+    capture: {host: output}
+cases:
+  - name: one
+    steps:
+      - read: /proc/self/container
+        capture: {node: {field: output, match: "node_(\\\\d+)"}}
+      - write: {path: "/c/node_\${node}/tasks", data: self}
+    cleanup:
+      - sethostname: "\${host}"
+`,
+    'v.yaml',
+  );
+  const g = new FakeGuest((cmd) => (cmd.endsWith('gethostname') ? ok(cmd, { output: 'vm\n' }) : cmd.includes('read /proc/self/container') ? ok(cmd, { output: '/node_42\n' }) : ok(cmd)));
+  const rs = await runSuite(s, g);
+  t.same(verdicts(rs), [['one', 'passed']]);
+  t.ok(g.commands.includes('/usr/bin/ktrial-agent --tag v.1 write /c/node_42/tasks self'), 'the captured group is substituted');
+  t.ok(g.commands.includes('/usr/bin/ktrial-agent --tag v.1 sethostname vm'), 'setup captures reach case cleanup');
+  t.ok(g.commands.includes('/usr/bin/ktrial-agent reap v.1'), "the case's helpers are reaped");
+  t.equal(g.commands[g.commands.length - 1], '/usr/bin/ktrial-agent reap', 'all helpers are reaped at the end');
+  t.same(rs[0]!.steps.map((x) => [x.phase, x.index, x.passed]), [
+    ['steps', 1, true],
+    ['steps', 2, true],
+    ['cleanup', 1, true],
+  ]);
+});
+
+const three = `name: c
+timeout: 2
+cases:
+  - name: first
+    steps: [{unshare: uts}]
+  - name: second
+    steps: [{unshare: ipc}]
+    cleanup: [{gethostname: }]
+  - name: third
+    steps: [{unshare: net}]
+  - name: fourth
+    requires: [CONFIG_PID_NS]
+    steps: [{unshare: pid}]
+`;
+
+t.test('a kernel crash fails its case with the console excerpt; the rest are not run', async (t) => {
+  const g = new FakeGuest((cmd) => (cmd.includes('unshare ipc') ? { ...ok(cmd), crash: { reason: 'Oops: NULL pointer dereference', excerpt: 'BUG: unable to handle\nCall Trace: x' } } : ok(cmd)));
+  const rs = await runSuite(parseSuite(three, 'c.yaml'), g);
+  t.same(verdicts(rs), [
+    ['first', 'passed'],
+    ['second', 'failed'],
+    ['third', 'not-run'],
+    ['fourth', 'not-run'],
+  ]);
+  t.same(rs[1]!.crash, { reason: 'Oops: NULL pointer dereference', excerpt: 'BUG: unable to handle\nCall Trace: x' });
+  t.equal(rs[1]!.reason, 'the kernel crashed: Oops: NULL pointer dereference');
+  t.same(rs[2]!.notRun, { cause: 'kernel-crashed', detail: 'the kernel crashed in case 2 ("second"): Oops: NULL pointer dereference' });
+  t.notOk(g.commands.some((c) => c.includes('gethostname') || c.endsWith('reap c.2')), 'nothing more runs in a crashed kernel');
+});
+
+t.test('a step without a result in time fails its case; the next case runs', async (t) => {
+  const g = new FakeGuest((cmd) => (cmd.includes('unshare ipc') ? 'hang' : ok(cmd)));
+  const rs = await runSuite(parseSuite(three, 'c.yaml'), g);
+  t.same(verdicts(rs), [
+    ['first', 'passed'],
+    ['second', 'failed'],
+    ['third', 'passed'],
+    ['fourth', 'passed'],
+  ]);
+  t.match(rs[1]!.failure, { expected: 'ok', actual: 'no result within 2 s (case timeout)' });
+  t.ok(g.commands.includes('/usr/bin/ktrial-agent --tag c.2 gethostname'), 'cleanup runs after a timeout');
+});
+
+t.test('a guest that stops answering ends the run: the rest are not run', async (t) => {
+  const g = new FakeGuest((cmd) => {
+    if (cmd.includes('unshare ipc')) {
+      g.dead = true;
+      return 'hang';
+    }
+    return ok(cmd);
+  });
+  const rs = await runSuite(parseSuite(three.replace('timeout: 2', 'timeout: 1'), 'c.yaml'), g, { probeTimeoutMs: 300 });
+  t.same(verdicts(rs), [
+    ['first', 'passed'],
+    ['second', 'failed'],
+    ['third', 'not-run'],
+    ['fourth', 'not-run'],
+  ]);
+  t.match(rs[1]!.failure!.actual, /^the guest stopped answering after no result within 1 s/);
+  t.equal(rs[2]!.notRun!.cause, 'guest-lost');
+});
+
+t.test('requirements: not run with the reason; negations; no config means no check', async (t) => {
+  const g = new FakeGuest((cmd) => ok(cmd));
+  const rs = await runSuite(parseSuite(three, 'c.yaml'), g, { kernelConfig: new Map([['CONFIG_UTS_NS', 'y']]) });
+  t.same(rs[3]!.notRun, { cause: 'missing-requirement', detail: 'requirement not met: CONFIG_PID_NS is not set' });
+  t.equal(rs[3]!.reason, 'requirement not met: CONFIG_PID_NS is not set');
+  const neg = parseSuite(`name: n\ncases:\n  - name: a\n    requires: ["!CONFIG_PID_NS", "CONFIG_HZ=250"]\n    steps: [{unshare: pid}]\n`, 'n.yaml');
+  const r2 = await runSuite(neg, g, { kernelConfig: { PID_NS: 'y', CONFIG_HZ: '1000' } });
+  t.equal(r2[0]!.reason, 'requirement not met: CONFIG_PID_NS is set (=y); the case needs a kernel without it; CONFIG_HZ is =1000, not =250');
+  const r3 = await runSuite(neg, g, { kernelConfig: { CONFIG_PID_NS: 'n', CONFIG_HZ: '250' } });
+  t.equal(r3[0]!.verdict, 'passed');
+  t.equal((await runSuite(neg, g))[0]!.verdict, 'passed');
+});
+
+t.test('a failed setup reports itself and leaves every case not run', async (t) => {
+  const s = parseSuite(`name: s\nsetup:\n  - mkdir: /c\ncases:\n  - name: a\n    steps: [{unshare: uts}]\ncleanup:\n  - rmdir: /c\n`, 's.yaml');
+  const g = new FakeGuest((cmd) => (cmd.includes('mkdir') ? errno(cmd, 'EEXIST') : ok(cmd)));
+  const rs = await runSuite(s, g);
+  t.same(verdicts(rs), [
+    ['(setup)', 'failed'],
+    ['a', 'not-run'],
+  ]);
+  t.equal(rs[0]!.kind, 'setup');
+  t.match(rs[0]!.failure, { step: 'setup step 1: mkdir /c', expected: 'ok', actual: 'EEXIST (x: EEXIST)' });
+  t.equal(rs[1]!.notRun!.cause, 'setup-failed');
+  t.ok(g.commands.some((c) => c.endsWith('rmdir /c')), 'suite cleanup still runs');
+});
+
+t.test('a failing cleanup step fails the case; an unset variable skips the cleanup step', async (t) => {
+  const s = parseSuite(
+    `name: k\ncases:\n  - name: a\n    steps:\n      - unshare: uts\n      - read: /x\n        capture: {v: output}\n    cleanup:\n      - rmdir: "/c/\${v}"\n      - rmdir: /c\n`,
+    'k.yaml',
+  );
+  const g = new FakeGuest((cmd) => (cmd.includes('unshare') ? errno(cmd, 'EPERM') : cmd.endsWith('rmdir /c') ? errno(cmd, 'EBUSY') : ok(cmd)));
+  const rs = await runSuite(s, g);
+  t.equal(rs[0]!.verdict, 'failed');
+  t.match(rs[0]!.failure, { step: 'step 1: unshare uts', expected: 'ok' });
+  t.same(rs[0]!.steps.map((x) => [x.phase, x.passed, x.actual]), [
+    ['steps', false, 'EPERM (x: EPERM)'],
+    ['cleanup', true, 'skipped: variable ${v} has no value (the step that sets it did not run or did not capture it)'],
+    ['cleanup', false, 'EBUSY (x: EBUSY)'],
+  ]);
+});
+
+t.test('a guest without a working agent is a host problem', async (t) => {
+  const g: GuestExec = { exec: async () => ({ exitCode: 127, stdout: '', stderr: 'not found', durationMs: 1 }), kernelCrash: () => undefined };
+  const err = await runSuite(parseSuite(three, 'c.yaml'), g).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof KtrialError && err.cls === 'host', 'a host failure');
+  t.match((err as Error).message, /no working scenario agent at \/usr\/bin\/ktrial-agent \(exit 127: not found\)/);
+});
+
+t.test('known issues: expected failure, unexpected pass, unmatched entries', async (t) => {
+  const g = new FakeGuest((cmd) => (cmd.includes('unshare uts') || cmd.includes('unshare net') ? errno(cmd, 'EPERM') : ok(cmd)));
+  const issues = [
+    { case: 'first', reason: 'uts is refused', finding: 'FINDINGS.md#uts' },
+    { case: 'c/sec*', reason: 'ipc used to fail' },
+    { case: 'nothing like this', reason: 'stale' },
+  ];
+  const rs = await runSuite(parseSuite(three, 'c.yaml'), g, { knownIssues: issues });
+  t.same(verdicts(rs), [
+    ['first', 'expected-failure'],
+    ['second', 'unexpectedly-passed'],
+    ['third', 'failed'],
+    ['fourth', 'passed'],
+  ]);
+  t.same(rs[0]!.knownIssue, issues[0]);
+  t.equal(rs[0]!.reason, 'uts is refused');
+  t.equal(rs[1]!.reason, 'expected to fail (ipc used to fail) but passed');
+  t.same(applyKnownIssues(rs, issues).unmatched, [issues[2]]);
+});
+
+t.test('repeats: a case whose outcome varies is flaky; a known issue covers it', async (t) => {
+  let calls = 0;
+  const g = new FakeGuest((cmd) => (cmd.includes('unshare ipc') && calls++ % 2 === 1 ? errno(cmd, 'EBUSY') : ok(cmd)));
+  const rs = await runSuiteRepeated(parseSuite(three, 'c.yaml'), g, 3);
+  t.same(verdicts(rs), [
+    ['first', 'passed'],
+    ['second', 'flaky'],
+    ['third', 'passed'],
+    ['fourth', 'passed'],
+  ]);
+  t.same(rs[1]!.runs, ['passed', 'failed', 'passed']);
+  t.equal(rs[1]!.reason, 'passed 2 of 3 runs; when it failed: step 1: unshare ipc: expected ok, got EBUSY (x: EBUSY)');
+  const known = applyKnownIssues(rs, [{ case: 'second', reason: 'EBUSY now and then' }]).cases[1]!;
+  t.equal(known.verdict, 'expected-failure');
+  t.match(known.reason, /^EBUSY now and then \(intermittent: passed 2 of 3 runs/);
+});
+
+t.test('merging repeats: consistent outcomes stay; not-run runs are left out', async (t) => {
+  const base = { suite: 's', index: 1, kind: 'case' as const, steps: [], seconds: 1 };
+  const a = (verdict: CaseResult['verdict'], name = 'a'): CaseResult => ({ ...base, name, verdict });
+  t.same(mergeRepeats([[a('failed')], [a('failed')]]).map((c) => [c.verdict, c.runs]), [['failed', ['failed', 'failed']]]);
+  t.same(mergeRepeats([[a('passed')], [a('not-run')]]).map((c) => c.verdict), ['passed']);
+  t.same(mergeRepeats([[a('not-run')], [a('not-run')]]).map((c) => c.verdict), ['not-run']);
+});
+
+t.test('every case "not run", e.g. when the kernel did not boot', async (t) => {
+  const rs = casesNotRun(parseSuite(three, 'c.yaml'), 'boot-failed', 'the kernel did not boot');
+  t.same(rs.map((r) => [r.index, r.verdict, r.notRun?.cause, r.where]), [
+    [1, 'not-run', 'boot-failed', 'c.yaml:4'],
+    [2, 'not-run', 'boot-failed', 'c.yaml:6'],
+    [3, 'not-run', 'boot-failed', 'c.yaml:9'],
+    [4, 'not-run', 'boot-failed', 'c.yaml:11'],
+  ]);
+});
+
+t.test('a crash seen before the suite starts runs nothing', async (t) => {
+  const g = new FakeGuest((cmd) => ok(cmd));
+  (g as unknown as { crash: unknown }).crash = { reason: 'panic', excerpt: 'Kernel panic' };
+  const rs = await runSuite(parseSuite(three, 'c.yaml'), g);
+  t.same(verdicts(rs)[0], ['(setup)', 'failed']);
+  t.equal(rs[1]!.notRun!.cause, 'kernel-crashed');
+  t.same(g.commands, []);
+});
