@@ -1,0 +1,92 @@
+// The short human summary printed at the end of a run: what ran, what did not go as
+// expected (expected and actual side by side), and why cases did not run.
+import type { CaseResult } from '../scenarios/types.js';
+import { countVerdicts } from '../scenarios/verdicts.js';
+import { effectiveStatus, exitCodeFor } from './status.js';
+import { caseTitle, fmtSeconds } from './text.js';
+import type { RunResults } from './types.js';
+
+const EXCERPT_LINES = 12;
+
+function failureLines(c: CaseResult): string[] {
+  const out: string[] = [];
+  if (c.failure) {
+    out.push(`  ${c.failure.step}`, `    expected: ${c.failure.expected}`, `    actual:   ${c.failure.actual}`);
+  }
+  if (c.crash) {
+    if (!c.failure) out.push(`  the kernel crashed: ${c.crash.reason}`);
+    out.push('  console:');
+    const lines = c.crash.excerpt.trimEnd().split('\n');
+    out.push(...lines.slice(-EXCERPT_LINES).map((l) => `    | ${l}`));
+  }
+  if (!c.failure && !c.crash && c.reason) out.push(`  ${c.reason}`);
+  return out;
+}
+
+export function toSummary(r: RunResults): string {
+  const out: string[] = [];
+  const k = r.kernel;
+  const facts = [k.arch, k.accelerator ? `accelerator ${k.accelerator}` : undefined].filter(Boolean).join(', ');
+  out.push(`ktrial ${r.trial}${k.release ? `: kernel ${k.release}${facts ? ` (${facts})` : ''}` : ''}`);
+  if (r.phases.length) out.push(`phases: ${r.phases.map((p) => `${p.phase} ${fmtSeconds(p.seconds)}${p.status === 'ok' ? '' : ` (${p.status})`}`).join(', ')}`);
+  const real = r.cases.filter((c) => c.kind === 'case');
+  const n = countVerdicts(real);
+  const parts = [
+    `${n.passed} passed`,
+    n.failed ? `${n.failed} failed` : '',
+    n['expected-failure'] ? `${n['expected-failure']} expected failure${n['expected-failure'] > 1 ? 's' : ''}` : '',
+    n['unexpectedly-passed'] ? `${n['unexpectedly-passed']} unexpectedly passed` : '',
+    n.flaky ? `${n.flaky} flaky` : '',
+    n['not-run'] ? `${n['not-run']} not run` : '',
+  ].filter(Boolean);
+  out.push(`cases: ${n.total} (${parts.join(', ')})`);
+
+  for (const c of r.cases) {
+    const where = c.where ? ` (${c.where})` : '';
+    switch (c.verdict) {
+      case 'failed':
+        out.push(`${c.crash ? 'CRASHED' : 'FAILED'} ${caseTitle(c)}${where}`, ...failureLines(c));
+        break;
+      case 'unexpectedly-passed':
+        out.push(`UNEXPECTEDLY PASSED ${caseTitle(c)}${where}`, `  known issue: ${c.knownIssue?.reason ?? ''}${c.knownIssue?.finding ? ` (${c.knownIssue.finding})` : ''}`, '  if it is fixed, remove it from the known issues');
+        break;
+      case 'flaky':
+        out.push(`FLAKY ${caseTitle(c)}${where}: ${c.runs?.join(', ') ?? ''}`, ...failureLines(c));
+        break;
+      case 'expected-failure':
+        out.push(`expected failure ${caseTitle(c)}: ${c.knownIssue?.reason ?? c.reason ?? ''}${c.knownIssue?.finding ? ` (${c.knownIssue.finding})` : ''}`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  const notRun = new Map<string, number>();
+  for (const c of r.cases) if (c.verdict === 'not-run') notRun.set(c.reason ?? 'not run', (notRun.get(c.reason ?? 'not run') ?? 0) + 1);
+  if (notRun.size) {
+    out.push('not run:');
+    for (const [reason, count] of notRun) out.push(`  ${count} case${count > 1 ? 's' : ''}: ${reason}`);
+  }
+  for (const note of r.notes ?? []) out.push(`note: ${note}`);
+  if (r.error) {
+    out.push(`${r.error.class} error: ${r.error.message}`);
+    if (r.error.excerpt) out.push(...r.error.excerpt.trimEnd().split('\n').slice(-EXCERPT_LINES).map((l) => `  | ${l}`));
+    if (r.error.hint) out.push(`  what to do: ${r.error.hint}`);
+  }
+  const code = exitCodeFor(r);
+  const status = effectiveStatus(r);
+  const verdict =
+    status === 'ok'
+      ? 'every case as expected'
+      : status === 'unexpected'
+        ? `${r.cases.filter((c) => c.verdict === 'failed' || c.verdict === 'unexpectedly-passed' || c.verdict === 'flaky' || (c.verdict === 'not-run' && !['missing-requirement', 'filtered'].includes(c.notRun?.cause ?? ''))).length} case(s) not as expected`
+        : status === 'kernel'
+          ? 'the kernel failed'
+          : status === 'host'
+            ? 'a host problem stopped the run'
+            : status === 'bad-input'
+              ? 'the trial input is not valid'
+              : 'interrupted';
+  out.push(`result: ${verdict} (exit ${code})`);
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,33 @@
+// What a finished trial run hands to the reporters. Plain data: results.json is this
+// object (plus counts and the exit code), so other tools can read it back.
+import type { FailureClass } from '../common/errors.js';
+import type { PhaseRecord } from '../common/progress.js';
+import type { CaseResult } from '../scenarios/types.js';
+
+export const RESULTS_FORMAT = 'ktrial-results/1';
+
+export interface KernelInfo {
+  /** e.g. "2.6.20" or "6.1.0-ktrial" (uname -r in the guest, or from the build). */
+  release?: string;
+  arch?: string;
+  /** Free-form facts worth keeping with the results: patch series, config hash, accelerator. */
+  [fact: string]: string | number | boolean | undefined;
+}
+
+/** ok: every case as expected; unexpected: some case not; the others name a failure class. */
+export type RunStatus = 'ok' | 'unexpected' | FailureClass | 'interrupted';
+
+export interface RunResults {
+  trial: string;
+  kernel: KernelInfo;
+  phases: PhaseRecord[];
+  cases: CaseResult[];
+  status: RunStatus;
+  /** Why the run stopped short (boot failure, host problem, bad trial file). */
+  error?: { class: FailureClass | 'interrupted'; message: string; hint?: string; excerpt?: string };
+  /** ISO time the run started. */
+  startedAt?: string;
+  seconds?: number;
+  /** Things worth a look that are not failures (e.g. a known issue that matched no case). */
+  notes?: string[];
+}
