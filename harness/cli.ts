@@ -8,13 +8,25 @@ import { Progress } from './common/progress.js';
 import { run } from './common/proc.js';
 import { access } from 'node:fs/promises';
 import type { StageContext } from './common/context.js';
-import { loadTrial } from './trial/trial.js';
+import { loadTrial, type Trial } from './trial/trial.js';
+import { bootKernel, buildImage, runTrial } from './trialrun.js';
+import { exitCodeFor as reportExitCode, toSummary } from './report/index.js';
+import { interactiveShell, killAllGuests, runCommandInGuest } from './vm/index.js';
 import { buildKernel, exportKernel } from './kernel/pipeline.js';
 
 const USAGE = `usage: ktrial <command> [options]
 
 commands:
-  build TRIAL [--source PATH|URL|REPO@REF|debian:PKG] [--cc gcc-N] [--out DIR] [--timeout-build S]
+  run TRIAL [--source ...] [--cc gcc-N] [--out DIR] [--repeat N] [--only GLOB]...
+        [--timeout-build S] [--timeout-boot S] [--timeout-case S] [--console]
+        build (cached), boot, run the trial's scenario suites and give the verdict;
+        reports (results.json, results.tap, junit.xml, summary.txt, console.log) in DIR
+  boot TRIAL [--source ...] [--cc gcc-N] [--out DIR] [--timeout-boot S] [--console]
+        [--shell | -- COMMAND...]
+        boot the trial's kernel with the guest image; run one command (exit code is
+        the command's) or open an interactive shell
+  build TRIAL [--source PATH|URL|REPO@REF|debian:PKG] [--cc gcc-N] [--out DIR]
+        [--timeout-build S]
         build the trial's kernel (cached by its inputs) into DIR (default out/<trial>)
   doctor
         list the host tools ktrial uses and which are missing
@@ -29,6 +41,70 @@ interface Common {
   cc?: string;
   out?: string;
   'timeout-build'?: string;
+  'timeout-boot'?: string;
+  'timeout-case'?: string;
+  console?: boolean;
+}
+
+const COMMON_OPTIONS = {
+  source: { type: 'string' },
+  cc: { type: 'string' },
+  out: { type: 'string' },
+  'timeout-build': { type: 'string' },
+  'timeout-boot': { type: 'string' },
+  'timeout-case': { type: 'string' },
+  console: { type: 'boolean' },
+} as const;
+
+async function trialFrom(positionals: string[], opts: Common, command: string): Promise<{ trial: Trial; outDir: string }> {
+  if (positionals.length !== 1) throw new KtrialError('bad-input', `${command} takes one trial file`, { hint: `ktrial ${command} configs/trials/<trial>.yaml` });
+  const trial = await loadTrial(positionals[0]!);
+  if (opts.cc) trial.cc = opts.cc;
+  return { trial, outDir: resolve(opts.out ?? join('out', trial.name)) };
+}
+
+function timeoutsFrom(opts: Common) {
+  return {
+    ...(opts['timeout-build'] ? { buildS: numberOpt(opts['timeout-build'], 'timeout-build')! } : {}),
+    ...(opts['timeout-boot'] ? { bootS: numberOpt(opts['timeout-boot'], 'timeout-boot')! } : {}),
+    ...(opts['timeout-case'] ? { caseS: numberOpt(opts['timeout-case'], 'timeout-case')! } : {}),
+  };
+}
+
+async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, only: { type: 'string', multiple: true } } });
+  const opts = values as Common & { repeat?: string; only?: string[] };
+  const { trial, outDir } = await trialFrom(positionals, opts, 'run');
+  const repeat = numberOpt(opts.repeat, 'repeat');
+  const results = await runTrial(
+    trial,
+    { outDir, ...(opts.source ? { sourceOverride: opts.source } : {}), timeouts: timeoutsFrom(opts), ...(repeat ? { repeat } : {}), ...(opts.only ? { only: opts.only } : {}), echoConsole: !!opts.console },
+    ctx,
+  );
+  process.stdout.write(toSummary(results));
+  if (results.error) process.stderr.write(`ktrial: ${results.error.class} error: ${results.error.message}\n${results.error.excerpt ? `${results.error.excerpt.replace(/^/gm, '  | ')}\n` : ''}${results.error.hint ? `  what to do: ${results.error.hint}\n` : ''}`);
+  process.stdout.write(`reports: ${outDir}/{results.json,results.tap,junit.xml,summary.txt,console.log}\n`);
+  return reportExitCode(results);
+}
+
+async function cmdBoot(args: string[], ctx: StageContext): Promise<number> {
+  const dash = args.indexOf('--');
+  const command = dash >= 0 ? args.slice(dash + 1) : [];
+  const { values, positionals } = parseArgs({ args: dash >= 0 ? args.slice(0, dash) : args, allowPositionals: true, options: { ...COMMON_OPTIONS, shell: { type: 'boolean' } } });
+  const opts = values as Common & { shell?: boolean };
+  const { trial, outDir } = await trialFrom(positionals, opts, 'boot');
+  if (!opts.shell && command.length === 0) throw new KtrialError('bad-input', 'boot needs --shell or -- COMMAND', { hint: 'ktrial boot TRIAL -- uname -r   or   ktrial boot TRIAL --shell' });
+  const timeouts = timeoutsFrom(opts);
+  const kernel = await buildKernel(trial, { outDir, ...(opts.source ? { sourceOverride: opts.source } : {}), ...(timeouts.buildS ? { buildTimeoutS: timeouts.buildS } : {}) }, ctx);
+  await exportKernel(kernel, outDir);
+  const image = await buildImage(ctx);
+  const vm = await ctx.progress.phase('boot', () => bootKernel(kernel, image, trial, outDir, timeouts.bootS ?? trial.timeouts.bootS, ctx, !!opts.console));
+  try {
+    ctx.progress.info(`guest up (${vm.accel}); console log: ${join(outDir, 'console.log')}`);
+    return opts.shell ? await interactiveShell(vm) : await runCommandInGuest(vm, command);
+  } finally {
+    await vm.close();
+  }
 }
 
 function numberOpt(v: string | undefined, name: string): number | undefined {
@@ -39,16 +115,9 @@ function numberOpt(v: string | undefined, name: string): number | undefined {
 }
 
 async function cmdBuild(args: string[], ctx: StageContext): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { source: { type: 'string' }, cc: { type: 'string' }, out: { type: 'string' }, 'timeout-build': { type: 'string' } },
-  });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: COMMON_OPTIONS });
   const opts = values as Common;
-  if (positionals.length !== 1) throw new KtrialError('bad-input', 'build takes one trial file', { hint: 'ktrial build configs/trials/<trial>.yaml' });
-  const trial = await loadTrial(positionals[0]!);
-  if (opts.cc) trial.cc = opts.cc;
-  const outDir = resolve(opts.out ?? join('out', trial.name));
+  const { trial, outDir } = await trialFrom(positionals, opts, 'build');
   const timeout = numberOpt(opts['timeout-build'], 'timeout-build');
   const k = await buildKernel(trial, { outDir, ...(opts.source ? { sourceOverride: opts.source } : {}), ...(timeout ? { buildTimeoutS: timeout } : {}) }, ctx);
   await exportKernel(k, outDir);
@@ -109,6 +178,10 @@ export async function main(argv: string[]): Promise<number> {
   const ctx: StageContext = { progress: new Progress(), signal: controller.signal };
   try {
     switch (command) {
+      case 'run':
+        return await cmdRun(rest, ctx);
+      case 'boot':
+        return await cmdBoot(rest, ctx);
       case 'build':
         return await cmdBuild(rest, ctx);
       case 'doctor':
@@ -141,6 +214,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`ktrial: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
     return EXIT.host;
   } finally {
+    killAllGuests();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

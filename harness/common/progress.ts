@@ -19,6 +19,11 @@ export class Progress {
     private readonly heartbeatMs = 15_000,
   ) {}
 
+  /** Record a phase that did not run here (e.g. served whole from the cache). */
+  record(rec: PhaseRecord): void {
+    this.phases.push(rec);
+  }
+
   info(msg: string): void {
     this.sink(`[ktrial ${this.clock()}] ${msg}`);
   }

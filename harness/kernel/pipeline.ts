@@ -115,7 +115,10 @@ export async function buildKernel(trial: Trial, opts: BuildOptions, ctx: StageCo
     },
     { onWait: (pid) => ctx.progress.info(`waiting for process ${pid}, which is building the same kernel`) },
   );
-  if (!built) ctx.progress.info(`kernel: cache hit ${entry.dir}`);
+  if (!built) {
+    ctx.progress.info(`kernel: cache hit ${entry.dir}`);
+    ctx.progress.record({ phase: 'kernel', status: 'cached', seconds: 0, detail: key });
+  }
   const manifest = JSON.parse(await readFile(join(entry.dir, 'manifest.json'), 'utf8')) as KernelManifest;
   const configText = await readFile(join(entry.dir, 'config'), 'utf8');
   return {

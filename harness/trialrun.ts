@@ -1,0 +1,130 @@
+// A whole trial run: trial -> kernel -> image -> VM -> scenarios -> results -> reports.
+// Each stage is its own module; this file only chains them, turns a stage's failure into
+// the run's status, marks what could not run as "not run" with the reason, and always
+// writes the reports and stops the VM.
+import { join } from 'node:path';
+import type { StageContext } from './common/context.js';
+import { formatWhere, Interrupted, KtrialError } from './common/errors.js';
+import { repoPath } from './common/paths.js';
+import { buildGuestImage, writeRunOverlay, type ExtraProgram, type GuestImage } from './image/index.js';
+import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
+import { overallStatus, writeReports, type RunResults } from './report/index.js';
+import { casesNotRun, DEFAULT_CASE_TIMEOUT_S, loadSuite, runSuiteRepeated, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
+import type { Trial } from './trial/trial.js';
+import { createVm, generateClientKey, type Vm } from './vm/index.js';
+
+/** The scenario agent travels in every guest image. */
+export const AGENT_PROGRAM: ExtraProgram = { name: 'ktrial-agent', sources: ['images/agent/agent.c'], installPath: '/usr/bin/ktrial-agent' };
+
+export interface RunTrialOptions {
+  outDir: string;
+  sourceOverride?: string;
+  timeouts?: { buildS?: number; bootS?: number; caseS?: number };
+  /** Run every suite this many times; a case whose outcome varies is flaky. */
+  repeat?: number;
+  /** Only cases matching these globs. */
+  only?: string[];
+  /** Echo the guest console to the terminal. */
+  echoConsole?: boolean;
+}
+
+/** Boot a built kernel with the guest image; the caller closes the VM. */
+export async function bootKernel(kernel: KernelArtifacts, image: GuestImage, trial: Trial, outDir: string, bootTimeoutS: number, ctx: StageContext, echo = false): Promise<Vm> {
+  const key = generateClientKey();
+  const initramfs = await writeRunOverlay(image, key.publicKey, outDir);
+  return createVm(
+    {
+      kernel: kernel.bzImage,
+      initramfs,
+      hostKeyPublic: image.hostKeyPublic,
+      clientPrivateKey: key.privateKey,
+      kernelConfig: kernel.configValues,
+      memoryMiB: trial.guest.memoryMiB,
+      ...(trial.guest.cmdline ? { cmdlineExtra: trial.guest.cmdline } : {}),
+      bootTimeoutMs: bootTimeoutS * 1000,
+      consoleLog: join(outDir, 'console.log'),
+      ...(echo ? { onConsoleLine: (l: string) => process.stderr.write(`  console| ${l}\n`) } : {}),
+    },
+    ctx,
+  );
+}
+
+export function guestExec(vm: Vm): GuestExec {
+  let mark = vm.console.mark();
+  return {
+    async exec(command, opts) {
+      const r = await vm.run(command, { timeoutMs: opts.timeoutMs });
+      return { exitCode: r.exitCode ?? (r.timedOut ? 124 : 128), stdout: r.stdout, stderr: r.stderr, durationMs: r.durationMs };
+    },
+    kernelCrash() {
+      const problems = vm.console.problemsSince(mark);
+      mark = vm.console.mark();
+      const first = problems[0];
+      if (!first) return undefined;
+      return { reason: `${first.kind}: ${first.text}`, excerpt: vm.console.excerpt(first.line, 5, 25) };
+    },
+  };
+}
+
+export const buildImage = (ctx: StageContext) => buildGuestImage({ extraPrograms: [{ ...AGENT_PROGRAM, sources: AGENT_PROGRAM.sources.map((s) => repoPath(s)) }] }, ctx);
+
+function causeFor(err: unknown): { cause: NotRunCause; cls: RunResults['status'] } {
+  if (err instanceof Interrupted) return { cause: 'interrupted', cls: 'interrupted' };
+  if (err instanceof KtrialError) return { cause: err.cls === 'kernel' ? 'boot-failed' : 'setup-failed', cls: err.cls };
+  return { cause: 'setup-failed', cls: 'host' };
+}
+
+export async function runTrial(trial: Trial, opts: RunTrialOptions, ctx: StageContext): Promise<RunResults> {
+  const started = Date.now();
+  const results: RunResults = { trial: trial.name, kernel: {}, phases: ctx.progress.phases, cases: [], status: 'ok', startedAt: new Date(started).toISOString() };
+  // Suites are validated before anything is built.
+  const suites: Suite[] = [];
+  for (const f of trial.scenarios) suites.push(await loadSuite(f));
+  const done = new Set<string>();
+  let vm: Vm | undefined;
+  try {
+    const kernel = await buildKernel(trial, { outDir: opts.outDir, ...(opts.sourceOverride ? { sourceOverride: opts.sourceOverride } : {}), ...(opts.timeouts?.buildS ? { buildTimeoutS: opts.timeouts.buildS } : {}) }, ctx);
+    await exportKernel(kernel, opts.outDir);
+    results.kernel = { release: kernel.manifest.kernelRelease, arch: 'x86_64', source: kernel.manifest.source.id, config: kernel.manifest.config.finalSha256, compiler: kernel.manifest.toolchain.ccVersion, cached: kernel.cacheHit };
+    const image = await buildImage(ctx);
+    vm = await ctx.progress.phase('boot', () => bootKernel(kernel, image, trial, opts.outDir, opts.timeouts?.bootS ?? trial.timeouts.bootS, ctx, opts.echoConsole));
+    results.kernel.accelerator = vm.accel;
+    if (vm.kernelVersion) results.kernel.release = vm.kernelVersion;
+    const guest = guestExec(vm);
+    const caseS = opts.timeouts?.caseS ?? trial.timeouts.caseS;
+    for (const suite of suites) {
+      const cases = await ctx.progress.phase(`scenarios ${suite.name}`, ({ status }) =>
+        runSuiteRepeated(suite, guest, opts.repeat ?? 1, {
+          kernelConfig: kernel.configValues,
+          knownIssues: trial.expectedFailures,
+          ...(opts.only ? { only: opts.only } : {}),
+          // The trial's case timeout scales the suites' own per-case timeouts.
+          timeoutScale: caseS / DEFAULT_CASE_TIMEOUT_S,
+          signal: ctx.signal,
+          onCase: (c: CaseResult) => status(`last: ${c.name} ${c.verdict}`),
+          log: (l: string) => ctx.progress.info(l),
+        }),
+      );
+      results.cases.push(...cases);
+      done.add(suite.name);
+      if (cases.some((c) => c.crash || c.notRun?.cause === 'guest-lost')) break;
+    }
+  } catch (err) {
+    const { cause, cls } = causeFor(err);
+    const where = err instanceof KtrialError && err.where ? `${formatWhere(err.where)}: ` : '';
+    results.error = {
+      class: cls === 'ok' || cls === 'unexpected' ? 'host' : cls,
+      message: `${where}${err instanceof Error ? err.message : String(err)}`,
+      ...(err instanceof KtrialError && err.hint ? { hint: err.hint } : {}),
+      ...(err instanceof KtrialError && err.excerpt ? { excerpt: err.excerpt } : {}),
+    };
+    for (const s of suites) if (!done.has(s.name)) results.cases.push(...casesNotRun(s, cause, results.error.message.split('\n')[0]!));
+  } finally {
+    if (vm) await ctx.progress.phase('shutdown', () => vm!.close());
+  }
+  for (const s of suites) if (!done.has(s.name) && !results.error) results.cases.push(...casesNotRun(s, 'guest-lost', 'an earlier suite lost the guest'));
+  results.status = overallStatus(results.cases, results.error);
+  results.seconds = (Date.now() - started) / 1000;
+  await writeReports(opts.outDir, results);
+  return results;
+}
