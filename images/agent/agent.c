@@ -405,6 +405,17 @@ static long long need_num(const char *what, const char *s, long long min, long l
 	return v;
 }
 
+/* File modes are always octal, with or without a leading 0. */
+static long long need_mode(const char *what, const char *s)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 8);
+	if (errno || end == s || *end || v < 0 || v > 07777)
+		usage_error("%s: \"%s\" is not an octal mode", what, s);
+	return v;
+}
+
 static int parse_ns_flags(const char *spec, unsigned long *out)
 {
 	char tmp[256];
@@ -459,7 +470,7 @@ static int cap_by_name(const char *s)
 enum act_kind {
 	A_UNSHARE, A_CLONE, A_SPAWN, A_WRITE, A_JOIN, A_READ, A_READLINK, A_EXISTS, A_MKDIR,
 	A_RMDIR, A_MOUNT, A_UMOUNT, A_SETHOSTNAME, A_GETHOSTNAME, A_KILL, A_SETNS, A_SLEEP,
-	A_ID, A_REAP, A_HELPERS, A_EXEC,
+	A_ID, A_REAP, A_HELPERS, A_EXEC, A_CHMOD,
 };
 
 struct action {
@@ -498,6 +509,7 @@ static const struct action_def defs[] = {
 	{ "exists", A_EXISTS, 1, 1, "exists PATH" },
 	{ "mkdir", A_MKDIR, 1, 2, "mkdir PATH [MODE]" },
 	{ "rmdir", A_RMDIR, 1, 1, "rmdir PATH" },
+	{ "chmod", A_CHMOD, 2, 2, "chmod PATH MODE" },
 	{ "mount", A_MOUNT, 3, 4, "mount TYPE SOURCE TARGET [DATA] [--flags LIST]" },
 	{ "umount", A_UMOUNT, 1, 1, "umount PATH [--detach]" },
 	{ "sethostname", A_SETHOSTNAME, 1, 1, "sethostname NAME" },
@@ -521,6 +533,27 @@ static const struct name_num mount_flag_names[] = {
 };
 
 static const char *default_tag = "";
+
+/* "{pid}" in an argument stands for the agent's own pid (e.g. mkdir /c/node_{pid}). */
+static char *expand_pid(char *arg)
+{
+	const char *tok = "{pid}";
+	if (!strstr(arg, tok))
+		return arg;
+	char pid[32];
+	snprintf(pid, sizeof pid, "%d", getpid());
+	struct buf b = { 0 };
+	for (const char *p = arg, *q; *p; p = q + strlen(tok)) {
+		q = strstr(p, tok);
+		if (!q) {
+			buf_puts(&b, p);
+			break;
+		}
+		buf_put(&b, p, (size_t)(q - p));
+		buf_puts(&b, pid);
+	}
+	return b.p;
+}
 
 /* Parse one action starting at argv[*i]; stops at "--" or the end. */
 static void parse_action(char **argv, int argc, int *i, struct action *a)
@@ -557,7 +590,7 @@ static void parse_action(char **argv, int argc, int *i, struct action *a)
 		if (a->kind == A_CLONE && strcmp(t, "--read") == 0) {
 			if (a->nreads >= (int)(sizeof a->reads / sizeof a->reads[0]))
 				usage_error("clone: too many --read options");
-			a->reads[a->nreads++] = OPTARG_NEXT();
+			a->reads[a->nreads++] = expand_pid(OPTARG_NEXT());
 		} else if (a->kind == A_CLONE && strcmp(t, "--hostname") == 0) {
 			a->want_hostname = 1;
 		} else if (a->kind == A_CLONE && strcmp(t, "--hold") == 0) {
@@ -587,7 +620,7 @@ static void parse_action(char **argv, int argc, int *i, struct action *a)
 				a->flags |= (unsigned long)(unsigned)v;
 			}
 		} else {
-			a->args[a->nargs++] = t;
+			a->args[a->nargs++] = expand_pid(t);
 		}
 #undef OPTARG_NEXT
 	}
@@ -603,7 +636,10 @@ static void parse_action(char **argv, int argc, int *i, struct action *a)
 				    "joined by commas, or a number)", d->name, a->args[0]);
 		break;
 	case A_MKDIR:
-		a->num = a->nargs > 1 ? need_num("mkdir mode", a->args[1], 0, 07777) : 0755;
+		a->num = a->nargs > 1 ? need_mode("mkdir", a->args[1]) : 0755;
+		break;
+	case A_CHMOD:
+		a->num = need_mode("chmod", a->args[1]);
 		break;
 	case A_KILL:
 		a->num = need_num("kill pid", a->args[0], INT_MIN, INT_MAX);
@@ -648,6 +684,7 @@ static void result_begin(struct obj *o, const struct action *a, int ok)
 	obj_int(o, "index", a->index);
 	obj_str(o, "stage", stage_of(a));
 	obj_bool(o, "ok", ok);
+	obj_int(o, "self", getpid());
 }
 
 static void add_errno(struct obj *o, int e, const char *syscall_name)
@@ -1442,6 +1479,10 @@ static int run_action(const struct action *a)
 	case A_RMDIR:
 		if (rmdir(a->args[0]) < 0)
 			return fail(a, errno, "rmdir", a->args[0]);
+		return ok_line(a, a->args[0], NULL);
+	case A_CHMOD:
+		if (chmod(a->args[0], (mode_t)a->num) < 0)
+			return fail(a, errno, "chmod", a->args[0]);
 		return ok_line(a, a->args[0], NULL);
 	case A_MOUNT: {
 		const char *data = a->nargs > 3 ? a->args[3] : NULL;
