@@ -34,7 +34,9 @@ export function actionArgv(a: Action): string[] {
     case 'rmdir':
       return [a.kind, a.path];
     case 'mkdir':
-      return ['mkdir', a.path, ...(a.mode ? [a.mode.startsWith('0') ? a.mode : `0${a.mode}`] : [])];
+      return ['mkdir', a.path, ...(a.mode ? [a.mode] : [])];
+    case 'chmod':
+      return ['chmod', a.path, a.mode];
     case 'mount':
       return ['mount', a.type, a.source, a.target, ...(a.options !== undefined ? [a.options] : []), ...(a.flags?.length ? ['--flags', a.flags.join(',')] : [])];
     case 'umount':

@@ -84,6 +84,8 @@ export function describeAction(a: Action): string {
       return `${a.kind} ${a.path}`;
     case 'mkdir':
       return `mkdir ${a.path}`;
+    case 'chmod':
+      return `chmod ${a.mode} ${a.path}`;
     case 'mount':
       return `mount -t ${a.type}${a.options ? ` -o ${a.options}` : ''} ${a.source} ${a.target}`;
     case 'sethostname':

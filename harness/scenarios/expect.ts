@@ -47,6 +47,9 @@ export function describeExpectation(e: Expectation): string {
     case 'exit':
       head = `exit ${e.exit}`;
       break;
+    case 'any':
+      head = 'any outcome';
+      break;
   }
   const details: string[] = [];
   if (e.output) details.push(`output ${describeCheck(e.output)}`);
@@ -84,11 +87,12 @@ export function judge(e: Expectation, obs: Observation): Judgement {
   let passed = false;
   if (obs.kind === 'sh') {
     const code = e.outcome === 'exit' ? e.exit! : 0;
-    passed = (e.outcome === 'ok' || e.outcome === 'exit') && obs.exitCode === code && (!e.output || checkPasses(e.output, normaliseOutput(obs.stdout)));
+    passed = e.outcome === 'any' || ((e.outcome === 'ok' || e.outcome === 'exit') && obs.exitCode === code && (!e.output || checkPasses(e.output, normaliseOutput(obs.stdout))));
   } else if (obs.kind === 'final') {
     const l = obs.line;
     if (e.outcome === 'errno') passed = !l.ok && l.errno === e.errno;
     else if (e.outcome === 'error') passed = !l.ok;
+    else if (e.outcome === 'any') passed = true;
     else if (e.outcome === 'ok') {
       passed = l.ok;
       if (passed && e.output) passed = checkPasses(e.output, typeof l.output === 'string' ? normaliseOutput(l.output) : undefined);

@@ -113,6 +113,8 @@ function actionOf(item: Raw): Action {
     case 'exists':
     case 'rmdir':
       return { kind: key, path: str(v) };
+    case 'chmod':
+      return { kind: 'chmod', path: str(o!.path), mode: str(o!.mode) };
     case 'mkdir':
       return o ? { kind: 'mkdir', path: str(o.path), ...(o.mode !== undefined ? { mode: str(o.mode) } : {}) } : { kind: 'mkdir', path: str(v) };
     case 'mount': {
@@ -150,6 +152,7 @@ function checkOf(v: unknown): ValueCheck {
 export function expectationOf(v: unknown): Expectation {
   if (v === undefined || v === 'ok') return { outcome: 'ok' };
   if (v === 'error') return { outcome: 'error' };
+  if (v === 'any') return { outcome: 'any' };
   if (typeof v === 'string') return { outcome: 'errno', errno: v };
   const o = v as Raw;
   const e: Expectation = { outcome: 'ok' };

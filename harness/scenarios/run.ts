@@ -54,6 +54,15 @@ async function execBounded(guest: GuestExec, command: string, timeoutMs: number)
   }
 }
 
+/** Substitute, keeping the text as written if a variable is unset (the loader checked them). */
+function substituteOr(s: string, vars: Record<string, string>): string {
+  try {
+    return substitute(s, vars);
+  } catch {
+    return s;
+  }
+}
+
 const trim = (s: string) => (s.length > OUTPUT_KEEP ? `${s.slice(0, OUTPUT_KEEP)}\n... (${s.length - OUTPUT_KEEP} more characters)` : s);
 const secs = (ms: number) => Math.round(ms) / 1000;
 
@@ -170,7 +179,9 @@ class SuiteRun {
   private async runCase(c: Case, globals: Record<string, string>): Promise<CaseResult> {
     const started = Date.now();
     const timeoutMs = c.timeoutMs * this.scale;
-    const vars: Record<string, string> = { ...globals, ...c.vars, case: c.name };
+    const vars: Record<string, string> = { ...globals, case: c.name, case_index: String(c.index) };
+    // Case variables may use the built-ins and the variables before them.
+    for (const [k, v] of Object.entries(c.vars)) vars[k] = substituteOr(v, vars);
     const tag = `${this.suite.name}.${c.index}`;
     const steps: StepResult[] = [];
     const stop = await this.steps(c.steps, 'steps', vars, started + timeoutMs, tag, steps);
@@ -254,7 +265,8 @@ class SuiteRun {
     }
     await this.checkAgent();
 
-    const globals: Record<string, string> = { ...this.suite.vars, suite: this.suite.name, agent: this.agent };
+    const globals: Record<string, string> = { suite: this.suite.name, agent: this.agent };
+    for (const [k, v] of Object.entries(this.suite.vars)) globals[k] = substituteOr(v, globals);
     const t0 = Date.now();
     const setupSteps: StepResult[] = [];
     const setupStop = await this.steps(this.suite.setup, 'setup', globals, t0 + this.suite.timeoutMs * this.scale, `${this.suite.name}.setup`, setupSteps);

@@ -122,6 +122,7 @@ export const ACTION_SCHEMAS: Record<string, Schema> = {
   exists: path,
   mkdir: pathOr({ path: { schema: path, required: true }, mode: str({ pattern: /^0?[0-7]{3,4}$/, description: 'octal mode' }) }),
   rmdir: path,
+  chmod: obj({ path: { schema: path, required: true }, mode: { schema: str({ pattern: /^0?[0-7]{3,4}$/, description: 'octal mode, e.g. "0666"' }), required: true } }),
   mount: obj({
     type: { schema: str(), required: true },
     source: str({ description: 'defaults to the type' }),
@@ -172,11 +173,12 @@ const identityRef = oneOf([str({ description: 'the name of an identity (built in
 export const BUILTIN_IDENTITIES = ['root', 'nobody'];
 
 const EXPECT_KEYS = ['errno', 'exit', 'output', 'match', 'values', 'error'];
+const EXPECT_WORDS = ['ok', 'error', 'any'];
 const valueCheck = oneOf([str(), int(), bool(), obj({ match: { schema: regex('a regular expression'), required: true } })]);
-const expectStr = refine(str({ description: 'ok, error (any errno), or an errno name such as EPERM' }), (v, path, out) => {
+const expectStr = refine(str({ description: 'ok, error (any errno), any (whatever happens), or an errno name such as EPERM' }), (v, path, out) => {
   const s = v as string;
-  if (s === 'ok' || s === 'error' || ERRNO_NAMES.includes(s)) return;
-  out.push({ path, message: `"${s}" is not ok, error or an errno name${suggest(s, ERRNO_NAMES)}` });
+  if (EXPECT_WORDS.includes(s) || ERRNO_NAMES.includes(s)) return;
+  out.push({ path, message: `"${s}" is not ok, error, any or an errno name${suggest(s, ERRNO_NAMES)}` });
 });
 const expectObj = refine(
   obj({
@@ -195,7 +197,7 @@ const expectObj = refine(
     if (e.errno !== undefined && e.exit !== undefined) out.push({ path: [...path, 'exit'], atKey: true, message: 'expect either an errno (agent actions) or an exit status (sh), not both' });
   },
 );
-export const expectSchema = named('expectation', oneOf([expectStr, expectObj], 'ok, error, an errno name, or a mapping'));
+export const expectSchema = named('expectation', oneOf([expectStr, expectObj], 'ok, error, any, an errno name, or a mapping'));
 
 const capture = named('capture', oneOf([
   str({ description: 'a dotted path into the result: output, pid, child.pid, ... (sh: stdout, output, exit)' }),
@@ -349,7 +351,8 @@ export function scenarioJsonSchemaText(): string {
 // ---------------------------------------------------------------------------------------
 // Whole-file rules: names that must be defined before use.
 
-export const BUILTIN_VARS = ['suite', 'case', 'agent'];
+export const BUILTIN_VARS = ['suite', 'case', 'case_index', 'agent'];
+const CASE_VARS = ['case', 'case_index'];
 export const MATRIX_VARS = ['actor', 'action', 'target'];
 
 /** Run after the schema passed: raw is structurally valid. */
@@ -412,7 +415,15 @@ export function checkReferences(raw: Record<string, unknown>, out: Issue[]): voi
     for (const v of Object.keys((s.capture ?? {}) as Record<string, unknown>)) scope.add(v);
   };
 
-  const suiteScope = new Set<string>([...BUILTIN_VARS.filter((v) => v !== 'case'), ...Object.keys((raw.vars ?? {}) as object)]);
+  const suiteScope = new Set<string>([...BUILTIN_VARS.filter((v) => !CASE_VARS.includes(v)), ...Object.keys((raw.vars ?? {}) as object)]);
+  // Variable values may use built-ins and earlier variables.
+  const checkVars = (vars: unknown, p: YamlPath, scope: Set<string>) => {
+    for (const [k, v] of Object.entries((vars ?? {}) as Record<string, unknown>)) {
+      checkStrings(v, [...p, k], scope);
+      scope.add(k);
+    }
+  };
+  checkVars(raw.vars, ['vars'], new Set(BUILTIN_VARS.filter((v) => !CASE_VARS.includes(v))));
   const suiteInstances = new Set<string>();
   checkSteps(raw.setup, ['setup'], suiteScope, suiteInstances);
 
@@ -420,7 +431,8 @@ export function checkReferences(raw: Record<string, unknown>, out: Issue[]): voi
     const cp: YamlPath = ['cases', ci];
     const item = c as Record<string, unknown>;
     if (!('matrix' in item)) {
-      const scope = new Set([...suiteScope, 'case', ...Object.keys((item.vars ?? {}) as object)]);
+      const scope = new Set([...suiteScope, ...CASE_VARS]);
+      checkVars(item.vars, [...cp, 'vars'], scope);
       const inst = new Set(suiteInstances);
       checkSteps(item.steps, [...cp, 'steps'], scope, inst);
       checkSteps(item.cleanup, [...cp, 'cleanup'], scope, inst);
@@ -466,7 +478,10 @@ export function checkReferences(raw: Record<string, unknown>, out: Issue[]): voi
           const a = actors[actor];
           const aVars = typeof a === 'string' ? {} : (((a as Record<string, unknown>).vars ?? {}) as object);
           const t = target ? targets[target]! : undefined;
-          const scope = new Set([...suiteScope, 'case', ...MATRIX_VARS, ...Object.keys(aVars), ...Object.keys((actions[action]!.vars ?? {}) as object), ...Object.keys((t?.vars ?? {}) as object)]);
+          const scope = new Set([...suiteScope, ...CASE_VARS, ...MATRIX_VARS]);
+          checkVars(aVars, [...mp, 'actors', actor, 'vars'], scope);
+          checkVars(actions[action]!.vars, [...mp, 'actions', action, 'vars'], scope);
+          if (t) checkVars(t.vars, [...mp, 'targets', target!, 'vars'], scope);
           const inst = new Set(suiteInstances);
           if (typeof m.name === 'string') checkStrings(m.name, [...mp, 'name'], scope);
           checkSteps(m.setup, [...mp, 'setup'], scope, inst);

@@ -28,6 +28,7 @@ export type Action =
   | { kind: 'exists'; path: string }
   | { kind: 'mkdir'; path: string; mode?: string }
   | { kind: 'rmdir'; path: string }
+  | { kind: 'chmod'; path: string; mode: string }
   | { kind: 'mount'; type: string; source: string; target: string; options?: string; flags?: string[] }
   | { kind: 'umount'; path: string; detach?: boolean }
   | { kind: 'sethostname'; name: string }
@@ -47,8 +48,9 @@ export interface ValueCheck {
 
 export interface Expectation {
   /** ok: the final action succeeded (sh: exit 0); errno: it failed with `errno`;
-   *  error: it failed with any errno; exit: the shell command exited with `exit`. */
-  outcome: 'ok' | 'errno' | 'error' | 'exit';
+   *  error: it failed with any errno; exit: the shell command exited with `exit`;
+   *  any: it ran, whatever the outcome (for cleanup that may find nothing to do). */
+  outcome: 'ok' | 'errno' | 'error' | 'exit' | 'any';
   errno?: string;
   exit?: number;
   /** The result's "output" (sh: stdout), one trailing newline removed. */

@@ -23,6 +23,8 @@ t.test('ok and errno outcomes of the final action', async (t) => {
   t.equal(verdict('EBUSY', unshare, run(`${line(1, 'unshare', false)}\n`, 1)).passed, false, 'a different errno does not match');
   t.equal(verdict('error', unshare, run(`${line(1, 'unshare', false)}\n`, 1)).passed, true, '"error" matches any errno');
   t.equal(verdict({ error: true }, unshare, run(`${line(1, 'unshare', true)}\n`)).passed, false);
+  t.same(verdict('any', unshare, run(`${line(1, 'unshare', false)}\n`, 1)), { passed: true, expected: 'any outcome', actual: 'EPERM (unshare: Operation not permitted)' });
+  t.equal(verdict('any', unshare, run('{"agent_error":"usage","message":"x"}\n', 2)).passed, false, '"any" still needs the action to have run');
 });
 
 t.test('output equal or matching; one trailing newline is ignored', async (t) => {

@@ -178,6 +178,18 @@ t.test('a failing cleanup step fails the case; an unset variable skips the clean
   ]);
 });
 
+t.test('case variables use case_index and earlier variables; chmod and {pid} reach the agent', async (t) => {
+  const s = parseSuite(
+    `name: ix\nvars:\n  top: /c\ncases:\n  - name: a\n    vars: {dir: "\${top}/a_\${case_index}", tasks: "\${dir}/tasks"}\n    steps:\n      - chmod: {path: "\${tasks}", mode: "0666"}\n      - mkdir: /c/node_{pid}\n  - name: b\n    vars: {dir: "\${top}/a_\${case_index}"}\n    steps: [{rmdir: "\${dir}"}]\n`,
+    'ix.yaml',
+  );
+  const g = new FakeGuest((cmd) => ok(cmd));
+  await runSuite(s, g);
+  t.ok(g.commands.includes('/usr/bin/ktrial-agent --tag ix.1 chmod /c/a_1/tasks 0666'));
+  t.ok(g.commands.includes("/usr/bin/ktrial-agent --tag ix.1 mkdir '/c/node_{pid}'"));
+  t.ok(g.commands.includes('/usr/bin/ktrial-agent --tag ix.2 rmdir /c/a_2'));
+});
+
 t.test('a guest without a working agent is a host problem', async (t) => {
   const g: GuestExec = { exec: async () => ({ exitCode: 127, stdout: '', stderr: 'not found', durationMs: 1 }), kernelCrash: () => undefined };
   const err = await runSuite(parseSuite(three, 'c.yaml'), g).then(

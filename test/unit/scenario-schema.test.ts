@@ -47,7 +47,7 @@ t.test('wrong types and bad values point at the value', async (t) => {
   t.match(all, /^s\.yaml:7:10: expected a whole number, got string "soon"/m);
   t.match(all, /^s\.yaml:11:18: "utz" is not a namespace flag \(did you mean uts\?\)/m);
   t.match(all, /^s\.yaml:12:19: -1 is below the minimum 0/m);
-  t.match(all, /^s\.yaml:13:17: "EPRM" is not ok, error or an errno name \(did you mean EPERM\?\)/m);
+  t.match(all, /^s\.yaml:13:17: "EPRM" is not ok, error, any or an errno name \(did you mean EPERM\?\)/m);
 });
 
 t.test('a step needs exactly one thing to do', async (t) => {
@@ -79,6 +79,13 @@ t.test('references: identities, helpers, helper instances and variables must be 
 t.test('a variable is not defined before the step that captures it', async (t) => {
   const p = problems(`${head}cases:\n  - name: one\n    steps:\n      - sethostname: "\${host}"\n      - gethostname:\n        capture: {host: output}\n`).join('\n');
   t.match(p, /^s\.yaml:10:2[23]: undefined variable \$\{host\}/m);
+});
+
+t.test('variable values may use built-ins and earlier variables, not later ones', async (t) => {
+  const p = problems(`${head}vars:\n  top: /c\n  a: "\${top}/a_\${case_index}"\ncases:\n  - name: one\n    vars: {dir: "\${top}/x_\${case_index}", late: "\${later}", later: y}\n    steps: [{mkdir: "\${dir}"}]\n`).join('\n');
+  t.match(p, /^s\.yaml:9:[67]: undefined variable \$\{case_index\}/m, 'case_index is not known at suite level');
+  t.match(p, /undefined variable \$\{later\}/);
+  t.notMatch(p, /\$\{top\}|\$\{dir\}/);
 });
 
 t.test('a helper instance gives ${NAME.pid}; escaped $${...} is literal', async (t) => {
