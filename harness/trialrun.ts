@@ -11,6 +11,7 @@ import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeli
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
 import { casesNotRun, DEFAULT_CASE_TIMEOUT_S, loadSuite, runSuiteRepeated, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
 import type { Trial } from './trial/trial.js';
+import { eraNamed } from './eras/eras.js';
 import { createVm, generateClientKey, type Vm } from './vm/index.js';
 
 /** The scenario agent travels in every guest image. */
@@ -40,7 +41,7 @@ export async function bootKernel(kernel: KernelArtifacts, image: GuestImage, tri
       clientPrivateKey: key.privateKey,
       kernelConfig: kernel.configValues,
       memoryMiB: trial.guest.memoryMiB,
-      ...(trial.guest.cmdline ? { cmdlineExtra: trial.guest.cmdline } : {}),
+      cmdlineExtra: [...(eraNamed(kernel.manifest.source.era)?.bootArgs ?? []), ...(trial.guest.cmdline ? [trial.guest.cmdline] : [])],
       bootTimeoutMs: bootTimeoutS * 1000,
       consoleLog: join(outDir, 'console.log'),
       ...(echo ? { onConsoleLine: (l: string) => process.stderr.write(`  console| ${l}\n`) } : {}),
@@ -89,6 +90,7 @@ export async function runTrial(trial: Trial, opts: RunTrialOptions, ctx: StageCo
     const image = await buildImage(ctx);
     vm = await ctx.progress.phase('boot', () => bootKernel(kernel, image, trial, opts.outDir, opts.timeouts?.bootS ?? trial.timeouts.bootS, ctx, opts.echoConsole));
     results.kernel.accelerator = vm.accel;
+    results.kernel.qemuPid = vm.pid;
     if (vm.kernelVersion) results.kernel.release = vm.kernelVersion;
     const guest = guestExec(vm);
     const caseS = opts.timeouts?.caseS ?? trial.timeouts.caseS;

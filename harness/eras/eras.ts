@@ -33,6 +33,11 @@ export interface KernelEra {
   baseTargets: string[];
   /** Kernel build variables the era's scripts honour for reproducible builds. */
   reproducibleVars: string[];
+  /**
+   * Kernel command line words every boot of this era gets. no_timer_check: under TCG on a
+   * loaded host the IO-APIC timer check can fail and panic a healthy kernel.
+   */
+  bootArgs: string[];
 }
 
 export const ERAS: readonly KernelEra[] = [
@@ -46,6 +51,7 @@ export const ERAS: readonly KernelEra[] = [
     configCompletion: 'oldconfig-defaults',
     baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
     reproducibleVars: [],
+    bootArgs: ['no_timer_check'],
   },
   {
     name: '2.6.24-3.6',
@@ -57,6 +63,7 @@ export const ERAS: readonly KernelEra[] = [
     configCompletion: 'oldconfig-defaults',
     baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
     reproducibleVars: [],
+    bootArgs: ['no_timer_check'],
   },
   {
     name: '3.7-3.16',
@@ -68,6 +75,7 @@ export const ERAS: readonly KernelEra[] = [
     configCompletion: 'olddefconfig',
     baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
     reproducibleVars: ['KBUILD_BUILD_TIMESTAMP', 'KBUILD_BUILD_USER', 'KBUILD_BUILD_HOST'],
+    bootArgs: ['no_timer_check'],
   },
   {
     name: '3.17-current',
@@ -78,6 +86,7 @@ export const ERAS: readonly KernelEra[] = [
     configCompletion: 'olddefconfig',
     baseTargets: ['allnoconfig', 'tinyconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
     reproducibleVars: ['KBUILD_BUILD_TIMESTAMP', 'KBUILD_BUILD_USER', 'KBUILD_BUILD_HOST'],
+    bootArgs: ['no_timer_check'],
   },
 ];
 
@@ -92,6 +101,10 @@ export function compareVersions(a: KernelVersion, b: KernelVersion): number {
 }
 
 export const versionString = (v: KernelVersion) => `${v.major}.${v.minor}.${v.sub}${v.extra}`;
+
+export function eraNamed(name: string): KernelEra | undefined {
+  return ERAS.find((e) => e.name === name);
+}
 
 export function eraFor(v: KernelVersion): KernelEra | undefined {
   return ERAS.find((e) => compareVersions(v, parseVersion(e.from)) >= 0 && (!e.until || compareVersions(v, parseVersion(e.until)) < 0));

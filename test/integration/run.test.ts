@@ -1,0 +1,63 @@
+// Whole trial runs through the command line: build (cached), boot under QEMU, the
+// namespaces suite over SSH, reports. 2.6.20 runs when ktrial knows a 2.6.20 tree.
+import t, { type Test } from 'tap';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ktrial } from '../helpers/cli.js';
+import { sourceAvailable } from '../helpers/trees.js';
+import { repoPath } from '../../harness/common/paths.js';
+import type { RunResults } from '../../harness/report/index.js';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function runSmoke(name: string) {
+  const out = repoPath('out', 'test', `run-${name}`);
+  const r = await ktrial(['run', repoPath('configs', 'trials', `${name}.yaml`), '--out', out]);
+  const text = await readFile(join(out, 'results.json'), 'utf8').catch(() => undefined);
+  if (!text) throw new Error(`no results.json (exit ${r.code}):\n${r.stderr.slice(-3000)}`);
+  const results = JSON.parse(text) as RunResults;
+  return { r, results, out };
+}
+
+async function checkRun(t: Test, name: string, expectNotRun: string[]) {
+  const { r, results, out } = await runSmoke(name);
+  if (r.code !== 0) t.comment(r.stderr.slice(-4000));
+  t.equal(r.code, 0, `${name}: exit code 0 (every case as expected)`);
+  t.equal(results.status, 'ok');
+  const byName = new Map(results.cases.map((c) => [c.name, c]));
+  t.equal(byName.get('unshare UTS as root')?.verdict, 'passed', 'unshare UTS passes');
+  t.equal(byName.get('a hostname set in a new UTS namespace is not seen outside')?.verdict, 'passed');
+  t.equal(byName.get('uid 0 without CAP_SYS_ADMIN cannot set the hostname')?.verdict, 'passed');
+  const notRun = results.cases.filter((c) => c.verdict === 'not-run').map((c) => c.name).sort();
+  t.same(notRun, expectNotRun.sort(), 'exactly the cases whose kernel options are missing are not run');
+  for (const f of ['results.tap', 'junit.xml', 'summary.txt', 'console.log']) t.ok((await stat(join(out, f))).size > 0, `${f} written`);
+  t.match(await readFile(join(out, 'results.tap'), 'utf8'), /^TAP version 14/);
+  t.type(results.kernel.qemuPid, 'number', 'the run reports its QEMU pid');
+  t.notOk(alive(Number(results.kernel.qemuPid)), 'no QEMU of the run remains');
+  t.match(results.kernel.accelerator, /^(tcg|kvm)$/, 'the accelerator used is reported');
+}
+
+t.test('Debian 6.1 smoke trial runs the namespaces suite', async (t) => {
+  await checkRun(t, 'smoke-debian-6.1', ['without PID namespaces CLONE_NEWPID is refused']);
+});
+
+t.test('2.6.20 smoke trial runs the namespaces suite', async (t) => {
+  const have = await sourceAvailable('linux-2.6.20');
+  if (!have.ok) {
+    t.comment(`SKIP: ${have.skip}`);
+    return;
+  }
+  await checkRun(t, 'smoke-2.6.20', [
+    'unshare PID as root',
+    'unshare NET as root',
+    'unshare USER as root',
+    'an unprivileged user may unshare UTS inside a new user namespace',
+  ]);
+});
