@@ -1,0 +1,169 @@
+// The SSH side of a guest: one ssh2 connection per run, reused for every command, with the
+// guest's host key pinned (the image stage generated it; nothing else is accepted).
+import ssh2, { type Client as ClientT, type ClientChannel, type ConnectConfig } from 'ssh2';
+
+// ssh2 is CommonJS: take its classes from the default export.
+const { Client, utils } = ssh2;
+type Client = ClientT;
+
+export interface ClientKey {
+  /** OpenSSH private key text. */
+  privateKey: string;
+  /** One OpenSSH public key line. */
+  publicKey: string;
+}
+
+/** A fresh ed25519 key for one run; its public half goes into the run's initramfs overlay. */
+export function generateClientKey(comment = 'ktrial-run'): ClientKey {
+  const k = utils.generateKeyPairSync('ed25519', { comment });
+  return { privateKey: k.private, publicKey: k.public.trim() };
+}
+
+/** The key blob of an OpenSSH public key line ("ssh-ed25519 AAAA... [comment]"). */
+export function publicKeyBlob(line: string): Buffer {
+  const parts = line.trim().split(/\s+/);
+  if (parts.length < 2 || !/^[A-Za-z0-9+/=]+$/.test(parts[1]!)) throw new Error(`not an OpenSSH public key line: ${line.slice(0, 40)}`);
+  return Buffer.from(parts[1]!, 'base64');
+}
+
+export interface ExecOptions {
+  timeoutMs: number;
+  stdin?: string | Buffer;
+  /** Called when the timeout strikes, before the channel is closed (e.g. to kill the command's processes). */
+  onTimeout?: () => Promise<void>;
+}
+
+export interface ExecResult {
+  /** The command's exit status; null when it was killed by a signal or timed out. */
+  exitCode: number | null;
+  /** Signal name when the command was killed by one. */
+  signal?: string;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  timedOut: boolean;
+}
+
+export class SshConnectError extends Error {
+  constructor(
+    message: string,
+    readonly hostKeyMismatch = false,
+    readonly timedOut = false,
+  ) {
+    super(message);
+    this.name = 'SshConnectError';
+  }
+}
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  hostKeyPublic: string;
+  privateKey: string;
+  user?: string;
+}
+
+/** One attempt at a complete SSH handshake and authentication. */
+export function connectOnce(t: SshTarget, timeoutMs: number): Promise<Client> {
+  const expected = publicKeyBlob(t.hostKeyPublic);
+  return new Promise((resolve, reject) => {
+    const c = new Client();
+    let mismatch = false;
+    let settled = false;
+    const done = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) {
+        c.removeAllListeners('ready');
+        c.on('error', () => {});
+        c.destroy();
+        reject(err);
+      } else resolve(c);
+    };
+    const timer = setTimeout(() => done(new SshConnectError(`no SSH handshake within ${timeoutMs} ms`, false, true)), timeoutMs + 200);
+    c.on('ready', () => {
+      // Commands are small request/response exchanges: without this, Nagle's algorithm
+      // and the guest's delayed ACKs add up to 40 ms to many of them.
+      c.setNoDelay(true);
+      done();
+    });
+    c.on('error', (err) => done(new SshConnectError(mismatch ? 'the guest presented a host key other than the image\'s' : err.message, mismatch, /timed out/i.test(err.message))));
+    c.on('close', () => done(new SshConnectError('connection closed during the handshake', mismatch)));
+    const cfg: ConnectConfig = {
+      host: t.host,
+      port: t.port,
+      username: t.user ?? 'root',
+      privateKey: t.privateKey,
+      readyTimeout: timeoutMs,
+      keepaliveInterval: 0,
+      hostVerifier: (key: Buffer) => {
+        const ok = Buffer.isBuffer(key) && key.equals(expected);
+        if (!ok) mismatch = true;
+        return ok;
+      },
+      algorithms: { serverHostKey: ['ssh-ed25519'] },
+    };
+    c.connect(cfg);
+  });
+}
+
+/** Run one command on an open connection. On timeout the channel is signalled and closed. */
+export function execOn(c: Client, cmd: string, opts: ExecOptions): Promise<ExecResult> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    c.exec(cmd, (err, stream: ClientChannel) => {
+      if (err) return reject(err);
+      const out: Buffer[] = [];
+      const errb: Buffer[] = [];
+      let exitCode: number | null = null;
+      let signal: string | undefined;
+      let timedOut = false;
+      let finished = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        try {
+          stream.signal('KILL');
+        } catch {
+          // the channel may already be closing
+        }
+        const kill = opts.onTimeout ? opts.onTimeout().catch(() => undefined) : Promise.resolve();
+        void kill.then(() => {
+          stream.close();
+          // If the guest never answers the close, give up on the channel anyway.
+          setTimeout(() => finish(), 2000).unref();
+        });
+      }, opts.timeoutMs);
+      const finish = () => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        const r: ExecResult = {
+          exitCode: timedOut ? null : exitCode,
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(errb).toString('utf8'),
+          durationMs: Date.now() - t0,
+          timedOut,
+        };
+        if (signal !== undefined) r.signal = signal;
+        resolve(r);
+      };
+      stream.on('data', (d: Buffer) => out.push(d));
+      stream.stderr.on('data', (d: Buffer) => errb.push(d));
+      stream.on('exit', (code: number | null, sig?: string) => {
+        if (typeof code === 'number') exitCode = code;
+        if (sig) signal = sig;
+      });
+      stream.on('close', finish);
+      stream.on('error', () => finish());
+      if (opts.stdin !== undefined) stream.end(opts.stdin);
+      else stream.end();
+    });
+  });
+}
+
+/** Single-quote a string for a POSIX shell. */
+export function shellQuote(s: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}

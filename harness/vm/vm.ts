@@ -1,0 +1,427 @@
+// The VM stage: boot a kernel with the guest image in QEMU, wait until the guest answers
+// SSH (failing fast on a panic, an oops or init dying), and run commands on it over one
+// reused SSH connection. The shape follows syzkaller's small VM interface.
+import { randomBytes } from 'node:crypto';
+import { access, constants, readFile } from 'node:fs/promises';
+import type { Client } from 'ssh2';
+import { hostFailure, kernelFailure, badInput, KtrialError } from '../common/errors.js';
+import { requireTools } from '../common/hosttools.js';
+import type { StageContext } from '../common/context.js';
+import { chooseAccel, type Accel } from './accel.js';
+import { FATAL_KINDS, summarize } from './console.js';
+import { ConsoleWatch, type TimedEvent } from './consolewatch.js';
+import { chooseDevices, loadKernelConfig, type KernelConfig } from './devices.js';
+import { freePort, startQemu, stopQemu, type QemuProcess } from './qemu.js';
+import { connectOnce, execOn, shellQuote, SshConnectError, type ExecOptions, type ExecResult } from './ssh.js';
+
+export type { ExecOptions, ExecResult } from './ssh.js';
+
+export interface VmRequest {
+  /** The kernel image (bzImage). */
+  kernel: string;
+  /** The initramfs to boot: normally writeRunOverlay()'s output (base image + run key). */
+  initramfs: string;
+  /** The image's host key (GuestImage.hostKeyPublic); the only key the client accepts. */
+  hostKeyPublic: string;
+  /** The run's client private key (OpenSSH); its public half must be in the initramfs. */
+  clientPrivateKey: string;
+  /** The kernel's .config (path or parsed); it decides which devices QEMU provides. */
+  kernelConfig: string | KernelConfig;
+  memoryMiB?: number;
+  cpus?: number;
+  /** Extra kernel command line words. */
+  cmdlineExtra?: string | string[];
+  /** Add oops=panic to the kernel command line (default false). */
+  oopsPanic?: boolean;
+  /** How long QEMU may take from start to a working SSH connection. */
+  bootTimeoutMs: number;
+  /** Where the serial console is written (kept after the VM is gone). */
+  consoleLog: string;
+  /** Called with every console line as it arrives (e.g. to echo it). */
+  onConsoleLine?: (line: string) => void;
+  /** Force an accelerator instead of probing. */
+  accel?: Accel;
+  qemuBinary?: string;
+}
+
+export interface BootTimings {
+  /** QEMU start to the kernel banner, to our init's first marker, to sshd start, to SSH ready (ms). */
+  bannerMs?: number;
+  userlandMs?: number;
+  sshdMs?: number;
+  sshReadyMs: number;
+  /** SSH connection attempts until one succeeded. */
+  sshAttempts: number;
+  /** Each attempt: when it started (ms after QEMU start), how long it took, how it ended. */
+  attemptLog: { atMs: number; ms: number; outcome: string }[];
+}
+
+export interface Vm {
+  /** Run a shell command line in the guest (as root, via /bin/sh -c). */
+  run(cmd: string, opts: ExecOptions): Promise<ExecResult>;
+  /** Upload a file (host path or bytes) to guestPath with the given mode (default 0644). */
+  copy(src: string | Buffer, guestPath: string, mode?: number): Promise<void>;
+  readonly console: ConsoleWatch;
+  readonly accel: Accel;
+  readonly accelReason: string;
+  readonly sshPort: number;
+  /** QEMU's pid. */
+  readonly pid: number;
+  readonly token: string;
+  readonly kernelVersion: string | undefined;
+  readonly timings: BootTimings;
+  /** The ssh2 connection (for an interactive shell). */
+  readonly ssh: Client;
+  /** True while QEMU runs and the SSH connection is open. */
+  alive(): boolean;
+  /** Power the guest off (poweroff over SSH), wait for QEMU, kill it after a grace period. */
+  close(graceMs?: number): Promise<void>;
+}
+
+const DEFAULT_MEMORY_MIB = 512;
+/** First handshake budget; it doubles (up to 8x) each time a handshake times out after sshd started. */
+const HANDSHAKE_TIMEOUT_MS = 700;
+const POLL_INTERVAL_MS = 250;
+const PORT_TRIES = 5;
+/** After a fatal console event, how long to keep reading so the excerpt has the whole report. */
+const FATAL_SETTLE_MS = 1500;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function qemuArgs(req: VmRequest, accel: Accel, port: number, token: string, devices: ReturnType<typeof chooseDevices>): string[] {
+  const extra = Array.isArray(req.cmdlineExtra) ? req.cmdlineExtra : req.cmdlineExtra ? req.cmdlineExtra.split(/\s+/).filter(Boolean) : [];
+  const cmdline = ['console=ttyS0', 'panic=-1', ...(req.oopsPanic ? ['oops=panic'] : []), `ktrial.token=${token}`, ...extra].join(' ');
+  return [
+    ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
+    '-machine', 'pc',
+    '-m', String(req.memoryMiB ?? DEFAULT_MEMORY_MIB),
+    '-smp', String(req.cpus ?? 1),
+    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    '-chardev', 'stdio,id=con0,signal=off', '-serial', 'chardev:con0',
+    '-kernel', req.kernel,
+    '-initrd', req.initramfs,
+    '-append', cmdline,
+    '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${port}-:22`,
+    '-device', `${devices.nic},netdev=net0`,
+    ...devices.extra.flatMap((d) => ['-device', d]),
+  ];
+}
+
+const portRace = (stderr: string) => /Could not set up host forwarding rule|Address already in use/i.test(stderr);
+
+async function mustExist(path: string, what: string): Promise<void> {
+  try {
+    await access(path, constants.R_OK);
+  } catch (err) {
+    throw badInput(`${what} ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+}
+
+/** Boot a guest and return it once SSH works and the guest proved it is the one we booted. */
+export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
+  const qemuBin = req.qemuBinary ?? 'qemu-system-x86_64';
+  await requireTools([qemuBin], 'booting a guest');
+  await mustExist(req.kernel, 'the kernel image');
+  await mustExist(req.initramfs, 'the initramfs');
+  const cfg = await loadKernelConfig(req.kernelConfig);
+  const devices = chooseDevices(cfg);
+  const verdict = req.accel ? { accel: req.accel, reason: 'requested', probeMs: 0, cached: false } : await chooseAccel(qemuBin, req.kernel, ctx);
+  ctx.progress.info(`vm: accelerator ${verdict.accel} (${verdict.reason}${verdict.cached ? ', cached verdict' : verdict.probeMs ? `, probe took ${(verdict.probeMs / 1000).toFixed(1)} s` : ''}); devices: ${devices.notes.join(', ')}`);
+  const token = randomBytes(16).toString('hex');
+  const console = new ConsoleWatch(req.consoleLog, req.onConsoleLine);
+
+  let q: QemuProcess | undefined;
+  let port = 0;
+  const onAbort = () => {
+    if (q && !q.hasExited()) {
+      try {
+        process.kill(q.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  };
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (ctx.signal.aborted) throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
+    const t0 = Date.now();
+    const deadline = t0 + req.bootTimeoutMs;
+    let client: Client | undefined;
+    let attempts = 0;
+    const attemptLog: AttemptLog = [];
+    for (let tryNo = 1; ; tryNo++) {
+      port = await freePort();
+      q = await startQemu(qemuBin, qemuArgs(req, verdict.accel, port, token, devices), (d) => console.feed(d));
+      const res = await waitForSsh(q, console, { port, hostKeyPublic: req.hostKeyPublic, privateKey: req.clientPrivateKey, deadline, signal: ctx.signal, log: attemptLog });
+      attempts += res.attempts;
+      if (res.client) {
+        client = res.client;
+        break;
+      }
+      if (res.portRace && tryNo < PORT_TRIES) {
+        ctx.progress.info(`vm: port ${port} was taken before QEMU could bind it; retrying with another`);
+        continue;
+      }
+      throw res.error!;
+    }
+    const sshReadyMs = Date.now() - t0;
+
+    // Make sure the guest that answered is the one we booted (not a stale QEMU on the port).
+    const tok = await execOn(client, 'cat /run/ktrial/token', { timeoutMs: 10_000 });
+    if (tok.exitCode !== 0 || tok.stdout.trim() !== token) {
+      client.end();
+      throw hostFailure(`the guest answering on 127.0.0.1:${port} is not the one this run booted (token mismatch)`, {
+        hint: 'another QEMU (perhaps left over from an earlier run) holds the port; list them with `pgrep -a qemu-system` and stop the stale one',
+      });
+    }
+    const first = (k: TimedEvent['kind']) => console.events.find((e) => e.kind === k)?.atMs;
+    const timings: BootTimings = { sshReadyMs, sshAttempts: attempts, attemptLog };
+    const b = first('banner');
+    if (b !== undefined) timings.bannerMs = b;
+    const u = first('userland-up');
+    if (u !== undefined) timings.userlandMs = u;
+    const s = first('sshd-started');
+    if (s !== undefined) timings.sshdMs = s;
+    ctx.progress.info(`vm: guest up in ${(sshReadyMs / 1000).toFixed(1)} s (${verdict.accel}, ssh port ${port}, qemu pid ${q.pid})`);
+    return makeVm(q, client, console, { accel: verdict.accel, accelReason: verdict.reason, port, token, timings }, ctx, onAbort);
+  } catch (err) {
+    ctx.signal.removeEventListener('abort', onAbort);
+    if (q) await stopQemu(q, 500);
+    await console.close();
+    if (ctx.signal.aborted && ctx.signal.reason instanceof Error) throw ctx.signal.reason;
+    throw err;
+  }
+}
+
+interface WaitResult {
+  client?: Client;
+  error?: KtrialError;
+  portRace?: boolean;
+  attempts: number;
+}
+
+type AttemptLog = BootTimings['attemptLog'];
+
+/** Poll for a completed SSH handshake while watching the console and QEMU. */
+async function waitForSsh(
+  q: QemuProcess,
+  console: ConsoleWatch,
+  o: { port: number; hostKeyPublic: string; privateKey: string; deadline: number; signal: AbortSignal; log: AttemptLog },
+): Promise<WaitResult> {
+  let fatal: TimedEvent | undefined = console.events.find((e) => FATAL_KINDS.has(e.kind));
+  let wake: () => void = () => {};
+  let kick: () => void = () => {};
+  const off = console.on((e) => {
+    if (!fatal && (FATAL_KINDS.has(e.kind) || e.kind === 'power-off' || e.kind === 'restart' || foreignInit(e))) {
+      fatal = e;
+      wake();
+    }
+    // Moments when a fresh attempt can succeed where a pending one may hang: a SYN sent
+    // while sshd was not listening, or while the link was down, is only retried by
+    // QEMU's user-net stack after seconds.
+    if (e.kind === 'sshd-started' || e.kind === 'link-up') kick();
+  });
+  const exited = q.exited.then(() => 'exit' as const);
+  let attempts = 0;
+  let slowAttempts = 0;
+  try {
+    for (;;) {
+      if (o.signal.aborted) return { attempts, error: hostFailure('interrupted while the guest was booting') };
+      if (fatal) return { attempts, error: await fatalError(fatal, q, console) };
+      if (q.hasExited()) {
+        console.flush();
+        if (portRace(q.stderr())) return { attempts, portRace: true };
+        const f = console.events.find((e) => FATAL_KINDS.has(e.kind) || e.kind === 'power-off');
+        if (f) return { attempts, error: await fatalError(f, q, console) };
+        return { attempts, error: exitedError(q, console) };
+      }
+      const left = o.deadline - Date.now();
+      if (left <= 0) return { attempts, error: timeoutError(console, o.deadline) };
+      attempts++;
+      // Short attempts while the guest comes up, longer ones if handshakes keep timing out
+      // (a slow or busy host).
+      const budget = Math.min(HANDSHAKE_TIMEOUT_MS * 2 ** Math.min(slowAttempts, 3), Math.max(500, left));
+      const attempt = connectOnce({ host: '127.0.0.1', port: o.port, hostKeyPublic: o.hostKeyPublic, privateKey: o.privateKey }, budget);
+      const fatalSeen = new Promise<'fatal'>((r) => (wake = () => r('fatal')));
+      const kicked = new Promise<'kick'>((r) => (kick = () => r('kick')));
+      const startedAt = console.elapsedMs();
+      const r = await Promise.race([attempt.then((c) => ({ c }), (e: unknown) => ({ e })), exited, fatalSeen, kicked]);
+      o.log.push({ atMs: startedAt, ms: console.elapsedMs() - startedAt, outcome: typeof r !== 'object' ? `abandoned (${r})` : 'c' in r ? 'connected' : (r.e as Error).message });
+      if (typeof r === 'object' && 'c' in r) return { attempts, client: r.c };
+      if (typeof r !== 'object') {
+        // QEMU exited, the console reported a failure, or sshd just started: drop this
+        // attempt when it settles.
+        attempt.then((c) => c.end(), () => {});
+        continue;
+      }
+      const e = r.e;
+      if (e instanceof SshConnectError && e.timedOut && console.events.some((x) => x.kind === 'sshd-started')) slowAttempts++;
+      if (e instanceof SshConnectError && e.hostKeyMismatch) {
+        return {
+          attempts,
+          error: hostFailure(`the SSH server on 127.0.0.1:${o.port} presented a host key other than the guest image's`, {
+            hint: 'another machine or a stale QEMU answers on that port; stop it and retry',
+          }),
+        };
+      }
+      // A refused or reset connection comes back at once: pause before the next one. After
+      // a timeout, try again straight away.
+      if (!(e instanceof SshConnectError && e.timedOut)) await Promise.race([sleep(POLL_INTERVAL_MS), fatalSeen, exited]);
+    }
+  } finally {
+    off();
+  }
+}
+
+/** The guest image's init; a kernel that runs anything else has not found our initramfs' /init. */
+export const GUEST_INIT = '/init';
+
+/** "Run /sbin/init as init process": the kernel fell back to another init. */
+const foreignInit = (e: TimedEvent) => e.kind === 'run-init' && e.detail !== undefined && e.detail.startsWith('/') && e.detail !== GUEST_INIT;
+
+async function fatalError(ev: TimedEvent, q: QemuProcess, console: ConsoleWatch): Promise<KtrialError> {
+  // Let the rest of the report (call trace, panic line) arrive, or QEMU exit (panic=-1).
+  await Promise.race([q.exited, sleep(FATAL_SETTLE_MS)]);
+  console.flush();
+  const what: Record<string, string> = {
+    panic: 'the kernel panicked',
+    oops: 'the kernel oopsed',
+    'init-killed': 'init died (the kernel reports "Attempted to kill init")',
+    'no-init': 'the kernel could not start init',
+    'init-fatal': 'the guest init failed',
+    'sshd-gave-up': 'the guest SSH server keeps dying',
+    'run-init': `the kernel did not start ktrial's ${GUEST_INIT} but ${ev.detail ?? 'another program'} (an rdinit= or init= option, or an initramfs the kernel could not unpack?)`,
+    'power-off': 'the guest powered off',
+    restart: 'the guest restarted',
+  };
+  const s = summarize(console.events);
+  const detail = ev.detail && ev.kind !== 'run-init' ? `: ${ev.detail}` : '';
+  return kernelFailure(`${what[ev.kind] ?? ev.kind} before SSH came up, ${(ev.atMs / 1000).toFixed(1)} s after QEMU started${detail}`, {
+    excerpt: console.excerpt(ev.line),
+    hint: `the full console log is ${console.path}${s.kernelVersion ? ` (kernel ${s.kernelVersion})` : ''}`,
+  });
+}
+
+function exitedError(q: QemuProcess, console: ConsoleWatch): KtrialError {
+  const err = q.stderr().trim();
+  const s = summarize(console.events);
+  if (!s.kernelVersion) {
+    return hostFailure(`QEMU exited before the kernel printed anything${err ? `: ${err.split('\n').slice(-3).join(' / ')}` : ''}`, {
+      excerpt: err || console.tail(20),
+      hint: 'check the kernel image and the QEMU installation (run `npx ktrial doctor`)',
+    });
+  }
+  return kernelFailure('QEMU exited before SSH came up', { excerpt: console.tail(30), hint: `the full console log is ${console.path}` });
+}
+
+function timeoutError(console: ConsoleWatch, deadline: number): KtrialError {
+  const s = summarize(console.events);
+  const seen = !s.kernelVersion
+    ? 'the kernel printed nothing on the console (is CONFIG_SERIAL_8250_CONSOLE set? is the accelerator working?)'
+    : !s.reachedUserland
+      ? `the kernel (${s.kernelVersion}) booted but ktrial's init never reported "userland up"`
+      : !s.sshdStarted
+        ? 'init came up but never started sshd'
+        : 'sshd started but no SSH handshake completed (is the NIC driver built in and the link up?)';
+  void deadline;
+  return kernelFailure(`no SSH connection to the guest before the boot deadline: ${seen}`, {
+    excerpt: console.tail(30),
+    hint: `the full console log is ${console.path}; a slow host may need a longer boot timeout`,
+  });
+}
+
+function makeVm(
+  q: QemuProcess,
+  client: Client,
+  console: ConsoleWatch,
+  info: { accel: Accel; accelReason: string; port: number; token: string; timings: BootTimings },
+  ctx: StageContext,
+  onAbort: () => void,
+): Vm {
+  let sshOpen = true;
+  let closed = false;
+  let execSeq = 0;
+  client.on('close', () => (sshOpen = false));
+  client.on('error', () => (sshOpen = false));
+
+  const lostError = async (cmd: string, cause: unknown): Promise<KtrialError> => {
+    await Promise.race([q.exited, sleep(FATAL_SETTLE_MS)]);
+    console.flush();
+    const fatal = console.events.find((e) => FATAL_KINDS.has(e.kind));
+    if (fatal) {
+      return kernelFailure(`the guest crashed while running \`${cmd}\`${fatal.detail ? `: ${fatal.detail}` : ''}`, {
+        excerpt: console.excerpt(fatal.line),
+        hint: `the full console log is ${console.path}`,
+        cause,
+      });
+    }
+    return kernelFailure(`the SSH connection to the guest was lost while running \`${cmd}\`${q.hasExited() ? ' (QEMU exited)' : ''}`, {
+      excerpt: console.tail(30),
+      hint: `the full console log is ${console.path}`,
+      cause,
+    });
+  };
+
+  const vm: Vm = {
+    console,
+    accel: info.accel,
+    accelReason: info.accelReason,
+    sshPort: info.port,
+    pid: q.pid,
+    token: info.token,
+    kernelVersion: summarize(console.events).kernelVersion,
+    timings: info.timings,
+    ssh: client,
+    alive: () => sshOpen && !q.hasExited() && !closed,
+    async run(cmd, opts) {
+      if (closed) throw hostFailure('this VM has been closed');
+      if (!sshOpen || q.hasExited()) throw await lostError(cmd, undefined);
+      // The command runs in its own session (setsid keeps the pid, so pgid = pid), and
+      // records that pid, so a timeout can kill its whole process group, not just the shell.
+      const pidFile = `/run/ktrial/exec.${++execSeq}.pid`;
+      const wrapped = `exec setsid /bin/sh -c 'trap "rm -f ${pidFile}" EXIT; echo $$ > ${pidFile}; eval "$1"' ktrial-exec ${shellQuote(cmd)}`;
+      const onTimeout = async () => {
+        await execOn(client, `p=$(cat ${pidFile} 2>/dev/null) && kill -KILL -$p 2>/dev/null; rm -f ${pidFile}`, { timeoutMs: 5000 });
+      };
+      try {
+        return await execOn(client, wrapped, { ...opts, onTimeout: opts.onTimeout ?? onTimeout });
+      } catch (err) {
+        if (!sshOpen || q.hasExited()) throw await lostError(cmd, err);
+        throw hostFailure(`cannot run \`${cmd}\` in the guest: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    async copy(src, guestPath, mode = 0o644) {
+      if (!guestPath.startsWith('/')) throw badInput(`guest path ${guestPath} must be absolute`);
+      const data = typeof src === 'string' ? await readFile(src) : src;
+      const p = shellQuote(guestPath);
+      const dir = shellQuote(guestPath.replace(/\/[^/]*$/, '') || '/');
+      const cmd = `mkdir -p ${dir} && cat > ${p} && chmod ${mode.toString(8)} ${p}`;
+      const r = await vm.run(cmd, { timeoutMs: 30_000 + Math.ceil(data.length / 100_000) * 1000, stdin: data });
+      if (r.timedOut || r.exitCode !== 0) {
+        throw hostFailure(`copying ${typeof src === 'string' ? src : `${data.length} bytes`} to the guest's ${guestPath} failed${r.timedOut ? ' (timed out)' : ` (exit ${r.exitCode})`}`, { excerpt: r.stderr.trim() || undefined });
+      }
+    },
+    async close(graceMs = 10_000) {
+      if (closed) return;
+      closed = true;
+      ctx.signal.removeEventListener('abort', onAbort);
+      if (!q.hasExited()) {
+        if (sshOpen) {
+          // poweroff signals init, which kills dropbear; the channel then just drops.
+          await execOn(client, 'poweroff', { timeoutMs: 3000 }).catch(() => undefined);
+        }
+        const off = await Promise.race([
+          q.exited.then(() => 'exit' as const),
+          console.waitFor((e) => e.kind === 'power-off' || e.kind === 'restart', graceMs).then((e) => (e ? ('halted' as const) : ('timeout' as const))),
+        ]);
+        // A kernel without ACPI halts instead of ending QEMU; once it says so, QEMU can go.
+        await stopQemu(q, off === 'exit' ? 0 : 1000);
+      }
+      client.end();
+      client.destroy();
+      console.flush();
+      await console.close();
+    },
+  };
+  return vm;
+}

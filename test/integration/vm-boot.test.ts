@@ -1,0 +1,187 @@
+// Boots real kernels with the real guest image and drives them over SSH.
+//
+// Needs kernels, given by environment variables (each a directory holding bzImage and
+// .config, or the path of a bzImage with its .config beside it):
+//   KTRIAL_TEST_KERNEL_2620    a 2.6.20 kernel built with configs/fragments/guest-2.6.config
+//   KTRIAL_TEST_KERNEL_MODERN  a modern kernel built with configs/fragments/guest-modern.config
+// Without them the tests print "# SKIP" with this explanation. The guest image is built
+// (or taken from the cache, KTRIAL_CACHE) on first use; a cold build takes a few minutes.
+import t from 'tap';
+import { access, mkdtemp, readFile, stat } from 'node:fs/promises';
+import { randomBytes, createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { buildGuestImage, writeRunOverlay, type GuestImage } from '../../harness/image/index.js';
+import { createVm, generateClientKey, liveGuestPids, runCommandInGuest, type Vm } from '../../harness/vm/index.js';
+import { KtrialError } from '../../harness/common/errors.js';
+import { Progress } from '../../harness/common/progress.js';
+import { repoRoot } from '../../harness/image/recipe.js';
+
+const exists = (p: string) => access(p).then(() => true, () => false);
+
+async function resolveKernel(value: string | undefined): Promise<{ kernel: string; config: string } | string> {
+  if (!value) return 'not set';
+  let dir = value;
+  let kernel = '';
+  if ((await stat(value).catch(() => undefined))?.isDirectory()) {
+    for (const k of ['bzImage', 'arch/x86/boot/bzImage', 'arch/x86_64/boot/bzImage']) {
+      if (await exists(join(value, k))) {
+        kernel = join(value, k);
+        break;
+      }
+    }
+  } else {
+    kernel = value;
+    dir = dirname(value);
+  }
+  if (!kernel || !(await exists(kernel))) return `no bzImage at ${value}`;
+  for (const c of [join(dir, '.config'), join(dir, 'config'), `${kernel}.config`, join(dir, '..', '..', '..', '.config')]) {
+    if (await exists(c)) return { kernel, config: c };
+  }
+  return `no .config beside ${basename(kernel)} in ${dir}`;
+}
+
+const HOW = 'set KTRIAL_TEST_KERNEL_2620 / KTRIAL_TEST_KERNEL_MODERN to a directory holding bzImage and .config (built with configs/fragments/guest-2.6.config or guest-modern.config)';
+
+const progress = new Progress(process.env.KTRIAL_TEST_VERBOSE ? undefined : () => {});
+const ctx = { progress, signal: new AbortController().signal };
+
+let imagePromise: Promise<GuestImage> | undefined;
+async function image(): Promise<GuestImage> {
+  const agent = join(repoRoot(), 'images', 'agent', 'agent.c');
+  const extraPrograms = (await exists(agent)) ? [{ name: 'ktrial-agent', sources: ['images/agent/agent.c'], installPath: '/usr/bin/ktrial-agent' }] : [];
+  imagePromise ??= buildGuestImage({ extraPrograms }, ctx);
+  return imagePromise;
+}
+
+async function boot(k: { kernel: string; config: string }, dir: string, extra: Partial<Parameters<typeof createVm>[0]> = {}): Promise<Vm> {
+  const img = await image();
+  const key = generateClientKey();
+  const initramfs = await writeRunOverlay(img, key.publicKey, dir);
+  return createVm(
+    {
+      kernel: k.kernel,
+      initramfs,
+      hostKeyPublic: img.hostKeyPublic,
+      clientPrivateKey: key.privateKey,
+      kernelConfig: k.config,
+      memoryMiB: 256,
+      bootTimeoutMs: 120_000,
+      consoleLog: join(dir, 'console.log'),
+      ...extra,
+    },
+    ctx,
+  );
+}
+
+const pidAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const kernels: [string, string | undefined, RegExp][] = [
+  ['2.6.20', process.env.KTRIAL_TEST_KERNEL_2620, /^2\.6\.20/],
+  ['modern', process.env.KTRIAL_TEST_KERNEL_MODERN, /^[3-9]\.|^\d{2}\./],
+];
+
+for (const [label, env, release] of kernels) {
+  const resolved = await resolveKernel(env);
+  const skip = typeof resolved === 'string' ? `${label} kernel ${resolved}: ${HOW}` : false;
+  t.test(`${label} kernel: boot, commands over one SSH connection, upload, shutdown`, { skip }, async (t) => {
+    const k = resolved as { kernel: string; config: string };
+    const dir = await mkdtemp(join(tmpdir(), `ktrial-vm-${label}-`));
+    const t0 = Date.now();
+    const vm = await boot(k, dir);
+    t.teardown(() => vm.close());
+    t.comment(`${label}: SSH ready ${vm.timings.sshReadyMs} ms after QEMU started (${vm.accel}); banner ${vm.timings.bannerMs} ms, init ${vm.timings.userlandMs} ms, sshd ${vm.timings.sshdMs} ms`);
+
+    const uname = await vm.run('uname -r', { timeoutMs: 20_000 });
+    t.comment(`${label}: first command done ${Date.now() - t0} ms after createVm() was called`);
+    t.equal(uname.exitCode, 0);
+    t.match(uname.stdout.trim(), release);
+    t.equal(vm.kernelVersion, uname.stdout.trim());
+
+    const r = await vm.run('echo to-out; echo to-err >&2; exit 7', { timeoutMs: 20_000 });
+    t.same([r.exitCode, r.stdout, r.stderr, r.timedOut], [7, 'to-out\n', 'to-err\n', false]);
+    t.equal((await vm.run('false', { timeoutMs: 20_000 })).exitCode, 1);
+    t.equal((await vm.run('cat', { timeoutMs: 20_000, stdin: 'fed on stdin' })).stdout, 'fed on stdin');
+
+    const lat: number[] = [];
+    for (let i = 0; i < 10; i++) lat.push((await vm.run('true', { timeoutMs: 20_000 })).durationMs);
+    lat.sort((a, b) => a - b);
+    t.comment(`${label}: per-command latency on the reused connection: median ${lat[5]} ms (min ${lat[0]}, max ${lat[9]})`);
+
+    const slow = await vm.run('sleep 30; echo never', { timeoutMs: 1500 });
+    t.equal(slow.timedOut, true, 'the command timed out');
+    t.equal(slow.exitCode, null);
+    t.ok(slow.durationMs < 10_000, `the channel was closed promptly (${slow.durationMs} ms)`);
+    const left = await vm.run('ps | grep -c "[s]leep 30"', { timeoutMs: 20_000 });
+    t.equal(left.stdout.trim(), '0', 'the timed-out command and its children are gone');
+    t.equal((await vm.run('echo still here', { timeoutMs: 20_000 })).stdout, 'still here\n', 'the connection survives a timeout');
+
+    const parallel = await Promise.all(Array.from({ length: 8 }, (_, i) => vm.run(`echo ${i}`, { timeoutMs: 30_000 })));
+    t.same(
+      parallel.map((p) => p.stdout.trim()),
+      ['0', '1', '2', '3', '4', '5', '6', '7'],
+      'eight commands at once on one connection',
+    );
+
+    const blob = randomBytes(1024 * 1024 + 3);
+    await vm.copy(blob, '/tmp/up/blob.bin', 0o640);
+    const sum = await vm.run('sha256sum /tmp/up/blob.bin; stat -c %a /tmp/up/blob.bin', { timeoutMs: 30_000 });
+    t.equal(sum.stdout.split(/\s+/)[0], createHash('sha256').update(blob).digest('hex'), 'uploaded bytes arrive intact');
+    t.equal(sum.stdout.trim().split('\n')[1], '640');
+
+    const token = await vm.run('cat /run/ktrial/token', { timeoutMs: 20_000 });
+    t.equal(token.stdout.trim(), vm.token);
+    const agent = await vm.run('if [ -x /usr/bin/ktrial-agent ]; then /usr/bin/ktrial-agent --version; else echo absent; fi', { timeoutMs: 20_000 });
+    t.comment(`${label}: ktrial-agent: ${agent.stdout.trim()}`);
+
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let outText = '';
+    out.on('data', (d: Buffer) => (outText += d.toString()));
+    const code = await runCommandInGuest(vm, ['sh', '-c', 'echo streamed; exit 5'], { stdout: out, stderr: err, stdin: null });
+    t.equal(code, 5);
+    t.equal(outText, 'streamed\n');
+
+    const pid = vm.pid;
+    const tc = Date.now();
+    await vm.close();
+    t.comment(`${label}: shutdown took ${Date.now() - tc} ms`);
+    t.notOk(pidAlive(pid), 'QEMU is gone after close()');
+    t.notOk(liveGuestPids().includes(pid));
+    const log = await readFile(join(dir, 'console.log'), 'utf8');
+    t.match(log, /ktrial-init: sshd started/, 'the console log is kept');
+    t.match(log, /ktrial-init: powering off/);
+    await t.rejects(vm.run('true', { timeoutMs: 1000 }), KtrialError, 'a closed VM refuses commands');
+  });
+
+  t.test(`${label} kernel: a broken init fails fast with a console excerpt`, { skip }, async (t) => {
+    const k = resolved as { kernel: string; config: string };
+    const dir = await mkdtemp(join(tmpdir(), `ktrial-vm-${label}-broken-`));
+    const t0 = Date.now();
+    try {
+      await boot(k, dir, { cmdlineExtra: 'rdinit=/nonexistent', bootTimeoutMs: 120_000 });
+      t.fail('the boot should have failed');
+    } catch (err) {
+      const ms = Date.now() - t0;
+      t.ok(err instanceof KtrialError, 'a KtrialError');
+      const e = err as KtrialError;
+      t.equal(e.cls, 'kernel');
+      t.ok(ms < 40_000, `failed after ${ms} ms, long before the 120 s boot deadline`);
+      t.ok((e.excerpt ?? '').split('\n').length >= 5, 'with a console excerpt');
+      t.comment(`${label}: ${e.message} (${ms} ms)`);
+    }
+    t.same(liveGuestPids(), [], 'no QEMU left running');
+  });
+}
+
+t.test('no QEMU started by these tests survives', async (t) => {
+  t.same(liveGuestPids(), []);
+});
