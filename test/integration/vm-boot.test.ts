@@ -6,6 +6,7 @@
 //   KTRIAL_TEST_KERNEL_MODERN  a modern kernel built with configs/fragments/guest-modern.config
 // Without them the tests print "# SKIP" with this explanation. The guest image is built
 // (or taken from the cache, KTRIAL_CACHE) on first use; a cold build takes a few minutes.
+// The image includes images/agent/agent.c when it exists (KTRIAL_TEST_AGENT=0: without).
 import t from 'tap';
 import { access, mkdtemp, readFile, stat } from 'node:fs/promises';
 import { randomBytes, createHash } from 'node:crypto';
@@ -50,7 +51,8 @@ const ctx = { progress, signal: new AbortController().signal };
 let imagePromise: Promise<GuestImage> | undefined;
 async function image(): Promise<GuestImage> {
   const agent = join(repoRoot(), 'images', 'agent', 'agent.c');
-  const extraPrograms = (await exists(agent)) ? [{ name: 'ktrial-agent', sources: ['images/agent/agent.c'], installPath: '/usr/bin/ktrial-agent' }] : [];
+  // The scenario agent goes in like in a real run (KTRIAL_TEST_AGENT=0 leaves it out).
+  const extraPrograms = process.env.KTRIAL_TEST_AGENT !== '0' && (await exists(agent)) ? [{ name: 'ktrial-agent', sources: ['images/agent/agent.c'], installPath: '/usr/bin/ktrial-agent' }] : [];
   imagePromise ??= buildGuestImage({ extraPrograms }, ctx);
   return imagePromise;
 }

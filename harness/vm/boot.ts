@@ -1,0 +1,29 @@
+// The usual way to start a guest for a run: a fresh client key, the run's initramfs
+// (base image + that key) in the run directory, then createVm().
+import { join } from 'node:path';
+import type { StageContext } from '../common/context.js';
+import { writeRunOverlay, type GuestImage } from '../image/image.js';
+import { generateClientKey } from './ssh.js';
+import { createVm, type Vm, type VmRequest } from './vm.js';
+
+export type BootRequest = Omit<VmRequest, 'initramfs' | 'hostKeyPublic' | 'clientPrivateKey' | 'consoleLog'> & {
+  /** Where the run's initramfs and (unless consoleLog is given) console.log go. */
+  runDir: string;
+  consoleLog?: string;
+};
+
+export async function bootGuest(image: GuestImage, req: BootRequest, ctx: StageContext): Promise<Vm> {
+  const key = generateClientKey();
+  const initramfs = await writeRunOverlay(image, key.publicKey, req.runDir);
+  const { runDir, consoleLog, ...rest } = req;
+  return createVm(
+    {
+      ...rest,
+      initramfs,
+      hostKeyPublic: image.hostKeyPublic,
+      clientPrivateKey: key.privateKey,
+      consoleLog: consoleLog ?? join(runDir, 'console.log'),
+    },
+    ctx,
+  );
+}
