@@ -120,7 +120,11 @@ async function mustExist(path: string, what: string): Promise<void> {
 /** Boot a guest and return it once SSH works and the guest proved it is the one we booted. */
 export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
   const qemuBin = req.qemuBinary ?? 'qemu-system-x86_64';
-  await requireTools([qemuBin], 'booting a guest');
+  if (qemuBin.includes('/')) {
+    await access(qemuBin, constants.X_OK).catch(() => {
+      throw badInput(`the QEMU binary ${qemuBin} is not an executable file`);
+    });
+  } else await requireTools([qemuBin], 'booting a guest');
   await mustExist(req.kernel, 'the kernel image');
   await mustExist(req.initramfs, 'the initramfs');
   const cfg = await loadKernelConfig(req.kernelConfig);
