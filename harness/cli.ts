@@ -18,8 +18,10 @@ const USAGE = `usage: ktrial <command> [options]
 
 commands:
   run TRIAL [--source ...] [--cc gcc-N] [--out DIR] [--repeat N] [--only GLOB]...
-        [--timeout-build S] [--timeout-boot S] [--timeout-case S] [--console]
-        build (cached), boot, run the trial's scenario suites and give the verdict;
+        [--suite FILE]... [--timeout-build S] [--timeout-boot S] [--timeout-case S]
+        [--console]
+        build (cached), boot, run the trial's scenario suites (or those named by
+        --suite) and give the verdict;
         reports (results.json, results.tap, junit.xml, summary.txt, console.log) in DIR
   boot TRIAL [--source ...] [--cc gcc-N] [--out DIR] [--timeout-boot S] [--console]
         [--shell | -- COMMAND...]
@@ -72,9 +74,10 @@ function timeoutsFrom(opts: Common) {
 }
 
 async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, only: { type: 'string', multiple: true } } });
-  const opts = values as Common & { repeat?: string; only?: string[] };
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true } } });
+  const opts = values as Common & { repeat?: string; only?: string[]; suite?: string[] };
   const { trial, outDir } = await trialFrom(positionals, opts, 'run');
+  if (opts.suite) trial.scenarios = opts.suite.map((f) => resolve(f));
   const repeat = numberOpt(opts.repeat, 'repeat');
   const results = await runTrial(
     trial,

@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import type { StageContext } from './common/context.js';
 import { formatWhere, Interrupted, KtrialError } from './common/errors.js';
 import { repoPath } from './common/paths.js';
-import { buildGuestImage, writeRunOverlay, type ExtraProgram, type GuestImage } from './image/index.js';
+import { buildGuestImage, type ExtraProgram, type GuestImage } from './image/index.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
 import { casesNotRun, DEFAULT_CASE_TIMEOUT_S, loadSuite, runSuiteRepeated, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
 import type { Trial } from './trial/trial.js';
 import { eraNamed } from './eras/eras.js';
-import { createVm, generateClientKey, type Vm } from './vm/index.js';
+import { bootGuest, FATAL_KINDS, type Vm } from './vm/index.js';
 
 /** The scenario agent travels in every guest image. */
 export const AGENT_PROGRAM: ExtraProgram = { name: 'ktrial-agent', sources: ['images/agent/agent.c'], installPath: '/usr/bin/ktrial-agent' };
@@ -30,29 +30,34 @@ export interface RunTrialOptions {
 }
 
 /** Boot a built kernel with the guest image; the caller closes the VM. */
-export async function bootKernel(kernel: KernelArtifacts, image: GuestImage, trial: Trial, outDir: string, bootTimeoutS: number, ctx: StageContext, echo = false): Promise<Vm> {
-  const key = generateClientKey();
-  const initramfs = await writeRunOverlay(image, key.publicKey, outDir);
-  return createVm(
+export function bootKernel(kernel: KernelArtifacts, image: GuestImage, trial: Trial, outDir: string, bootTimeoutS: number, ctx: StageContext, echo = false): Promise<Vm> {
+  return bootGuest(
+    image,
     {
+      runDir: outDir,
       kernel: kernel.bzImage,
-      initramfs,
-      hostKeyPublic: image.hostKeyPublic,
-      clientPrivateKey: key.privateKey,
       kernelConfig: kernel.configValues,
       memoryMiB: trial.guest.memoryMiB,
       cmdlineExtra: [...(eraNamed(kernel.manifest.source.era)?.bootArgs ?? []), ...(trial.guest.cmdline ? [trial.guest.cmdline] : [])],
       bootTimeoutMs: bootTimeoutS * 1000,
-      consoleLog: join(outDir, 'console.log'),
       ...(echo ? { onConsoleLine: (l: string) => process.stderr.write(`  console| ${l}\n`) } : {}),
     },
     ctx,
   );
 }
 
-export function guestExec(vm: Vm): GuestExec {
+/** Console events that end a run: the kernel can no longer be trusted after them. */
+const CRASH_KINDS = new Set<string>([...FATAL_KINDS, 'bug']);
+
+/**
+ * The scenario runner's view of the VM. Warnings and lockdep reports do not stop the run;
+ * they are collected into `warnings` for the results' notes.
+ */
+export function guestExec(vm: Vm): GuestExec & { warnings: string[] } {
   let mark = vm.console.mark();
+  const warnings: string[] = [];
   return {
+    warnings,
     async exec(command, opts) {
       const r = await vm.run(command, { timeoutMs: opts.timeoutMs });
       return { exitCode: r.exitCode ?? (r.timedOut ? 124 : 128), stdout: r.stdout, stderr: r.stderr, durationMs: r.durationMs };
@@ -60,9 +65,10 @@ export function guestExec(vm: Vm): GuestExec {
     kernelCrash() {
       const problems = vm.console.problemsSince(mark);
       mark = vm.console.mark();
-      const first = problems[0];
+      for (const p of problems) if (!CRASH_KINDS.has(p.kind)) warnings.push(`console ${p.kind} at line ${p.line}: ${p.text}`);
+      const first = problems.find((p) => CRASH_KINDS.has(p.kind));
       if (!first) return undefined;
-      return { reason: `${first.kind}: ${first.text}`, excerpt: vm.console.excerpt(first.line, 5, 25) };
+      return { reason: `${first.kind}: ${first.text}`, excerpt: vm.console.excerpt(first.line, 3, 15) };
     },
   };
 }
@@ -109,6 +115,7 @@ export async function runTrial(trial: Trial, opts: RunTrialOptions, ctx: StageCo
       );
       results.cases.push(...cases);
       done.add(suite.name);
+      if (guest.warnings.length) (results.notes ??= []).push(...guest.warnings.splice(0).map((w) => `${suite.name}: ${w}`));
       if (cases.some((c) => c.crash || c.notRun?.cause === 'guest-lost')) break;
     }
   } catch (err) {

@@ -1,10 +1,11 @@
 // Boots real kernels with the real guest image and drives them over SSH.
 //
-// Needs kernels, given by environment variables (each a directory holding bzImage and
-// .config, or the path of a bzImage with its .config beside it):
+// Kernels come from environment variables (each a directory holding bzImage and .config,
+// or the path of a bzImage with its .config beside it):
 //   KTRIAL_TEST_KERNEL_2620    a 2.6.20 kernel built with configs/fragments/guest-2.6.config
 //   KTRIAL_TEST_KERNEL_MODERN  a modern kernel built with configs/fragments/guest-modern.config
-// Without them the tests print "# SKIP" with this explanation. The guest image is built
+// or, without them, from the build pipeline: the smoke trials' kernels (cached after the
+// first build; 2.6.20 only when ktrial knows a 2.6.20 tree, otherwise "# SKIP" says how). The guest image is built
 // (or taken from the cache, KTRIAL_CACHE) on first use; a cold build takes a few minutes.
 // The image includes images/agent/agent.c when it exists (KTRIAL_TEST_AGENT=0: without).
 import t from 'tap';
@@ -18,6 +19,9 @@ import { createVm, generateClientKey, liveGuestPids, runCommandInGuest, type Vm 
 import { KtrialError } from '../../harness/common/errors.js';
 import { Progress } from '../../harness/common/progress.js';
 import { repoRoot } from '../../harness/image/recipe.js';
+import { loadTrial } from '../../harness/trial/trial.js';
+import { buildKernel } from '../../harness/kernel/pipeline.js';
+import { sourceAvailable } from '../helpers/trees.js';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
@@ -86,13 +90,23 @@ const pidAlive = (pid: number) => {
   }
 };
 
-const kernels: [string, string | undefined, RegExp][] = [
-  ['2.6.20', process.env.KTRIAL_TEST_KERNEL_2620, /^2\.6\.20/],
-  ['modern', process.env.KTRIAL_TEST_KERNEL_MODERN, /^[3-9]\.|^\d{2}\./],
+/** The smoke trial's kernel from the pipeline (a cache hit after the first build). */
+async function pipelineKernel(trialName: string, sourceName: string | undefined): Promise<{ kernel: string; config: string } | string> {
+  // A Debian package source is always there after setup; a named tree may not be.
+  const have = sourceName ? await sourceAvailable(sourceName) : { ok: true as const };
+  if (!have.ok) return have.skip;
+  const trial = await loadTrial(join(repoRoot(), 'configs', 'trials', `${trialName}.yaml`));
+  const k = await buildKernel(trial, { outDir: await mkdtemp(join(tmpdir(), 'ktrial-vm-build-')) }, ctx);
+  return { kernel: k.bzImage, config: k.config };
+}
+
+const kernels: [string, string | undefined, RegExp, string, string | undefined][] = [
+  ['2.6.20', process.env.KTRIAL_TEST_KERNEL_2620, /^2\.6\.20/, 'smoke-2.6.20', 'linux-2.6.20'],
+  ['modern', process.env.KTRIAL_TEST_KERNEL_MODERN, /^[3-9]\.|^\d{2}\./, 'smoke-debian-6.1', undefined],
 ];
 
-for (const [label, env, release] of kernels) {
-  const resolved = await resolveKernel(env);
+for (const [label, env, release, trialName, sourceName] of kernels) {
+  const resolved = env ? await resolveKernel(env) : await pipelineKernel(trialName, sourceName);
   const skip = typeof resolved === 'string' ? `${label} kernel ${resolved}: ${HOW}` : false;
   t.test(`${label} kernel: boot, commands over one SSH connection, upload, shutdown`, { skip }, async (t) => {
     const k = resolved as { kernel: string; config: string };
