@@ -14,29 +14,41 @@ import { exitCodeFor as reportExitCode, toSummary } from './report/index.js';
 import { interactiveShell, killAllGuests, runCommandInGuest } from './vm/index.js';
 import { buildKernel, exportKernel } from './kernel/pipeline.js';
 
-const USAGE = `usage: ktrial <command> [options]
+const USAGE = `usage: ktrial <command> TRIAL [options]
 
 commands:
-  run TRIAL [--source ...] [--cc gcc-N] [--out DIR] [--repeat N] [--only GLOB]...
-        [--suite FILE]... [--timeout-build S] [--timeout-boot S] [--timeout-case S]
-        [--console]
-        build (cached), boot, run the trial's scenario suites (or those named by
-        --suite) and give the verdict;
-        reports (results.json, results.tap, junit.xml, summary.txt, console.log) in DIR
-  boot TRIAL [--source ...] [--cc gcc-N] [--out DIR] [--timeout-boot S] [--console]
-        [--shell | -- COMMAND...]
-        boot the trial's kernel with the guest image; run one command (exit code is
-        the command's) or open an interactive shell
-  build TRIAL [--source PATH|URL|REPO@REF|debian:PKG] [--cc gcc-N] [--out DIR]
-        [--timeout-build S]
-        build the trial's kernel (cached by its inputs) into DIR (default out/<trial>)
-  doctor
-        list the host tools ktrial uses and which are missing
-  setup
-        install every Debian package ktrial uses (as root)
+  run TRIAL     build (cached), boot, run the trial's scenario suites, give the verdict;
+                reports in DIR: results.json, results.tap, junit.xml, summary.txt,
+                console.log, build.log, manifest.json
+  boot TRIAL    boot the trial's kernel with the guest image and run one command
+                (-- COMMAND..., exits with its code) or an interactive shell (--shell)
+  build TRIAL   build the trial's kernel (cached by its inputs) into DIR
+  doctor        list the host tools ktrial uses and which are missing
+  setup         install every Debian package ktrial uses (as root)
+
+options for run, boot and build:
+  --source SRC          another copy of the trial's source: a tree, a .tar.{gz,bz2,xz}
+                        (checked against the trial's sha256), REPO@REF, debian:PKG
+  --cc gcc-N            the compiler (default: the trial's)
+  --kconfig-add CONFIG_X=V   one more config option, after the trial's (repeatable)
+  --out DIR             where outputs and reports go (default out/<trial name>)
+  --timeout-build S, --timeout-boot S, --timeout-case S   override the trial's timeouts
+options for run and boot:
+  --cmdline "WORDS"     more kernel command line
+  --console             echo the guest's serial console
+options for run:
+  --suite FILE          run this scenario suite instead of the trial's (repeatable)
+  --only GLOB           run only the cases whose name matches (repeatable)
+  --repeat N            run every suite N times; a case whose verdict varies is flaky
+options for boot:
+  --shell | -- COMMAND...
+
+environment: KTRIAL_CACHE (default ~/.cache/ktrial), KTRIAL_SOURCE_<NAME> (a source
+for trials whose source is named NAME, e.g. KTRIAL_SOURCE_LINUX_2_6_20)
 
 exit codes: 0 all as expected, 1 some case not as expected, 2 bad input,
-            3 kernel-side failure, 4 host-side failure, 130 interrupted`;
+            3 kernel-side failure (patch, build, boot, crash), 4 host-side failure,
+            130 interrupted`;
 
 interface Common {
   source?: string;
@@ -46,6 +58,8 @@ interface Common {
   'timeout-boot'?: string;
   'timeout-case'?: string;
   console?: boolean;
+  'kconfig-add'?: string[];
+  cmdline?: string;
 }
 
 const COMMON_OPTIONS = {
@@ -56,12 +70,20 @@ const COMMON_OPTIONS = {
   'timeout-boot': { type: 'string' },
   'timeout-case': { type: 'string' },
   console: { type: 'boolean' },
+  'kconfig-add': { type: 'string', multiple: true },
+  cmdline: { type: 'string' },
 } as const;
 
 async function trialFrom(positionals: string[], opts: Common, command: string): Promise<{ trial: Trial; outDir: string }> {
   if (positionals.length !== 1) throw new KtrialError('bad-input', `${command} takes one trial file`, { hint: `ktrial ${command} configs/trials/<trial>.yaml` });
   const trial = await loadTrial(positionals[0]!);
   if (opts.cc) trial.cc = opts.cc;
+  for (const add of opts['kconfig-add'] ?? []) {
+    const m = /^(CONFIG_[A-Za-z0-9_]+)=(.*)$/.exec(add);
+    if (!m) throw new KtrialError('bad-input', `--kconfig-add takes CONFIG_X=value, got "${add}"`, { hint: 'e.g. --kconfig-add CONFIG_PROVE_LOCKING=y (n unsets it)' });
+    trial.config.options[m[1]!] = m[2]!;
+  }
+  if (opts.cmdline) trial.guest.cmdline = [trial.guest.cmdline, opts.cmdline].filter(Boolean).join(' ');
   return { trial, outDir: resolve(opts.out ?? join('out', trial.name)) };
 }
 
