@@ -20,6 +20,7 @@ export function actionArgv(a: Action): string[] {
       if (a.hostname) argv.push('--hostname');
       if (a.hold) argv.push('--hold');
       if (a.name) argv.push('--name', a.name);
+      if (a.tls !== undefined) argv.push('--tls', a.tls);
       return argv;
     }
     case 'spawn':
@@ -52,6 +53,8 @@ export function actionArgv(a: Action): string[] {
       return ['setns', a.path, ...(a.type ? [a.type] : [])];
     case 'sleep':
       return ['sleep', String(a.ms)];
+    case 'try':
+      return ['try', ...actionArgv(a.action)];
   }
 }
 

@@ -67,7 +67,7 @@ export function describeAction(a: Action): string {
     case 'unshare':
       return `unshare ${a.flags.join(',') || 'none'}`;
     case 'clone': {
-      const extra = [...a.read.map((r) => `read ${r}`), ...(a.hostname ? ['hostname'] : []), ...(a.hold ? ['hold'] : [])];
+      const extra = [...a.read.map((r) => `read ${r}`), ...(a.hostname ? ['hostname'] : []), ...(a.hold ? ['hold'] : []), ...(a.tls !== undefined ? [`tls ${a.tls}`] : [])];
       return `clone ${a.flags.join(',') || 'none'}${extra.length ? ` (${extra.join(', ')})` : ''}`;
     }
     case 'spawn':
@@ -99,6 +99,8 @@ export function describeAction(a: Action): string {
       return `setns ${a.path}${a.type ? ` ${a.type}` : ''}`;
     case 'sleep':
       return `sleep ${a.ms}ms`;
+    case 'try':
+      return `try ${describeAction(a.action)}`;
   }
 }
 

@@ -98,6 +98,7 @@ function actionOf(item: Raw): Action {
       if (!o) return { kind: 'clone', flags: flagsOf(v), read: [], hostname: false, hold: false };
       const a: Action = { kind: 'clone', flags: flagsOf(o.flags), read: o.read === undefined ? [] : Array.isArray(o.read) ? o.read.map(str) : [str(o.read)], hostname: o.hostname === true, hold: o.hold === true };
       if (o.name !== undefined) a.name = str(o.name);
+      if (o.tls !== undefined) a.tls = str(o.tls);
       return a;
     }
     case 'write': {
@@ -139,6 +140,8 @@ function actionOf(item: Raw): Action {
       return { kind: 'sleep', ms: v as number };
     case 'id':
       return { kind: 'id' };
+    case 'try':
+      return { kind: 'try', action: actionOf(v as Raw) };
   }
   throw new Error(`unhandled action ${key}`);
 }

@@ -108,6 +108,7 @@ export const ACTION_SCHEMAS: Record<string, Schema> = {
       hostname: bool('the child reports its hostname'),
       hold: bool('the child stays alive (a helper) instead of exiting'),
       name: str({ description: 'helper name when held' }),
+      tls: str({ pattern: /^(0x[0-9a-fA-F]+|[0-9]+)$/, description: 'CLONE_SETTLS with this address (decimal or 0x hex); one above the user address space makes the fork fail late (EPERM on x86_64)' }),
     }),
   ]),
   write: obj({
@@ -137,6 +138,12 @@ export const ACTION_SCHEMAS: Record<string, Schema> = {
   setns: pathOr({ path: { schema: path, required: true }, type: str({ enum: NS_FLAGS }) }),
   sleep: int({ min: 0, max: 3_600_000, description: 'milliseconds' }),
   id: noArgs,
+  // An action whose failure does not stop the step (defined below: it holds an action).
+  try: {
+    describe: 'one action that may fail',
+    check: (v, p, o) => tryAction.check(v, p, o),
+    json: () => ({ $ref: '#/$defs/action', description: 'one action that may fail: its result is reported and the next action runs' }),
+  },
 };
 export const ACTION_KEYS = Object.keys(ACTION_SCHEMAS);
 
@@ -154,7 +161,17 @@ const actionItem = named(
     exactlyOne(v, path, out, ACTION_KEYS, 'an action');
   }),
 );
-const actionList = (description: string) => list(actionItem, { description });
+/** The action inside "try": any action but another "try". */
+const tryAction: Schema = refine(actionItem, (v, path, out) => {
+  if ('try' in (v as Record<string, unknown>)) out.push({ path: [...path, 'try'], atKey: true, message: '"try" applies to one action; it cannot hold another "try"' });
+});
+/** Pre-steps must succeed, so "try" has no place among them. */
+const actionList = (description: string) =>
+  refine(list(actionItem, { description }), (v, path, out) => {
+    (v as Record<string, unknown>[]).forEach((a, i) => {
+      if ('try' in a) out.push({ path: [...path, i, 'try'], atKey: true, message: 'a pre-step must succeed: "try" is for the actions of "do"' });
+    });
+  });
 
 // ---------------------------------------------------------------------------------------
 // Identities, expectations, captures

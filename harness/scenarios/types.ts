@@ -19,7 +19,7 @@ export interface Identity {
 /** One system-call level action the guest agent performs. Strings may hold ${variables}. */
 export type Action =
   | { kind: 'unshare'; flags: string[] }
-  | { kind: 'clone'; flags: string[]; read: string[]; hostname: boolean; hold: boolean; name?: string }
+  | { kind: 'clone'; flags: string[]; read: string[]; hostname: boolean; hold: boolean; name?: string; tls?: string }
   | { kind: 'spawn'; name: string }
   | { kind: 'write'; path: string; data: string; create?: boolean; append?: boolean }
   | { kind: 'join'; dir: string }
@@ -36,7 +36,9 @@ export type Action =
   | { kind: 'kill'; pid: string; signal: string; waitMs?: number }
   | { kind: 'setns'; path: string; type?: string }
   | { kind: 'sleep'; ms: number }
-  | { kind: 'id' };
+  | { kind: 'id' }
+  /** The action may fail: its result is reported and the next action runs. */
+  | { kind: 'try'; action: Action };
 
 export type ActionKind = Action['kind'];
 

@@ -47,6 +47,7 @@
 #define K_CLONE_NEWTIME 0x00000080
 #define K_CLONE_FS 0x00000200
 #define K_CLONE_FILES 0x00000400
+#define K_CLONE_SETTLS 0x00080000
 #define K_CLONE_NEWNS 0x00020000
 #define K_CLONE_SYSVSEM 0x00040000
 #define K_CLONE_NEWCGROUP 0x02000000
@@ -477,6 +478,7 @@ struct action {
 	enum act_kind kind;
 	const char *name;
 	int pre;               /* runs as root before the identity change */
+	int may_fail;          /* "try": a failure is reported and the next action runs */
 	int index;             /* 1-based position among all actions */
 	char **args;           /* positional arguments */
 	int nargs;
@@ -486,6 +488,8 @@ struct action {
 	int sig;
 	int hold, want_hostname, create, append, detach;
 	long long wait_ms;
+	int set_tls;           /* clone --tls: CLONE_SETTLS with this address */
+	unsigned long long tls;
 	const char *tag, *helper_name;
 	char *reads[16];
 	int nreads;
@@ -500,7 +504,7 @@ struct action_def {
 
 static const struct action_def defs[] = {
 	{ "unshare", A_UNSHARE, 1, 1, "unshare FLAGS" },
-	{ "clone", A_CLONE, 1, 1, "clone FLAGS [--read PATH]... [--hostname] [--hold] [--name N] [--tag T]" },
+	{ "clone", A_CLONE, 1, 1, "clone FLAGS [--read PATH]... [--hostname] [--hold] [--name N] [--tag T] [--tls ADDR]" },
 	{ "spawn", A_SPAWN, 1, 1, "spawn NAME [--tag T]" },
 	{ "write", A_WRITE, 2, 2, "write PATH DATA [--create] [--append]" },
 	{ "join", A_JOIN, 1, 1, "join DIR" },
@@ -534,14 +538,13 @@ static const struct name_num mount_flag_names[] = {
 
 static const char *default_tag = "";
 
-/* "{pid}" in an argument stands for the agent's own pid (e.g. mkdir /c/node_{pid}). */
-static char *expand_pid(char *arg)
+/* Every "tok" in arg replaced by the number n (arg itself when there is none). */
+static char *expand_number(char *arg, const char *tok, long n)
 {
-	const char *tok = "{pid}";
 	if (!strstr(arg, tok))
 		return arg;
-	char pid[32];
-	snprintf(pid, sizeof pid, "%d", getpid());
+	char num[32];
+	snprintf(num, sizeof num, "%ld", n);
 	struct buf b = { 0 };
 	for (const char *p = arg, *q; *p; p = q + strlen(tok)) {
 		q = strstr(p, tok);
@@ -550,9 +553,15 @@ static char *expand_pid(char *arg)
 			break;
 		}
 		buf_put(&b, p, (size_t)(q - p));
-		buf_puts(&b, pid);
+		buf_puts(&b, num);
 	}
 	return b.p;
+}
+
+/* "{pid}" in an argument stands for the agent's own pid (e.g. mkdir /c/node_{pid}). */
+static char *expand_pid(char *arg)
+{
+	return expand_number(arg, "{pid}", getpid());
 }
 
 /* Parse one action starting at argv[*i]; stops at "--" or the end. */
@@ -565,6 +574,14 @@ static void parse_action(char **argv, int argc, int *i, struct action *a)
 		(*i)++;
 		if (*i >= argc)
 			usage_error("\"pre\" must be followed by an action");
+	}
+	if (strcmp(argv[*i], "try") == 0) {
+		if (a->pre)
+			usage_error("\"try\" is for main actions: a pre-step must succeed");
+		a->may_fail = 1;
+		(*i)++;
+		if (*i >= argc)
+			usage_error("\"try\" must be followed by an action");
 	}
 	for (d = defs; d->name; d++)
 		if (strcmp(d->name, argv[*i]) == 0)
@@ -599,6 +616,13 @@ static void parse_action(char **argv, int argc, int *i, struct action *a)
 			a->tag = OPTARG_NEXT();
 		} else if (a->kind == A_CLONE && strcmp(t, "--name") == 0) {
 			a->helper_name = OPTARG_NEXT();
+		} else if (a->kind == A_CLONE && strcmp(t, "--tls") == 0) {
+			char *v = OPTARG_NEXT(), *end;
+			errno = 0;
+			a->tls = strtoull(v, &end, 0);
+			if (errno || end == v || *end)
+				usage_error("clone: --tls needs an address (decimal or 0x hex), got \"%s\"", v);
+			a->set_tls = 1;
 		} else if (a->kind == A_WRITE && strcmp(t, "--create") == 0) {
 			a->create = 1;
 		} else if (a->kind == A_WRITE && strcmp(t, "--append") == 0) {
@@ -684,6 +708,8 @@ static void result_begin(struct obj *o, const struct action *a, int ok)
 	obj_int(o, "index", a->index);
 	obj_str(o, "stage", stage_of(a));
 	obj_bool(o, "ok", ok);
+	if (a->may_fail)
+		obj_bool(o, "try", 1);
 	obj_int(o, "self", getpid());
 }
 
@@ -1019,6 +1045,9 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* The pid of the last task this run started and kept (spawn, clone --hold): "{child}". */
+static int last_child;
+
 static void registry_add(int pid, const char *tag, const char *name)
 {
 	char path[PATH_MAX], line[512];
@@ -1173,7 +1202,8 @@ static int do_clone(const struct action *a)
 		return fail(a, errno, "pipe", NULL);
 	if (a->hold)
 		mkdir_p(state_dir, 01777);
-	long r = syscall(SYS_clone, (unsigned long)a->flags | SIGCHLD, 0, 0, 0, 0);
+	unsigned long flags = (unsigned long)a->flags | (a->set_tls ? K_CLONE_SETTLS : 0);
+	long r = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, (unsigned long)a->tls);
 	if (r < 0) {
 		int e = errno;
 		close(p[0]);
@@ -1209,6 +1239,7 @@ static int do_clone(const struct action *a)
 		exited = 1;
 	} else {
 		registry_add(pid, a->tag, a->helper_name ? a->helper_name : a->name);
+		last_child = pid;
 	}
 	char *nl = rep.p ? strchr(rep.p, '\n') : NULL;
 	struct obj o;
@@ -1431,6 +1462,23 @@ static int do_id(const struct action *a)
 	return 0;
 }
 
+/* "{child}" in an argument stands for the pid of the last task this run started and kept
+ * (spawn, clone --hold), known only once that action has run; without one the action
+ * fails with ESRCH. */
+static int expand_child(struct action *a)
+{
+	if (a->kind == A_EXEC)
+		return 0;
+	for (int j = 0; j < a->nargs; j++) {
+		if (!strstr(a->args[j], "{child}"))
+			continue;
+		if (!last_child)
+			return fail(a, ESRCH, "{child}", a->args[j]);
+		a->args[j] = expand_number(a->args[j], "{child}", last_child);
+	}
+	return 0;
+}
+
 static int run_action(const struct action *a)
 {
 	switch (a->kind) {
@@ -1635,11 +1683,11 @@ int main(int argc, char **argv)
 
 	int k = 0;
 	for (; k < n && acts[k].pre; k++)
-		if (run_action(&acts[k]) < 0)
+		if (expand_child(&acts[k]) < 0 || run_action(&acts[k]) < 0)
 			return EXIT_SETUP_FAILED;
 	apply_identity(acts[n - 1].kind == A_EXEC);
 	for (; k < n; k++)
-		if (run_action(&acts[k]) < 0)
+		if ((expand_child(&acts[k]) < 0 || run_action(&acts[k]) < 0) && !acts[k].may_fail)
 			return EXIT_ACTION_FAILED;
 	return 0;
 }
