@@ -70,20 +70,29 @@ export async function readKernelVersion(dir: string): Promise<KernelVersion> {
   return { major: Number(v), minor: Number(p), sub: Number(s || 0), extra: field('EXTRAVERSION') ?? '' };
 }
 
-/** A cheap identity for a local tree: every file's path, size and mtime. */
+/**
+ * A cheap identity for a local tree: every file's path, size and mtime, in sorted
+ * depth-first order. The files of one directory are stat'ed concurrently (one stat at a time
+ * made this the slowest step of a cached 2.6.20 run: ~21,000 files, 1-3 s on a loaded
+ * 2-core host); directories are still walked one by one, which bounds memory.
+ */
 async function fingerprintTree(dir: string): Promise<string> {
   const h = createHash('sha256');
   async function walk(rel: string): Promise<void> {
-    const entries = await readdir(join(dir, rel), { withFileTypes: true });
+    const entries = (await readdir(join(dir, rel), { withFileTypes: true })).filter((e) => !(rel === '' && e.name === '.git'));
     entries.sort((a, b) => (a.name < b.name ? -1 : 1));
-    for (const e of entries) {
-      if (rel === '' && e.name === '.git') continue;
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) await walk(r);
-      else {
-        const st = await stat(join(dir, r)).catch(() => undefined);
-        if (st) h.update(`${r}\0${st.size}\0${Math.floor(st.mtimeMs)}\n`);
-      }
+    const path = (name: string) => (rel ? `${rel}/${name}` : name);
+    const lines = await Promise.all(
+      entries.map(async (e) => {
+        if (e.isDirectory()) return undefined;
+        const st = await stat(join(dir, path(e.name))).catch(() => undefined);
+        return st ? `${path(e.name)}\0${st.size}\0${Math.floor(st.mtimeMs)}\n` : '';
+      }),
+    );
+    for (const [i, e] of entries.entries()) {
+      const line = lines[i];
+      if (line === undefined) await walk(path(e.name));
+      else h.update(line);
     }
   }
   await walk('');
