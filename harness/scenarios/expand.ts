@@ -30,7 +30,7 @@ export function expandSuite(suite: Suite): Case[] {
       const actor = m.actors.find((a) => a.name === cell.actor)!;
       const action = m.actions.find((a) => a.name === cell.action)!;
       const target = cell.target === undefined ? undefined : m.targets.find((t) => t.name === cell.target)!;
-      const vars: Record<string, string> = { actor: actor.name, action: action.name, ...(target ? { target: target.name } : {}), ...actor.vars, ...action.vars, ...(target?.vars ?? {}) };
+      const vars: Record<string, string> = { actor: actor.name, action: action.name, ...(target ? { target: target.name } : {}), ...m.vars, ...actor.vars, ...action.vars, ...(target?.vars ?? {}) };
       let tail = `${actor.name} ${action.name}${target ? ` ${target.name}` : ''}`;
       if (m.nameTemplate !== undefined) {
         try {

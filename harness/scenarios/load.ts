@@ -260,6 +260,7 @@ function matrixOf(m: Raw, path: YamlPath, ctx: Ctx): MatrixDef {
   const def: MatrixDef = {
     title: str(m.title),
     requires: reqOf(m.requires),
+    vars: varsOf(m.vars),
     actors,
     actions,
     targets,

@@ -317,6 +317,7 @@ const matrixSchema = obj({
       description: str(),
       requires: requiresList,
       timeout,
+      vars: varsDict,
       actors: { schema: dict(oneOf([str({ description: 'an identity name' }), obj({ as: { schema: identityRef, required: true }, pre: actionList('pre-steps for every cell of this actor'), vars: varsDict })]), { keyPattern: nameKey }), required: true },
       actions: { schema: dict(matrixAction, { keyPattern: nameKey }), required: true },
       targets: dict(obj({ description: str(), vars: varsDict, setup: steps('run before the cell'), cleanup: steps('run after the cell'), requires: requiresList }), { keyPattern: nameKey }),
@@ -496,6 +497,7 @@ export function checkReferences(raw: Record<string, unknown>, out: Issue[]): voi
           const aVars = typeof a === 'string' ? {} : (((a as Record<string, unknown>).vars ?? {}) as object);
           const t = target ? targets[target]! : undefined;
           const scope = new Set([...suiteScope, ...CASE_VARS, ...MATRIX_VARS]);
+          checkVars(m.vars, [...mp, 'vars'], scope);
           checkVars(aVars, [...mp, 'actors', actor, 'vars'], scope);
           checkVars(actions[action]!.vars, [...mp, 'actions', action, 'vars'], scope);
           if (t) checkVars(t.vars, [...mp, 'targets', target!, 'vars'], scope);

@@ -118,6 +118,8 @@ export interface MatrixDef {
   description?: string;
   requires: string[];
   timeoutMs?: number;
+  /** Variables of every cell (before the actor's, action's and target's). */
+  vars: Record<string, string>;
   actors: { name: string; as: Identity; pre: Action[]; vars: Record<string, string> }[];
   actions: { name: string; step: Step; requires: string[]; vars: Record<string, string> }[];
   targets: { name: string; vars: Record<string, string>; setup: Step[]; cleanup: Step[]; requires: string[] }[];

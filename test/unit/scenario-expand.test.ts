@@ -17,6 +17,7 @@ cases:
   - matrix:
       title: attach
       requires: [CONFIG_CONTAINER_NS]
+      vars: {top: /c}
       setup:
         - mkdir: /c/\${target}
       actors:
@@ -81,16 +82,16 @@ t.test('each cell gets its outcome; exact names win over "*" level by level', as
 });
 
 t.test('a cell points at the line of the outcome that applies to it', async (t) => {
-  t.equal(cases.find((c) => c.name === 'attach: root self child')!.where!.line, 28);
-  t.equal(cases.find((c) => c.name === 'attach: user self child')!.where!.line, 31);
-  t.equal(cases.find((c) => c.name === 'attach: user other sibling')!.where!.line, 32);
+  t.equal(cases.find((c) => c.name === 'attach: root self child')!.where!.line, 29);
+  t.equal(cases.find((c) => c.name === 'attach: user self child')!.where!.line, 32);
+  t.equal(cases.find((c) => c.name === 'attach: user other sibling')!.where!.line, 33);
 });
 
 t.test('requirements, timeout, variables and steps are composed per cell', async (t) => {
   const c = cases.find((x) => x.name === 'attach: user other sibling')!;
   t.same(c.requires, ['CONFIG_NAMESPACES', 'CONFIG_CONTAINER_NS', 'CONFIG_PID_NS']);
   t.equal(c.timeoutMs, 5000);
-  t.same(c.vars, { actor: 'user', action: 'other', target: 'sibling', who: 'plain-user' });
+  t.same(c.vars, { actor: 'user', action: 'other', target: 'sibling', top: '/c', who: 'plain-user' });
   t.same(c.matrix, { title: 'attach', actor: 'user', action: 'other', target: 'sibling' });
   t.equal(c.steps.length, 2, 'matrix setup, then the cell step');
   t.equal(c.cleanup.length, 1, 'the target cleanup');
