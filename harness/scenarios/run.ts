@@ -37,11 +37,15 @@ const EXEC_GRACE_MS = 5_000;
 
 type ExecOutcome = { kind: 'done'; r: ExecResult } | { kind: 'timeout' } | { kind: 'error'; message: string };
 
-async function execBounded(guest: GuestExec, command: string, timeoutMs: number): Promise<ExecOutcome> {
+async function execBounded(guest: GuestExec, command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecOutcome> {
   const start = Date.now();
+  if (signal?.aborted) return { kind: 'error', message: 'interrupted' };
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   const late = new Promise<ExecOutcome>((res) => {
     timer = setTimeout(() => res({ kind: 'timeout' }), timeoutMs + EXEC_GRACE_MS);
+    onAbort = () => res({ kind: 'error', message: 'interrupted' });
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
   const run = guest.exec(command, { timeoutMs }).then(
     (r): ExecOutcome => ({ kind: 'done', r }),
@@ -51,6 +55,7 @@ async function execBounded(guest: GuestExec, command: string, timeoutMs: number)
     return await Promise.race([run, late]);
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
 }
 
@@ -93,7 +98,11 @@ class SuiteRun {
   }
 
   private halted(): boolean {
-    return this.crashed !== undefined || this.lost !== undefined;
+    return this.crashed !== undefined || this.lost !== undefined || this.aborted();
+  }
+
+  private aborted(): boolean {
+    return this.opts.signal?.aborted === true;
   }
 
   /** Run one step; never throws for anything the guest does. */
@@ -122,8 +131,9 @@ class SuiteRun {
     const limit = Math.min(remaining, stepLimit);
     if (limit <= 0) return { result: { ...base, command, expected, actual: 'not started: the case ran out of time', passed: false, durationMs: 0 } };
 
-    const out = await execBounded(this.guest, command, limit);
+    const out = await execBounded(this.guest, command, limit, this.opts.signal);
     const durationMs = Date.now() - started;
+    if (this.aborted()) return { result: { ...base, command, expected, actual: 'interrupted', passed: false, durationMs } };
     const fail = (actual: string, extra: Partial<StepResult> = {}): StepResult => ({ ...base, command, expected, actual, passed: false, durationMs, ...extra });
 
     let crash = this.guest.kernelCrash();
@@ -152,6 +162,7 @@ class SuiteRun {
   /** Steps in order until one is not as expected; captures extend vars. */
   private async steps(list: readonly Step[], phase: StepResult['phase'], vars: Record<string, string>, deadline: number, tag: string, results: StepResult[], tolerateUnset = false): Promise<StepRun | undefined> {
     for (let i = 0; i < list.length; i++) {
+      if (this.aborted()) return undefined;
       const run = await this.step(list[i]!, phase, i + 1, vars, deadline, tag, tolerateUnset);
       results.push(run.result);
       if (run.vars) Object.assign(vars, run.vars);
@@ -170,7 +181,7 @@ class SuiteRun {
 
   private async reap(tag?: string): Promise<void> {
     if (this.halted()) return;
-    const out = await execBounded(this.guest, `${this.agent} reap${tag ? ` ${tag}` : ''}`, REAP_TIMEOUT_MS);
+    const out = await execBounded(this.guest, `${this.agent} reap${tag ? ` ${tag}` : ''}`, REAP_TIMEOUT_MS, this.opts.signal);
     if (out.kind !== 'done' || out.r.exitCode !== 0) this.log(`could not stop the helpers of ${tag ?? 'the suite'}: ${out.kind === 'done' ? `exit ${out.r.exitCode}` : out.kind}`);
     const crash = this.guest.kernelCrash();
     if (crash) this.crashed = { index: 0, name: `stopping helpers (${tag ?? 'suite'})`, reason: crash.reason };
@@ -186,7 +197,7 @@ class SuiteRun {
     const steps: StepResult[] = [];
     const stop = await this.steps(c.steps, 'steps', vars, started + timeoutMs, tag, steps);
     let cleanupStop: StepRun | undefined;
-    if (!stop?.crash && !stop?.lost) {
+    if (!stop?.crash && !stop?.lost && !this.aborted()) {
       cleanupStop = await this.steps(c.cleanup, 'cleanup', vars, Date.now() + timeoutMs, tag, steps, true);
       if (!cleanupStop?.crash && !cleanupStop?.lost) await this.reap(tag);
     }
@@ -206,6 +217,7 @@ class SuiteRun {
     if (crash) this.crashed = { index: c.index, name: c.name, reason: crash.reason };
     if (lost) this.lost = `${lost} (in case ${c.index} "${c.name}")`;
     const bad = steps.find((s) => !s.passed);
+    if (this.aborted() && !crash) return { ...result, verdict: 'not-run', reason: 'the run was interrupted during this case', notRun: { cause: 'interrupted', detail: 'the run was interrupted during this case' } };
     if (bad || crash || lost) {
       result.verdict = 'failed';
       if (bad) {
@@ -301,7 +313,7 @@ class SuiteRun {
   }
 
   private async checkAgent(): Promise<void> {
-    const out = await execBounded(this.guest, `${this.agent} --version`, PROBE_TIMEOUT_MS);
+    const out = await execBounded(this.guest, `${this.agent} --version`, PROBE_TIMEOUT_MS, this.opts.signal);
     const ok = out.kind === 'done' && out.r.exitCode === 0 && /"protocol":1\b/.test(out.r.stdout);
     if (!ok) {
       const detail = out.kind === 'done' ? `exit ${out.r.exitCode}: ${(out.r.stderr || out.r.stdout).trim().slice(0, 300)}` : out.kind === 'timeout' ? 'no answer' : out.message;

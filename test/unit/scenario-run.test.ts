@@ -19,7 +19,7 @@ class FakeGuest implements GuestExec {
 
   async exec(command: string, opts: { timeoutMs: number }) {
     this.commands.push(command);
-    const hang = () => new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs));
+    const hang = () => new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs).unref());
     if (this.dead) return hang();
     if (command.endsWith(' --version')) return { exitCode: 0, stdout: '{"agent":"ktrial-agent","protocol":1}\n', stderr: '', durationMs: 1 };
     if (/ reap( |$)/.test(command) || command === 'true') return { exitCode: 0, stdout: '{"action":"reap","index":1,"stage":"action","ok":true,"output":"0","killed":[]}\n', stderr: '', durationMs: 1 };
@@ -188,6 +188,28 @@ t.test('case variables use case_index and earlier variables; chmod and {pid} rea
   t.ok(g.commands.includes('/usr/bin/ktrial-agent --tag ix.1 chmod /c/a_1/tasks 0666'));
   t.ok(g.commands.includes("/usr/bin/ktrial-agent --tag ix.1 mkdir '/c/node_{pid}'"));
   t.ok(g.commands.includes('/usr/bin/ktrial-agent --tag ix.2 rmdir /c/a_2'));
+});
+
+t.test('an interrupt stops the run at once: the case in progress and the rest are not run', async (t) => {
+  const ac = new AbortController();
+  const g = new FakeGuest((cmd) => {
+    if (cmd.includes('unshare ipc')) {
+      setTimeout(() => ac.abort(), 20);
+      return 'hang';
+    }
+    return ok(cmd);
+  });
+  const t0 = Date.now();
+  const rs = await runSuite(parseSuite(three.replace('timeout: 2', 'timeout: 30'), 'c.yaml'), g, { signal: ac.signal });
+  t.ok(Date.now() - t0 < 5000, 'no waiting for the step timeout');
+  t.same(verdicts(rs), [
+    ['first', 'passed'],
+    ['second', 'not-run'],
+    ['third', 'not-run'],
+    ['fourth', 'not-run'],
+  ]);
+  t.same(rs.slice(1).map((r) => r.notRun?.cause), ['interrupted', 'interrupted', 'interrupted']);
+  t.notOk(g.commands.some((c) => c.includes('gethostname') || c === 'true' || c.endsWith(' reap')), 'no cleanup, probe or reaping after the interrupt');
 });
 
 t.test('a guest without a working agent is a host problem', async (t) => {
