@@ -16,8 +16,10 @@ function failureLines(c: CaseResult): string[] {
   if (c.crash) {
     if (!c.failure) out.push(`  the kernel crashed: ${c.crash.reason}`);
     out.push('  console:');
+    // The start matters most: the panic or oops line and the first frames.
     const lines = c.crash.excerpt.trimEnd().split('\n');
-    out.push(...lines.slice(-EXCERPT_LINES).map((l) => `    | ${l}`));
+    out.push(...lines.slice(0, EXCERPT_LINES).map((l) => `    | ${l}`));
+    if (lines.length > EXCERPT_LINES) out.push(`    | ... ${lines.length - EXCERPT_LINES} more line(s) in results.json and console.log`);
   }
   if (!c.failure && !c.crash && c.reason) out.push(`  ${c.reason}`);
   return out;

@@ -93,3 +93,13 @@ t.test('JUnit output escapes XML and has no invalid characters', async (t) => {
   t.notMatch(xml, /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/);
   t.match(xml, /name="bell \? and &lt;tag&gt; &amp; &quot;q&quot;"/);
 });
+
+t.test('the summary shows the start of a long crash excerpt', async (t) => {
+  const r = await input('mixed');
+  const crashed = r.cases.find((c) => c.crash)!;
+  crashed.crash!.excerpt = Array.from({ length: 30 }, (_, i) => (i === 0 ? 'Kernel panic - not syncing: x' : `frame ${i}`)).join('\n');
+  const text = toSummary(r);
+  t.match(text, /\| Kernel panic - not syncing: x\n/);
+  t.match(text, /\| frame 11\n +\| \.\.\. 18 more line\(s\) in results\.json and console\.log\n/);
+  t.notMatch(text, /frame 12\b/);
+});
