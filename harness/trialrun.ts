@@ -60,6 +60,9 @@ export function guestExec(vm: Vm): GuestExec & { warnings: string[] } {
     warnings,
     async exec(command, opts) {
       const r = await vm.run(command, { timeoutMs: opts.timeoutMs });
+      // The runner tells a slow command from a lost guest by its own probe; a timed-out
+      // command is not a result.
+      if (r.timedOut) throw new Error(`no result within ${opts.timeoutMs} ms`);
       return { exitCode: r.exitCode ?? (r.timedOut ? 124 : 128), stdout: r.stdout, stderr: r.stderr, durationMs: r.durationMs };
     },
     kernelCrash() {

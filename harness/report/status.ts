@@ -7,7 +7,8 @@ import type { RunResults, RunStatus } from './types.js';
 /** What the cases and the run error say about the run as a whole. */
 export function overallStatus(cases: readonly CaseResult[], error?: RunResults['error']): RunStatus {
   if (error) return error.class;
-  if (cases.some((c) => c.crash)) return 'kernel';
+  // A crash or a guest that stopped answering is the kernel's failure, not a case's.
+  if (cases.some((c) => c.crash || c.lost)) return 'kernel';
   return cases.every(isAsExpected) ? 'ok' : 'unexpected';
 }
 

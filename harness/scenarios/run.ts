@@ -228,6 +228,7 @@ class SuiteRun {
         result.crash = crash;
         result.reason = `the kernel crashed: ${crash.reason}`;
       }
+      if (lost && !crash) result.lost = lost;
     }
     return result;
   }

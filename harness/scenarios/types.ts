@@ -199,6 +199,8 @@ export interface CaseResult {
   /** The first step that did not go as expected, expected and actual side by side. */
   failure?: { step: string; command: string; expected: string; actual: string; output?: string };
   crash?: { reason: string; excerpt: string };
+  /** Set when the guest stopped answering during this case (a hung or vanished guest). */
+  lost?: string;
   knownIssue?: KnownIssue;
   /** With repeats: the verdict of each run, in order. */
   runs?: ('passed' | 'failed' | 'not-run')[];

@@ -112,7 +112,14 @@ export function connectOnce(t: SshTarget, timeoutMs: number): Promise<Client> {
 export function execOn(c: Client, cmd: string, opts: ExecOptions): Promise<ExecResult> {
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
+    // A hung guest may never open the channel at all: the deadline runs from the request.
+    let opened = false;
+    const openTimer = setTimeout(() => {
+      if (!opened) resolve({ exitCode: null, stdout: '', stderr: '', durationMs: Date.now() - t0, timedOut: true });
+    }, opts.timeoutMs + 2000);
     c.exec(cmd, (err, stream: ClientChannel) => {
+      opened = true;
+      clearTimeout(openTimer);
       if (err) return reject(err);
       const out: Buffer[] = [];
       const errb: Buffer[] = [];
