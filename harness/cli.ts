@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { EXIT, exitCodeFor, Interrupted, KtrialError } from './common/errors.js';
 import { HOST_FILES, HOST_TOOLS, SETUP_PACKAGES, which } from './common/hosttools.js';
 import { Progress } from './common/progress.js';
+import { ensureWritableDir } from './common/cache.js';
 import { run } from './common/proc.js';
 import { access } from 'node:fs/promises';
 import type { StageContext } from './common/context.js';
@@ -84,7 +85,9 @@ async function trialFrom(positionals: string[], opts: Common, command: string): 
     trial.config.options[m[1]!] = m[2]!;
   }
   if (opts.cmdline) trial.guest.cmdline = [trial.guest.cmdline, opts.cmdline].filter(Boolean).join(' ');
-  return { trial, outDir: resolve(opts.out ?? join('out', trial.name)) };
+  const outDir = resolve(opts.out ?? join('out', trial.name));
+  await ensureWritableDir(outDir, 'the output directory');
+  return { trial, outDir };
 }
 
 function timeoutsFrom(opts: Common) {

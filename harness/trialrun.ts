@@ -134,7 +134,10 @@ export async function runTrial(trial: Trial, opts: RunTrialOptions, ctx: StageCo
   } finally {
     if (vm) await ctx.progress.phase('shutdown', () => vm!.close());
   }
+  // The runner stops quietly on an interrupt; the run as a whole was interrupted.
+  if (ctx.signal.aborted && !results.error) results.error = { class: 'interrupted', message: `interrupted by ${ctx.signal.reason instanceof Interrupted ? ctx.signal.reason.signal : 'a signal'}` };
   for (const s of suites) if (!done.has(s.name) && !results.error) results.cases.push(...casesNotRun(s, 'guest-lost', 'an earlier suite lost the guest'));
+  for (const s of suites) if (!done.has(s.name) && results.error?.class === 'interrupted' && !results.cases.some((c) => c.suite === s.name)) results.cases.push(...casesNotRun(s, 'interrupted', results.error.message));
   results.status = overallStatus(results.cases, results.error);
   results.seconds = (Date.now() - started) / 1000;
   await writeReports(opts.outDir, results);

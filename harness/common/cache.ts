@@ -4,7 +4,7 @@
 // wait for a build in progress instead of doing it twice.
 import { mkdir, rename, rm, writeFile, readFile, access, constants, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { hostFailure } from './errors.js';
 
 export function cacheRoot(): string {
@@ -13,9 +13,30 @@ export function cacheRoot(): string {
 
 const COMPLETE = '.ktrial-complete';
 
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir never returns for some paths that
+ * cannot be created (under /proc, for one), so an unusable cache would hang the run.
+ */
+async function makeDirs(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const st = await stat(d).catch(() => undefined);
+    if (st) break;
+    missing.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing) {
+    try {
+      await mkdir(d);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
 export async function ensureWritableDir(dir: string, what: string): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true });
+    await makeDirs(dir);
     await access(dir, constants.W_OK);
     const probe = join(dir, `.write-probe-${process.pid}`);
     await writeFile(probe, 'x');

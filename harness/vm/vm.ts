@@ -90,7 +90,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function qemuArgs(req: VmRequest, accel: Accel, port: number, token: string, devices: ReturnType<typeof chooseDevices>): string[] {
   const extra = Array.isArray(req.cmdlineExtra) ? req.cmdlineExtra : req.cmdlineExtra ? req.cmdlineExtra.split(/\s+/).filter(Boolean) : [];
-  const cmdline = ['console=ttyS0', 'panic=-1', ...(req.oopsPanic ? ['oops=panic'] : []), `ktrial.token=${token}`, ...extra].join(' ');
+  // panic=1, not -1: 2.6-era kernels only reboot (and so, with -no-reboot, end QEMU) on a positive timeout.
+  const cmdline = ['console=ttyS0', 'panic=1', ...(req.oopsPanic ? ['oops=panic'] : []), `ktrial.token=${token}`, ...extra].join(' ');
   return [
     ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
     '-machine', 'pc',

@@ -1,0 +1,202 @@
+// Failure handling, provoked for real: crashes, hangs, broken boots, interrupts, parallel
+// runs, repeats, missing host tools, unwritable and full caches, bad input. Kernel-side
+// cases use the cached smoke kernels (6.1 always; 2.6.20 when ktrial knows a tree).
+import t from 'tap';
+import { mkdtemp, readdir, readFile, mkdir, symlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { ktrial } from '../helpers/cli.js';
+import { sourceAvailable } from '../helpers/trees.js';
+import { repoPath } from '../../harness/common/paths.js';
+import { cacheRoot } from '../../harness/common/cache.js';
+import type { RunResults } from '../../harness/report/index.js';
+
+const SMOKE61 = repoPath('configs', 'trials', 'smoke-debian-6.1.yaml');
+const SMOKE2620 = repoPath('configs', 'trials', 'smoke-2.6.20.yaml');
+const fixture = (...p: string[]) => repoPath('test', 'fixtures', ...p);
+const tmp = (name: string) => mkdtemp(join(tmpdir(), `ktrial-fail-${name}-`));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function results(out: string): Promise<RunResults> {
+  return JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
+}
+
+const byName = (r: RunResults, name: string) => r.cases.find((c) => c.name === name);
+
+/** Start ktrial, send `signal` once a stderr line matches `when`, and wait for it to end. */
+async function interruptWhen(args: string[], when: RegExp, signal: NodeJS.Signals, delayMs = 0, env: Record<string, string> = {}) {
+  const child = execa('node', [repoPath('bin', 'ktrial.js'), ...args], { reject: false, env, cwd: repoPath() });
+  let sentAt = 0;
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (!sentAt && when.test(stderr)) {
+      sentAt = Date.now();
+      setTimeout(() => child.kill(signal), delayMs);
+    }
+  });
+  const r = await child;
+  return { code: r.exitCode, stderr, stoppedAfterMs: sentAt ? Date.now() - sentAt - delayMs : -1 };
+}
+
+t.test('a kernel crash during a case fails it with the console excerpt; the rest is not run', async (t) => {
+  const out = await tmp('crash');
+  const r = await ktrial(['run', SMOKE61, '--suite', fixture('scenarios', 'crash.yaml'), '--out', out]);
+  t.equal(r.code, 3, 'kernel-side exit code');
+  const res = await results(out);
+  t.equal(byName(res, 'before the crash')?.verdict, 'passed');
+  t.equal(byName(res, 'the crash')?.verdict, 'failed');
+  t.match(byName(res, 'the crash')?.crash?.excerpt, /sysrq/i, 'the excerpt shows the crash');
+  t.equal(byName(res, 'after the crash')?.verdict, 'not-run');
+  t.equal(byName(res, 'after the crash')?.notRun?.cause, 'kernel-crashed');
+  t.notOk(alive(Number(res.kernel.qemuPid)), 'QEMU is gone');
+});
+
+t.test('a command that outlives its case timeout fails that case only', async (t) => {
+  const out = await tmp('timeout');
+  const r = await ktrial(['run', SMOKE61, '--suite', fixture('scenarios', 'hang.yaml'), '--out', out]);
+  t.equal(r.code, 1, 'some case not as expected');
+  const res = await results(out);
+  t.equal(byName(res, 'a step that hangs')?.verdict, 'failed');
+  t.match(byName(res, 'a step that hangs')?.reason, /no result within [\d.]+ s \(case timeout\)/);
+  t.equal(byName(res, 'after the hang')?.verdict, 'passed', 'the guest is still usable afterwards');
+});
+
+t.test('a guest that stops answering ends the run as a kernel-side failure', async (t) => {
+  const have = await sourceAvailable('linux-2.6.20');
+  if (!have.ok) {
+    t.comment(`SKIP: ${have.skip}`);
+    return;
+  }
+  // 2.6.20 has no real-time throttling: a spinning FIFO task starves sshd for good.
+  const out = await tmp('hung');
+  const r = await ktrial(['run', SMOKE2620, '--suite', fixture('scenarios', 'hung-guest.yaml'), '--out', out]);
+  t.equal(r.code, 3);
+  const res = await results(out);
+  t.match(byName(res, 'the hang')?.lost, /stopped answering/);
+  t.equal(byName(res, 'after the hang')?.notRun?.cause, 'guest-lost');
+  t.notOk(alive(Number(res.kernel.qemuPid)), 'QEMU is gone');
+});
+
+t.test('a broken init fails the boot at once with the console excerpt', async (t) => {
+  const out = await tmp('init');
+  const r = await ktrial(['run', SMOKE61, '--cmdline', 'rdinit=/nonexistent', '--timeout-boot', '300', '--out', out]);
+  t.equal(r.code, 3);
+  t.match(r.stderr, /boot/i);
+  const res = await results(out);
+  t.equal(res.error?.class, 'kernel');
+  t.ok(res.error?.excerpt, 'the console excerpt is kept');
+  t.ok(res.cases.length > 0 && res.cases.every((c) => c.notRun?.cause === 'boot-failed'), 'every case is not run: boot failed');
+  t.ok(res.phases.find((p) => p.phase === 'boot' && p.status === 'failed' && p.seconds < 300), 'the boot phase failed before its deadline');
+});
+
+t.test('SIGTERM during the scenarios stops the run, writes the reports and leaves no QEMU', async (t) => {
+  const out = await tmp('sigterm');
+  const r = await interruptWhen(['run', SMOKE61, '--suite', fixture('scenarios', 'hang.yaml'), '--out', out], /scenarios hang: started/, 'SIGTERM', 1000);
+  t.equal(r.code, 130);
+  const res = await results(out);
+  t.equal(res.status, 'interrupted');
+  t.notOk(alive(Number(res.kernel.qemuPid)), 'QEMU is gone');
+  t.ok(res.cases.some((c) => c.notRun?.cause === 'interrupted'), 'unfinished cases are not run: interrupted');
+});
+
+t.test('SIGINT during a build keeps nothing half-written, and the next run works', async (t) => {
+  const out = await tmp('sigint');
+  const r = await interruptWhen(['build', SMOKE61, '--kconfig-add', 'CONFIG_LOG_BUF_SHIFT=15', '--out', out], /build: started/, 'SIGINT', 3000);
+  t.equal(r.code, 130);
+  const kernels = await readdir(join(cacheRoot(), 'kernels'));
+  t.notOk(kernels.some((k) => /\.tmp-|\.lock$/.test(k)), 'no temporary kernel entry or lock');
+  const worktrees = await readdir(join(cacheRoot(), 'worktrees'));
+  t.notOk(worktrees.some((w) => /\.inuse$|\.staging-|\.tmp-/.test(w)), 'the work tree is released');
+  const again = await ktrial(['build', SMOKE61, '--out', out]);
+  t.equal(again.code, 0, 'the next run works');
+});
+
+t.test('two runs at once do not collide', async (t) => {
+  const [a, b] = [await tmp('para-a'), await tmp('para-b')];
+  const [ra, rb] = await Promise.all([ktrial(['run', SMOKE61, '--out', a]), ktrial(['run', SMOKE61, '--out', b])]);
+  t.equal(ra.code, 0);
+  t.equal(rb.code, 0);
+  const [xa, xb] = [await results(a), await results(b)];
+  t.not(xa.kernel.qemuPid, xb.kernel.qemuPid, 'each run has its own QEMU');
+  t.equal(xa.status, 'ok');
+  t.equal(xb.status, 'ok');
+});
+
+t.test('ten repeats give the same verdicts', async (t) => {
+  const out = await tmp('repeat');
+  const r = await ktrial(['run', SMOKE61, '--repeat', '10', '--out', out]);
+  t.equal(r.code, 0);
+  const res = await results(out);
+  t.equal(res.cases.filter((c) => c.verdict === 'flaky').length, 0, 'no flaky case');
+  t.ok(res.cases.filter((c) => c.verdict === 'passed').every((c) => c.runs?.length === 10), 'every passed case ran ten times');
+});
+
+t.test('a missing QEMU is a host-side failure that names the package', async (t) => {
+  const bin = await tmp('path');
+  for (const dir of ['/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+    for (const name of await readdir(dir).catch(() => [])) {
+      if (name.startsWith('qemu-system')) continue;
+      await symlink(join(dir, name), join(bin, name)).catch(() => undefined);
+    }
+  }
+  const r = await ktrial(['run', SMOKE61, '--out', await tmp('noqemu')], { PATH: bin });
+  t.equal(r.code, 4);
+  t.match(r.stderr, /qemu-system-x86/);
+});
+
+t.test('a compiler that is not installed is named with its package', async (t) => {
+  const r = await ktrial(['build', SMOKE61, '--cc', 'gcc-99']);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /gcc-99.*not installed.*apt-get install -y gcc-99/s);
+});
+
+t.test('an unwritable cache is a host-side failure', async (t) => {
+  const r = await ktrial(['build', SMOKE61], { KTRIAL_CACHE: '/proc/ktrial-cache' });
+  t.equal(r.code, 4);
+  t.match(r.stderr, /not writable/);
+});
+
+t.test('a full cache fails cleanly and keeps nothing half-written', async (t) => {
+  const dir = await tmp('full');
+  const mnt = join(dir, 'cache');
+  await mkdir(mnt);
+  const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { reject: false });
+  if (m.exitCode !== 0) {
+    t.comment(`SKIP: cannot mount a small tmpfs here (${m.stderr.trim()})`);
+    return;
+  }
+  try {
+    const r = await ktrial(['build', SMOKE61, '--out', join(dir, 'out')], { KTRIAL_CACHE: mnt });
+    t.equal(r.code, 4);
+    t.match(r.stderr, /space|ENOSPC/i);
+    const sources = await readdir(join(mnt, 'sources')).catch(() => []);
+    t.notOk(sources.some((s) => /\.tmp-/.test(s)), 'no half-unpacked source');
+  } finally {
+    await execa('umount', [mnt], { reject: false });
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+t.test('a required option that kconfig drops is named with the dependency that dropped it', async (t) => {
+  const before = await readdir(join(cacheRoot(), 'kernels'));
+  const r = await ktrial(['build', SMOKE61, '--kconfig-add', 'CONFIG_SYSVIPC=n', '--out', await tmp('dropped')]);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /CONFIG_IPC_NS: wanted y, got n\. Kconfig \(init\/Kconfig:\d+\) says it depends on .*CONFIG_SYSVIPC is not set/);
+  t.same(await readdir(join(cacheRoot(), 'kernels')), before, 'no kernel was added to the cache');
+});
+
+t.test('malformed YAML is bad input with file and line', async (t) => {
+  const r = await ktrial(['run', fixture('trials', 'malformed.yaml')]);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /malformed\.yaml:4:\d+: malformed YAML/);
+});
