@@ -12,3 +12,10 @@ export async function sourceAvailable(name: string): Promise<{ ok: true } | { ok
     skip: `no ${name} tree known to ktrial: set ${sourceEnvVar(name)}=/path/to/${name} (a tree, a tarball, or REPO@REF), or run \`npx ktrial build <trial> --source ...\` once`,
   };
 }
+
+/** True when the named source is known; otherwise print the SKIP line and return false. */
+export async function needSource(t: { comment(...args: unknown[]): void }, name: string): Promise<boolean> {
+  const have = await sourceAvailable(name);
+  if (!have.ok) t.comment(`SKIP: ${have.skip}`);
+  return have.ok;
+}

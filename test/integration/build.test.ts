@@ -4,7 +4,7 @@ import t from 'tap';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ktrial } from '../helpers/cli.js';
-import { sourceAvailable } from '../helpers/trees.js';
+import { needSource } from '../helpers/trees.js';
 import { repoPath } from '../../harness/common/paths.js';
 import type { KernelManifest } from '../../harness/kernel/pipeline.js';
 
@@ -32,11 +32,7 @@ t.test('Debian 6.1 smoke kernel', async (t) => {
 });
 
 t.test('2.6.20 smoke kernel with gcc-12 and gcc-11', async (t) => {
-  const have = await sourceAvailable('linux-2.6.20');
-  if (!have.ok) {
-    t.comment(`SKIP: ${have.skip}`);
-    return;
-  }
+  if (!(await needSource(t, 'linux-2.6.20'))) return;
   for (const cc of ['gcc-12', 'gcc-11']) {
     const r = await buildTwice('smoke-2.6.20', ['--cc', cc]);
     t.equal(r.first.code, 0, `builds with ${cc}`);

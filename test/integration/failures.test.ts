@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ktrial } from '../helpers/cli.js';
-import { sourceAvailable } from '../helpers/trees.js';
+import { alive } from '../helpers/proc.js';
+import { needSource } from '../helpers/trees.js';
 import { repoPath } from '../../harness/common/paths.js';
 import { cacheRoot } from '../../harness/common/cache.js';
 import type { RunResults } from '../../harness/report/index.js';
@@ -17,14 +18,6 @@ const SMOKE2620 = repoPath('configs', 'trials', 'smoke-2.6.20.yaml');
 const fixture = (...p: string[]) => repoPath('test', 'fixtures', ...p);
 const tmp = (name: string) => mkdtemp(join(tmpdir(), `ktrial-fail-${name}-`));
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function results(out: string): Promise<RunResults> {
   return JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
@@ -72,11 +65,7 @@ t.test('a command that outlives its case timeout fails that case only', async (t
 });
 
 t.test('a guest that stops answering ends the run as a kernel-side failure', async (t) => {
-  const have = await sourceAvailable('linux-2.6.20');
-  if (!have.ok) {
-    t.comment(`SKIP: ${have.skip}`);
-    return;
-  }
+  if (!(await needSource(t, 'linux-2.6.20'))) return;
   // 2.6.20 has no real-time throttling: a spinning FIFO task starves sshd for good.
   const out = await tmp('hung');
   const r = await ktrial(['run', SMOKE2620, '--suite', fixture('scenarios', 'hung-guest.yaml'), '--out', out]);

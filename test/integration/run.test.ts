@@ -4,18 +4,11 @@ import t, { type Test } from 'tap';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ktrial } from '../helpers/cli.js';
-import { sourceAvailable } from '../helpers/trees.js';
+import { alive } from '../helpers/proc.js';
+import { needSource } from '../helpers/trees.js';
 import { repoPath } from '../../harness/common/paths.js';
 import type { RunResults } from '../../harness/report/index.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function runSmoke(name: string) {
   const out = repoPath('out', 'test', `run-${name}`);
@@ -49,11 +42,7 @@ t.test('Debian 6.1 smoke trial runs the namespaces suite', async (t) => {
 });
 
 t.test('2.6.20 smoke trial runs the namespaces suite', async (t) => {
-  const have = await sourceAvailable('linux-2.6.20');
-  if (!have.ok) {
-    t.comment(`SKIP: ${have.skip}`);
-    return;
-  }
+  if (!(await needSource(t, 'linux-2.6.20'))) return;
   await checkRun(t, 'smoke-2.6.20', [
     'unshare PID as root',
     'unshare NET as root',

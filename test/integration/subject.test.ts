@@ -5,7 +5,7 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ktrial } from '../helpers/cli.js';
-import { sourceAvailable } from '../helpers/trees.js';
+import { needSource } from '../helpers/trees.js';
 import { repoPath } from '../../harness/common/paths.js';
 import type { RunResults } from '../../harness/report/index.js';
 
@@ -19,11 +19,7 @@ async function runTrial(name: string): Promise<{ code: number; res: RunResults; 
 const count = (res: RunResults, verdict: string) => res.cases.filter((c) => c.verdict === verdict).length;
 
 t.test('the subject and its control on 2.6.20', async (t) => {
-  const have = await sourceAvailable('linux-2.6.20');
-  if (!have.ok) {
-    t.comment(`SKIP: ${have.skip}`);
-    return;
-  }
+  if (!(await needSource(t, 'linux-2.6.20'))) return;
   const ns = await runTrial('ns-container-2.6.20');
   if (ns.code !== 0) t.comment(ns.stderr.slice(-4000));
   t.equal(ns.code, 0, 'every case as expected (passed, or an expected failure tied to a finding)');
