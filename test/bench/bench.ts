@@ -535,6 +535,7 @@ interface StepResult {
   /** A new `ssh` process per step, ms. */
   freshSsh: Stats | null;
   failures: number;
+  error?: string;
   samples: { reused: number[]; reusedRawExec: number[]; freshSsh: number[] };
 }
 
@@ -587,6 +588,10 @@ async function stepSection(g: Guest, n: number, work: string, cache: string, sou
         say(`  step via ssh failed (exit ${b.code}): ${b.stderr.trim().split('\n').pop() ?? ''}`);
       }
     }
+  } catch (err) {
+    res.failures++;
+    res.error = (err as Error).message.split('\n')[0] ?? String(err);
+    say(`  steps ${g.trial}: FAILED: ${res.error} (console: ${join(dir, 'console.log')})`);
   } finally {
     await writeFile(join(dir, 'ktrial.log'), `${lines.join('\n')}\n`);
     if (vm) await vm.close();
@@ -944,6 +949,14 @@ async function main(): Promise<void> {
     if (baselineCommand) out.baselineCommand = baselineCommand.map((a) => a.replace(work, '$WORK'));
   }
 
+  const failures = () =>
+    [...cold, ...primes, ...blocks.flatMap((b) => b.warm)].filter((x) => !x.ok).length +
+    ((out.incremental as { pairs: IncrementalPair[] } | undefined)?.pairs.filter((p) => !p.clean.ok || !p.incremental.ok).length ?? 0) +
+    blocks.flatMap((b) => b.boot.flatMap((r) => r.samples)).filter((x) => !x.ok).length +
+    blocks.flatMap((b) => b.steps).reduce((n, x) => n + x.failures, 0);
+  out.failures = failures();
+  out.workDir = work;
+
   // Targets
   const targets: { target: string; trial: string; value: string; limit: string; met: boolean | null }[] = [];
   const warmOut = out.warm as { samples: RunSample[] } | undefined;
@@ -1028,7 +1041,11 @@ async function main(): Promise<void> {
   print(`\nresults: ${opts.results}`);
 
   if (opts.keep || opts.cpuProf) say(`work directory kept: ${work}`);
-  else await rm(work, { recursive: true, force: true });
+  else if (failures() > 0) {
+    // Keep the logs and consoles of what failed; the caches are large and of no use.
+    for (const c of ownCaches) await rm(c, { recursive: true, force: true });
+    say(`${failures()} measurement(s) failed; their logs and consoles are kept in ${work}`);
+  } else await rm(work, { recursive: true, force: true });
 }
 
 // Every QEMU the benchmark starts is killed on every way out.
