@@ -106,7 +106,7 @@ export async function runTrial(trial: Trial, opts: RunTrialOptions, ctx: StageCo
     for (const suite of suites) {
       const cases = await ctx.progress.phase(`scenarios ${suite.name}`, ({ status }) =>
         runSuiteRepeated(suite, guest, opts.repeat ?? 1, {
-          kernelConfig: kernel.configValues,
+          kernelConfig: new Map([...Object.entries(eraNamed(kernel.manifest.source.era)?.impliedOptions ?? {}), ...kernel.configValues]),
           knownIssues: trial.expectedFailures,
           ...(opts.only ? { only: opts.only } : {}),
           // The trial's case timeout scales the suites' own per-case timeouts.

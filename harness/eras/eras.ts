@@ -38,6 +38,11 @@ export interface KernelEra {
    * loaded host the IO-APIC timer check can fail and panic a healthy kernel.
    */
   bootArgs: string[];
+  /**
+   * Features the era always has although no config option names them; scenario
+   * requirements see them as set (2.6.24 builds UTS and IPC namespaces in unconditionally).
+   */
+  impliedOptions?: Record<string, string>;
 }
 
 export const ERAS: readonly KernelEra[] = [
@@ -54,12 +59,26 @@ export const ERAS: readonly KernelEra[] = [
     bootArgs: ['no_timer_check'],
   },
   {
-    name: '2.6.24-3.6',
+    name: '2.6.24',
     from: '2.6.24',
-    until: '3.7',
+    until: '2.6.25',
     makeArch: 'x86_64',
     bzImage: 'arch/x86/boot/bzImage',
     compat: [{ dir: '2.6.24', forGccMajor: { min: 5 } }],
+    configCompletion: 'oldconfig-defaults',
+    baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
+    reproducibleVars: [],
+    bootArgs: ['no_timer_check'],
+    impliedOptions: { CONFIG_UTS_NS: 'y', CONFIG_IPC_NS: 'y' },
+  },
+  {
+    name: '2.6.25-3.6',
+    from: '2.6.25',
+    until: '3.7',
+    makeArch: 'x86_64',
+    bzImage: 'arch/x86/boot/bzImage',
+    // No compat series verified for this range yet (the 2.6.24 one does not carry over).
+    compat: [],
     configCompletion: 'oldconfig-defaults',
     baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
     reproducibleVars: [],

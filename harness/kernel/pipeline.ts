@@ -15,7 +15,7 @@ import { configMap, parseConfig } from '../config/kconfig.js';
 import { compatSeriesFor, versionString } from '../eras/eras.js';
 import { applySeries } from '../patch/apply.js';
 import { loadSeries, type Series } from '../patch/series.js';
-import { resolveSource, type SourceTree } from '../source/source.js';
+import { rememberSource, resolveSource, type SourceTree } from '../source/source.js';
 import type { Trial } from '../trial/trial.js';
 import { makeKernel, PINNED_BUILD_ENV } from './build.js';
 import { detectToolchain, type Toolchain } from './toolchain.js';
@@ -119,6 +119,7 @@ export async function buildKernel(trial: Trial, opts: BuildOptions, ctx: StageCo
     ctx.progress.info(`kernel: cache hit ${entry.dir}`);
     ctx.progress.record({ phase: 'kernel', status: 'cached', seconds: 0, detail: key });
   }
+  await rememberSource(src.spec);
   const manifest = JSON.parse(await readFile(join(entry.dir, 'manifest.json'), 'utf8')) as KernelManifest;
   const configText = await readFile(join(entry.dir, 'config'), 'utf8');
   return {

@@ -45,6 +45,7 @@ async function exists(p: string): Promise<boolean> {
 export function describePatchFailure(output: string): { file?: string; hunks: string[]; summary: string } {
   let file: string | undefined;
   let failedFile: string | undefined;
+  let missing = false;
   const hunks: string[] = [];
   for (const line of output.split('\n')) {
     const f = /^(?:patching|checking) file (.+)$/.exec(line);
@@ -54,8 +55,15 @@ export function describePatchFailure(output: string): { file?: string; hunks: st
       failedFile ??= file;
       hunks.push(`hunk #${h[1]} (at line ${h[2]}) of ${file}`);
     }
-    if (/can't find file to patch/.test(line)) failedFile ??= file ?? 'a file that does not exist in the tree';
-    if (/No file to patch/.test(line)) hunks.push('a file that does not exist in the tree');
+    // patch names a missing file only in the diff header it quotes ("|+++ b/path").
+    if (/can't find file to patch/.test(line)) missing = true;
+    const quoted = /^\|\+\+\+ (\S+)/.exec(line);
+    if (missing && quoted) {
+      const path = quoted[1]!.replace(/^[^/]+\//, '');
+      failedFile ??= path;
+      hunks.push(`${path} does not exist in the tree`);
+      missing = false;
+    }
     if (/Reversed \(or previously applied\) patch detected/.test(line)) {
       failedFile ??= file;
       hunks.push(`${file}: the change is already there (a reversed or previously applied patch)`);
@@ -70,7 +78,7 @@ async function applyOne(staging: string, p: PatchFile, series: string, ctx: Stag
   const dry = await run('patch', ['--dry-run', ...args], { signal: ctx.signal, env: { LC_ALL: 'C' } });
   if (dry.exitCode !== 0) {
     const d = describePatchFailure(dry.all);
-    throw badInput(`patch ${relative(process.cwd(), p.file)} (series ${relative(process.cwd(), series)}) does not apply${d.file ? `: ${d.file}` : ''}: ${d.summary}`, {
+    throw badInput(`patch ${relative(process.cwd(), p.file)} (series ${relative(process.cwd(), series)}) does not apply: ${d.summary}`, {
       where: p.namedAt,
       excerpt: dry.all.trim().split('\n').slice(0, 20).join('\n'),
       hint: 'rebase the patch onto this tree (the hunks above did not match), or check that the series order and the --source are the ones it was written for; nothing was built and the work tree is unchanged',

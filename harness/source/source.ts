@@ -19,6 +19,8 @@ import type { SourceSpec } from '../trial/trial.js';
 export interface SourceTree {
   /** The pristine tree; read it, never write it. */
   dir: string;
+  /** The spec it came from; `rememberSource` records it once a kernel was built from it. */
+  spec: SourceSpec;
   /** Identity of the content: a tarball's sha256, a git commit, a package version, or a tree fingerprint. */
   id: string;
   /** How the tree was obtained, for the manifest. */
@@ -125,7 +127,7 @@ async function download(url: string, dest: string, ctx: StageContext): Promise<v
   await rename(tmp, dest);
 }
 
-async function fromTarball(spec: Extract<SourceSpec, { kind: 'tarball' }>, ctx: StageContext): Promise<Omit<SourceTree, 'version' | 'era'>> {
+async function fromTarball(spec: Extract<SourceSpec, { kind: 'tarball' }>, ctx: StageContext): Promise<Omit<SourceTree, 'version' | 'era' | 'spec'>> {
   let file = spec.tarball;
   if (/^[a-z]+:\/\//.test(file)) {
     const dlDir = join(cacheRoot(), 'downloads');
@@ -147,7 +149,7 @@ async function fromTarball(spec: Extract<SourceSpec, { kind: 'tarball' }>, ctx: 
   return { dir: entry.dir, id: `sha256:${actual}`, origin: { kind: 'tarball', file, sha256: actual, ...(spec.tarball !== file ? { url: spec.tarball } : {}) } };
 }
 
-async function fromGit(spec: Extract<SourceSpec, { kind: 'git' }>, ctx: StageContext): Promise<Omit<SourceTree, 'version' | 'era'>> {
+async function fromGit(spec: Extract<SourceSpec, { kind: 'git' }>, ctx: StageContext): Promise<Omit<SourceTree, 'version' | 'era' | 'spec'>> {
   await requireTools(['git'], 'a git source');
   const rev = await run('git', ['--git-dir', await gitDir(spec.git), 'rev-parse', '--verify', `${spec.ref}^{commit}`], { signal: ctx.signal });
   if (rev.exitCode !== 0) {
@@ -171,7 +173,7 @@ async function gitDir(repo: string): Promise<string> {
   throw badInput(`${repo} is not a git repository`, { hint: 'pass a repository (its work tree or its .git directory) followed by @REF' });
 }
 
-async function fromDebian(spec: Extract<SourceSpec, { kind: 'debian' }>, ctx: StageContext): Promise<Omit<SourceTree, 'version' | 'era'>> {
+async function fromDebian(spec: Extract<SourceSpec, { kind: 'debian' }>, ctx: StageContext): Promise<Omit<SourceTree, 'version' | 'era' | 'spec'>> {
   const q = await run('dpkg-query', ['-W', '-f', '${Version}', spec.pkg]);
   if (q.exitCode !== 0 || !q.stdout.trim()) {
     throw hostFailure(`Debian package ${spec.pkg} is not installed`, { hint: `install it: sudo apt-get install -y ${spec.pkg}   (or sudo npx ktrial setup)` });
@@ -200,16 +202,16 @@ async function verifyDebianFile(pkg: string, file: string): Promise<void> {
   if (got !== want) throw hostFailure(`checksum mismatch for ${file}: md5 ${got}, dpkg recorded ${want}`, { hint: `reinstall the package: sudo apt-get install --reinstall ${pkg}` });
 }
 
-async function fromPath(spec: Extract<SourceSpec, { kind: 'path' }>): Promise<Omit<SourceTree, 'version' | 'era'>> {
+async function fromPath(spec: Extract<SourceSpec, { kind: 'path' }>): Promise<Omit<SourceTree, 'version' | 'era' | 'spec'>> {
   const st = await stat(spec.path).catch(() => undefined);
   if (!st?.isDirectory()) throw badInput(`source path ${spec.path} is not a directory`, { hint: 'pass the top of a Linux source tree, a tarball, or REPO@REF' });
   const fp = await fingerprintTree(spec.path);
   return { dir: spec.path, id: `tree:${fp}`, origin: { kind: 'path', path: spec.path, fingerprint: fp } };
 }
 
-/** Record where a named source was last found, so later runs (and CI) can find it again. */
-async function remember(name: string, spec: SourceSpec): Promise<void> {
-  const f = knownFile(name);
+/** Record where a named source was last built from, so later runs (and CI) can find it again. */
+export async function rememberSource(spec: SourceSpec): Promise<void> {
+  const f = knownFile(spec.name);
   await mkdir(join(cacheRoot(), 'sources', 'known'), { recursive: true });
   await writeFile(`${f}.tmp-${process.pid}`, JSON.stringify(spec, null, 2));
   await rename(`${f}.tmp-${process.pid}`, f);
@@ -235,7 +237,7 @@ export async function resolveSource(trialSpec: SourceSpec, override: string | un
     }
   }
   ctx.progress.info(`source: ${describeSpec(spec)} (from ${via})`);
-  let base: Omit<SourceTree, 'version' | 'era'>;
+  let base: Omit<SourceTree, 'version' | 'era' | 'spec'>;
   switch (spec.kind) {
     case 'tarball':
       await requireTools(['tar'], 'unpacking a tarball');
@@ -254,8 +256,7 @@ export async function resolveSource(trialSpec: SourceSpec, override: string | un
   const version = await readKernelVersion(base.dir);
   const era = eraFor(version);
   if (!era) throw badInput(`kernel ${versionString(version)} is older than any era ktrial knows (the oldest is 2.6.20)`, { hint: 'use a 2.6.20 or newer x86_64 tree' });
-  await remember(spec.name, spec);
-  return { ...base, origin: { ...base.origin, via }, version, era };
+  return { ...base, spec, origin: { ...base.origin, via }, version, era };
 }
 
 export function describeSpec(s: SourceSpec): string {

@@ -50,3 +50,13 @@ t.test('2.6.20 smoke trial runs the namespaces suite', async (t) => {
     'an unprivileged user may unshare UTS inside a new user namespace',
   ]);
 });
+
+t.test('2.6.24 smoke trial runs the namespaces suite', async (t) => {
+  if (!(await needSource(t, 'linux-2.6.24'))) return;
+  await checkRun(t, 'smoke-2.6.24', [
+    'unshare PID as root',
+    'unshare NET as root',
+    'unshare USER as root',
+    'an unprivileged user may unshare UTS inside a new user namespace',
+  ]);
+});

@@ -86,6 +86,9 @@ checking file kernel/nsproxy.c
   const d = describePatchFailure(out);
   t.equal(d.file, 'kernel/fork.c');
   t.same(d.hunks, ['hunk #2 (at line 1718) of kernel/fork.c']);
-  const missing = describePatchFailure("can't find file to patch at input line 5\nPerhaps you used the wrong -p or --strip option?\nNo file to patch.  Skipping patch.\n");
-  t.match(missing.summary, /does not exist/);
+  const missing = describePatchFailure(
+    "can't find file to patch at input line 14\nPerhaps you used the wrong -p or --strip option?\nThe text leading up to this was:\n--------------------------\n|--- a/arch/x86/lib/copy_user_64.S\n|+++ b/arch/x86/lib/copy_user_64.S\n--------------------------\nFile to patch: \nSkip this patch? [y] \nSkipping patch.\n1 out of 1 hunk ignored\n",
+  );
+  t.equal(missing.file, 'arch/x86/lib/copy_user_64.S');
+  t.equal(missing.summary, 'arch/x86/lib/copy_user_64.S does not exist in the tree');
 });
