@@ -50,3 +50,8 @@ export const trialSchema: Schema = obj({
   ),
   timeouts,
 });
+
+export function trialJsonSchemaText(): string {
+  const schema = { $schema: 'https://json-schema.org/draft/2020-12/schema', $id: 'https://ktrial.invalid/schema/trial.schema.json', title: 'ktrial trial', ...trialSchema.json() };
+  return `${JSON.stringify(schema, null, 2)}\n`;
+}

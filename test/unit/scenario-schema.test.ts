@@ -143,5 +143,5 @@ t.test('the shipped scenario files load', async (t) => {
 
 t.test('configs/schema/scenario.schema.json is the generated schema', async (t) => {
   const shipped = await readFile(`${root}configs/schema/scenario.schema.json`, 'utf8');
-  t.equal(shipped, scenarioJsonSchemaText(), 'regenerate with: node dist/harness/scenarios/write-schema.js');
+  t.equal(shipped, scenarioJsonSchemaText(), 'regenerate with: node dist/harness/write-schemas.js');
 });

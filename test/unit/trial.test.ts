@@ -45,3 +45,9 @@ t.test('a missing trial file is bad input', async (t) => {
   t.equal(err.cls, 'bad-input');
   t.match(err.message, /cannot read/);
 });
+
+t.test('configs/schema/trial.schema.json is the generated schema', async (t) => {
+  const { readFile } = await import('node:fs/promises');
+  const { trialJsonSchemaText } = await import('../../harness/trial/schema.js');
+  t.equal(await readFile(repoPath('configs', 'schema', 'trial.schema.json'), 'utf8'), trialJsonSchemaText(), 'regenerate with: node dist/harness/write-schemas.js');
+});

@@ -1,0 +1,16 @@
+// Writes the JSON Schemas editors use for trial and scenario files (configs/schema/) from
+// the schema definitions that validate them. Run after changing either definition:
+//   npx tsc -p . && node dist/harness/write-schemas.js
+import { mkdir, writeFile } from 'node:fs/promises';
+import { repoPath } from './common/paths.js';
+import { scenarioJsonSchemaText } from './scenarios/schema.js';
+import { trialJsonSchemaText } from './trial/schema.js';
+
+await mkdir(repoPath('configs', 'schema'), { recursive: true });
+for (const [name, text] of [
+  ['trial.schema.json', trialJsonSchemaText()],
+  ['scenario.schema.json', scenarioJsonSchemaText()],
+] as const) {
+  await writeFile(repoPath('configs', 'schema', name), text);
+  process.stdout.write(`wrote configs/schema/${name}\n`);
+}
