@@ -41,6 +41,11 @@ async function kconfigFiles(tree: string): Promise<{ file: string; text: string 
   return out;
 }
 
+function sameSettings(a: string, b: string): boolean {
+  const [x, y] = [configMap(parseConfig(a, 'a')), configMap(parseConfig(b, 'b'))];
+  return x.size === y.size && [...x].every(([k, v]) => y.get(k) === v);
+}
+
 export async function configure(tree: string, era: KernelEra, tc: Toolchain, spec: ConfigSpec, trialFile: string, ctx: StageContext, logFile: string): Promise<KernelConfig> {
   if (!era.baseTargets.includes(spec.base)) {
     throw badInput(`config base "${spec.base}" does not exist in kernels of era ${era.name}`, {
@@ -86,7 +91,12 @@ export async function configure(tree: string, era: KernelEra, tc: Toolchain, spe
   const dropped = checkRequired(requested.filter((r) => !requiredSyms.has(r.symbol)), values, kidx);
   for (const d of dropped) ctx.progress.info(`config: warning: ${d.symbol}=${d.wanted} was requested but the final value is ${d.actual}. ${d.reason}`);
 
-  // An unchanged result keeps its old timestamp, so make does not rebuild for nothing.
-  if (before === text && beforeStat) await utimes(dotConfig, beforeStat.atime, beforeStat.mtime);
+  // An unchanged result keeps the old file and timestamp, so make does not rebuild for
+  // nothing. Settings are compared, not text: old kconfig writes the date into .config.
+  if (before !== undefined && beforeStat && sameSettings(before, text)) {
+    await writeFile(dotConfig, before);
+    await utimes(dotConfig, beforeStat.atime, beforeStat.mtime);
+    return { text: before, sha256: sha256(before), values, conflicts: merged.conflicts, dropped };
+  }
   return { text, sha256: sha256(text), values, conflicts: merged.conflicts, dropped };
 }
