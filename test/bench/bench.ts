@@ -25,7 +25,7 @@ import { buildKernel, type KernelArtifacts } from '../../harness/kernel/pipeline
 import { knownSpec, sourceEnvVar } from '../../harness/source/source.js';
 import { loadTrial } from '../../harness/trial/trial.js';
 import { buildImage } from '../../harness/trialrun.js';
-import { chooseDevices, createVm, generateClientKey, killAllGuests, type DeviceChoice, type Vm } from '../../harness/vm/index.js';
+import { chooseDevices, createVm, generateClientKey, killAllGuests, type DeviceChoice, type Vm, type VmRequest } from '../../harness/vm/index.js';
 import { freePort } from '../../harness/vm/qemu.js';
 import { execOn } from '../../harness/vm/ssh.js';
 import { capture, killTracked, LoadSampler, loadSnapshot, num, round, sleep, stats, table, track, type LoadDuring, type LoadSnapshot, type Stats } from './lib.js';
@@ -369,6 +369,21 @@ interface BootSample {
 const BOOT_TIMEOUT_MS = 120_000;
 const BASELINE_POLL_MS = 100;
 
+/** What ktrial's own runs ask of createVm for this guest. */
+function vmRequest(g: Guest, initramfs: string, clientPrivateKey: string, dir: string): VmRequest {
+  return {
+    kernel: g.kernel.bzImage,
+    initramfs,
+    hostKeyPublic: g.image.hostKeyPublic,
+    clientPrivateKey,
+    kernelConfig: g.kernel.configValues,
+    memoryMiB: g.memoryMiB,
+    cmdlineExtra: g.bootArgs,
+    bootTimeoutMs: BOOT_TIMEOUT_MS,
+    consoleLog: join(dir, 'console.log'),
+  };
+}
+
 async function ktrialBoot(g: Guest, dir: string, cache: string, source: string): Promise<BootSample> {
   await mkdir(dir, { recursive: true });
   const key = generateClientKey('ktrial-bench');
@@ -379,17 +394,7 @@ async function ktrialBoot(g: Guest, dir: string, cache: string, source: string):
     const t0 = performance.now();
     try {
       vm = await createVm(
-        {
-          kernel: g.kernel.bzImage,
-          initramfs,
-          hostKeyPublic: g.image.hostKeyPublic,
-          clientPrivateKey: key.privateKey,
-          kernelConfig: g.kernel.configValues,
-          memoryMiB: g.memoryMiB,
-          cmdlineExtra: g.bootArgs,
-          bootTimeoutMs: BOOT_TIMEOUT_MS,
-          consoleLog: join(dir, 'console.log'),
-        },
+        vmRequest(g, initramfs, key.privateKey, dir),
         silentCtx(lines),
       );
       const ms = performance.now() - t0;
@@ -550,17 +555,7 @@ async function stepSection(g: Guest, n: number, work: string, cache: string, sou
   try {
     vm = await withCache(cache, source, () =>
       createVm(
-        {
-          kernel: g.kernel.bzImage,
-          initramfs,
-          hostKeyPublic: g.image.hostKeyPublic,
-          clientPrivateKey: key.privateKey,
-          kernelConfig: g.kernel.configValues,
-          memoryMiB: g.memoryMiB,
-          cmdlineExtra: g.bootArgs,
-          bootTimeoutMs: BOOT_TIMEOUT_MS,
-          consoleLog: join(dir, 'console.log'),
-        },
+        vmRequest(g, initramfs, key.privateKey, dir),
         silentCtx(lines),
       ),
     );
