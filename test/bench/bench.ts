@@ -512,7 +512,7 @@ interface BootResult {
 
 async function bootSection(g: Guest, n: number, work: string, cache: string, source: string): Promise<BootResult> {
   const samples: BootSample[] = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n && !stopping; i++) {
     for (const side of ['ktrial', 'baseline'] as const) {
       const dir = join(work, `boot-${g.trial}-${side}-${i}-${Date.now()}`);
       const s = side === 'ktrial' ? await ktrialBoot(g, dir, cache, source) : await baselineBoot(g, dir);
@@ -565,7 +565,7 @@ async function stepSection(g: Guest, n: number, work: string, cache: string, sou
     await vm.run(STEP_COMMAND, { timeoutMs: 30_000 });
     await execOn(vm.ssh, STEP_COMMAND, { timeoutMs: 30_000 });
     await fresh();
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < n && !stopping; i++) {
       let t = performance.now();
       const a = await vm.run(STEP_COMMAND, { timeoutMs: 30_000 });
       const aMs = performance.now() - t;
@@ -686,6 +686,8 @@ interface IncrementalPair {
 // Output
 
 let quiet = false;
+/** Set on SIGINT/SIGTERM: no new measurement starts. */
+let stopping = false;
 function say(line: string): void {
   if (!quiet) process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
@@ -787,6 +789,7 @@ async function main(): Promise<void> {
   await mkdir(runsDir, { recursive: true });
   let runNo = 0;
   const runOnce = async (t: { name: string; file: string }, kind: RunSample['kind'], cache: string, extra: { timeline?: boolean; cpuProf?: boolean } = {}) => {
+    if (stopping) throw new Error('stopped by a signal');
     const id = `${String(++runNo).padStart(3, '0')}-${kind}-${t.name}`;
     const s = await ktrialRun({
       trial: t.file,
@@ -812,6 +815,7 @@ async function main(): Promise<void> {
     if (ownCaches.has(c)) await rm(c, { recursive: true, force: true });
   };
   const writeResults = async () => {
+    out.complete = false;
     out.finishedAt = new Date().toISOString();
     out.seconds = round((Date.now() - started.getTime()) / 1000, 1);
     await writeFile(opts.results, `${JSON.stringify(out, null, 2)}\n`);
@@ -827,6 +831,8 @@ async function main(): Promise<void> {
         say(`cold run ${i + 1}/${opts.coldRuns} of ${t.name} (empty cache ${cache})`);
         const s = await runOnce(t, 'cold', cache);
         cold.push(s);
+        out.cold = { samples: cold };
+        await writeResults();
         if (s.ok && !warmCaches.has(t.name)) warmCaches.set(t.name, cache);
         else await dropCache(cache);
       }
@@ -875,6 +881,8 @@ async function main(): Promise<void> {
       const incr = await runOnce(t, 'incremental', cache);
       const ratio = clean.ok && incr.ok && clean.kernelS ? round((incr.kernelS ?? NaN) / clean.kernelS) : null;
       pairs.push({ clean, incremental: incr, edit: e, ratio });
+      out.incremental = { pairs };
+      await writeResults();
       await dropCache(cache);
     }
     await mark('incremental: end');
@@ -969,6 +977,8 @@ async function main(): Promise<void> {
   if (inc) targets.push({ target: 'incremental rebuild / clean build (source+patch+config+build), medians', trial: 'bench-incremental-2.6.20', value: num(inc.kernelRatioOfMedians, 3), limit: '<= 0.25', met: inc.kernelRatioOfMedians === null ? null : inc.kernelRatioOfMedians <= 0.25 });
   out.targets = targets;
   await writeResults();
+  out.complete = true;
+  await writeFile(opts.results, `${JSON.stringify(out, null, 2)}\n`);
 
   // Tables
   const print = (s: string) => process.stdout.write(`${s}\n`);
@@ -1051,6 +1061,7 @@ process.on('exit', () => {
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     quiet = true;
+    stopping = true;
     process.stderr.write(`\nbench: ${sig}, stopping\n`);
     if (currentKtrial?.pid) {
       try {
