@@ -7,10 +7,15 @@ export function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
+/** Hex digest of a file, read as a stream: kernel tarballs are larger than is worth holding in memory. */
+export async function digestFile(path: string, algorithm: 'sha256' | 'md5'): Promise<string> {
+  const h = createHash(algorithm);
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');
+}
+
+export function sha256File(path: string): Promise<string> {
+  return digestFile(path, 'sha256');
 }
 
 /** Stable hash of a JSON-able value: object keys are sorted so key order never changes a cache key. */

@@ -10,7 +10,7 @@ import { cached, cacheRoot } from '../common/cache.js';
 import type { StageContext } from '../common/context.js';
 import { badInput, hostFailure } from '../common/errors.js';
 import { createHash } from 'node:crypto';
-import { sha256File } from '../common/hash.js';
+import { digestFile, sha256File } from '../common/hash.js';
 import { requireTools } from '../common/hosttools.js';
 import { run, runOk } from '../common/proc.js';
 import { eraFor, versionString, type KernelEra, type KernelVersion } from '../eras/eras.js';
@@ -196,9 +196,7 @@ async function verifyDebianFile(pkg: string, file: string): Promise<void> {
   const line = sums.split('\n').find((l) => l.endsWith(` ${rel}`));
   if (!line) return;
   const want = line.split(/\s+/)[0];
-  const h = createHash('md5');
-  h.update(await readFile(file));
-  const got = h.digest('hex');
+  const got = await digestFile(file, 'md5');
   if (got !== want) throw hostFailure(`checksum mismatch for ${file}: md5 ${got}, dpkg recorded ${want}`, { hint: `reinstall the package: sudo apt-get install --reinstall ${pkg}` });
 }
 
