@@ -31,8 +31,6 @@ export interface KernelEra {
   configCompletion: 'olddefconfig' | 'oldconfig-defaults';
   /** Base targets the era's kconfig offers. */
   baseTargets: string[];
-  /** Kernel build variables the era's scripts honour for reproducible builds. */
-  reproducibleVars: string[];
   /**
    * Kernel command line words every boot of this era gets. no_timer_check: under TCG on a
    * loaded host the IO-APIC timer check can fail and panic a healthy kernel.
@@ -55,7 +53,6 @@ export const ERAS: readonly KernelEra[] = [
     compat: [{ dir: '2.6.20', forGccMajor: { min: 5 } }],
     configCompletion: 'oldconfig-defaults',
     baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
-    reproducibleVars: [],
     bootArgs: ['no_timer_check'],
   },
   {
@@ -67,7 +64,6 @@ export const ERAS: readonly KernelEra[] = [
     compat: [{ dir: '2.6.24', forGccMajor: { min: 5 } }],
     configCompletion: 'oldconfig-defaults',
     baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
-    reproducibleVars: [],
     bootArgs: ['no_timer_check'],
     impliedOptions: { CONFIG_UTS_NS: 'y', CONFIG_IPC_NS: 'y' },
   },
@@ -81,7 +77,6 @@ export const ERAS: readonly KernelEra[] = [
     compat: [],
     configCompletion: 'oldconfig-defaults',
     baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
-    reproducibleVars: [],
     bootArgs: ['no_timer_check'],
   },
   {
@@ -93,7 +88,6 @@ export const ERAS: readonly KernelEra[] = [
     compat: [],
     configCompletion: 'olddefconfig',
     baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
-    reproducibleVars: ['KBUILD_BUILD_TIMESTAMP', 'KBUILD_BUILD_USER', 'KBUILD_BUILD_HOST'],
     bootArgs: ['no_timer_check'],
   },
   {
@@ -104,7 +98,6 @@ export const ERAS: readonly KernelEra[] = [
     compat: [],
     configCompletion: 'olddefconfig',
     baseTargets: ['allnoconfig', 'tinyconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
-    reproducibleVars: ['KBUILD_BUILD_TIMESTAMP', 'KBUILD_BUILD_USER', 'KBUILD_BUILD_HOST'],
     bootArgs: ['no_timer_check'],
   },
 ];

@@ -35,6 +35,8 @@ export interface Component {
 export interface UserlandRecipe {
   debian: { fallback_mirror: string; fallback_suites: string[]; keyring: string };
   uapi_headers: string[];
+  /** Environment of every run step (a fixed build date, a fixed locale). */
+  build_env?: Record<string, string>;
   components: Component[];
 }
 
@@ -66,6 +68,7 @@ const userlandSchema = obj({
     required: true,
   },
   uapi_headers: { schema: list(str({ pattern: /^[a-z0-9_-]+$/ })), required: true },
+  build_env: dict(str(), { keyPattern: /^[A-Z_][A-Z0-9_]*$/ }),
   components: {
     schema: list(
       obj({

@@ -73,13 +73,13 @@ async function uapiDir(recipe: UserlandRecipe, dest: string): Promise<void> {
   }
 }
 
-async function runStep(c: Component, i: number, tree: string, vars: Record<string, string>, ctx: StageContext, log: string): Promise<void> {
+async function runStep(c: Component, i: number, tree: string, vars: Record<string, string>, env: Record<string, string>, ctx: StageContext, log: string): Promise<void> {
   const step = c.steps[i]!;
   const where = `images/recipes/userland.yaml: ${c.name} step ${i + 1}`;
   if ('run' in step) {
     const argv = step.run.map((a) => expand(a, vars, where));
     await writeFile(log, `\n$ ${argv.join(' ')}\n`, { flag: 'a' });
-    await runOk(argv[0]!, argv.slice(1), { cwd: tree, signal: ctx.signal, logFile: log, input: step.input ?? '' }, `${c.name}: ${argv.join(' ')}`);
+    await runOk(argv[0]!, argv.slice(1), { cwd: tree, env, signal: ctx.signal, logFile: log, input: step.input ?? '' }, `${c.name}: ${argv.join(' ')}`);
   } else if ('kconfig' in step) {
     const file = join(tree, step.kconfig.file);
     const set: Record<string, string> = {};
@@ -140,7 +140,7 @@ export async function buildUserland(ctx: StageContext, opts: { jobs?: number } =
         ctx.progress.info(`guest userland: building ${c.name} ${c.version} (log: ${log})`);
         const tree = join(work, c.name);
         await unpackSource(src, tree, ctx, log);
-        for (let i = 0; i < c.steps.length; i++) await runStep(c, i, tree, { jobs, uapi }, ctx, log);
+        for (let i = 0; i < c.steps.length; i++) await runStep(c, i, tree, { jobs, uapi }, recipe.build_env ?? {}, ctx, log);
         const outputs: Record<string, string> = {};
         for (const [file, name] of Object.entries(c.outputs)) {
           const from = join(tree, file);

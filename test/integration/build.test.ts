@@ -5,6 +5,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ktrial } from '../helpers/cli.js';
 import { needSource } from '../helpers/trees.js';
+import { expectPinnedIdentity } from '../helpers/bzimage.js';
 import { repoPath } from '../../harness/common/paths.js';
 import type { KernelManifest } from '../../harness/kernel/pipeline.js';
 
@@ -16,7 +17,7 @@ async function buildTwice(name: string, extra: string[] = []) {
   const bzImage = await stat(join(out, 'bzImage')).catch(() => undefined);
   const manifest = first.code === 0 ? (JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as KernelManifest) : undefined;
   const second = await ktrial(['build', trial(name), '--out', out, ...extra]);
-  return { first, second, bzImage, manifest };
+  return { first, second, bzImage, manifest, out };
 }
 
 t.test('Debian 6.1 smoke kernel', async (t) => {
@@ -41,5 +42,6 @@ t.test('2.6.20 smoke kernel with gcc-12 and gcc-11', async (t) => {
     t.ok(r.manifest?.patches.some((p) => p.compat), `the compat series is applied with ${cc}`);
     t.equal(r.manifest?.toolchain.cc, cc);
     t.match(r.second.stderr, /kernel: cache hit/, `the second ${cc} run is a cache hit`);
+    if (r.bzImage) await expectPinnedIdentity(t, join(r.out, 'bzImage'), '2.6.20', cc);
   }
 });

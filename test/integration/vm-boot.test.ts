@@ -157,6 +157,10 @@ for (const [label, env, release, trialName, sourceName] of kernels) {
     t.equal(token.stdout.trim(), vm.token);
     const agent = await vm.run('if [ -x /usr/bin/ktrial-agent ]; then /usr/bin/ktrial-agent --version; else echo absent; fi', { timeoutMs: 20_000 });
     t.comment(`${label}: ktrial-agent: ${agent.stdout.trim()}`);
+    const version = await vm.run('cat /proc/version', { timeoutMs: 20_000 });
+    t.match(version.stdout, /\(ktrial@ktrial\).* #1 .*Thu Jan {1,2}1 00:00:00 UTC 1970/, 'the kernel carries the pinned build identity, not the host\'s');
+    const banner = await vm.run('busybox | head -n 1', { timeoutMs: 20_000 });
+    t.match(banner.stdout, /\(1970-01-01 00:00:00 [A-Z]+\)/, 'busybox carries the recipe\'s fixed build date, so rebuilds are byte-for-byte equal');
 
     const out = new PassThrough();
     const err = new PassThrough();
