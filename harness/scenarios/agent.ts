@@ -2,13 +2,9 @@
 // command line from a step, and reading its JSON lines back into an observation.
 import { isPlainRoot } from './expand.js';
 import { AGENT_EXIT } from './names.js';
+import { shellLine } from '../common/shell.js';
 import type { Action, Identity, Step } from './types.js';
 
-/** Quote one word for the guest's POSIX shell. */
-export function shellQuote(s: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 export function actionArgv(a: Action): string[] {
   switch (a.kind) {
@@ -74,7 +70,7 @@ export function stepCommand(step: Step, agentPath: string, tag: string): string 
   for (const p of step.pre) argv.push('pre', ...actionArgv(p), '--');
   if (step.kind === 'sh') argv.push('exec', '/bin/sh', '-c', step.sh!);
   else step.actions.forEach((a, i) => argv.push(...(i ? ['--'] : []), ...actionArgv(a)));
-  return argv.map(shellQuote).join(' ');
+  return shellLine(argv);
 }
 
 /** How many result lines a complete run of the step prints before its last action's. */

@@ -4,7 +4,7 @@ export { expandSuite, stepLabel, describeAction } from './expand.js';
 export { runSuite, runSuiteRepeated, type RunOptions } from './run.js';
 export { applyKnownIssues, mergeRepeats, casesNotRun, isAsExpected, countVerdicts, missingRequirements, findKnownIssue, type KernelConfig } from './verdicts.js';
 export { judge, describeExpectation, captureValues, type Judgement } from './expect.js';
-export { interpret, stepCommand, shellQuote, type AgentLine, type Observation, type ExecResult } from './agent.js';
+export { interpret, stepCommand, type AgentLine, type Observation, type ExecResult } from './agent.js';
 export { scenarioJsonSchema, scenarioJsonSchemaText } from './schema.js';
 export { AGENT_PATH } from './names.js';
 export type * from './types.js';

@@ -2,14 +2,14 @@
 // streamed and its exit code returned, or give the user an interactive shell.
 import type { ClientChannel } from 'ssh2';
 import type { Vm } from './vm.js';
-import { shellQuote } from './ssh.js';
+import { shellLine } from '../common/shell.js';
 
 /**
  * The command line for argv: one argument is taken as a shell command line as is
  * ("ls -l | wc -l"); several are quoted word by word.
  */
 export function commandLine(argv: readonly string[]): string {
-  return argv.length === 1 ? argv[0]! : argv.map(shellQuote).join(' ');
+  return argv.length === 1 ? argv[0]! : shellLine(argv);
 }
 
 const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, ILL: 4, ABRT: 6, FPE: 8, KILL: 9, SEGV: 11, PIPE: 13, ALRM: 14, TERM: 15 };

@@ -169,8 +169,3 @@ export function execOn(c: Client, cmd: string, opts: ExecOptions): Promise<ExecR
   });
 }
 
-/** Single-quote a string for a POSIX shell. */
-export function shellQuote(s: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}

@@ -12,7 +12,8 @@ import { FATAL_KINDS, summarize } from './console.js';
 import { ConsoleWatch, type TimedEvent } from './consolewatch.js';
 import { chooseDevices, loadKernelConfig, type KernelConfig } from './devices.js';
 import { freePort, startQemu, stopQemu, type QemuProcess } from './qemu.js';
-import { connectOnce, execOn, shellQuote, SshConnectError, type ExecOptions, type ExecResult } from './ssh.js';
+import { shellQuote } from '../common/shell.js';
+import { connectOnce, execOn, SshConnectError, type ExecOptions, type ExecResult } from './ssh.js';
 
 export type { ExecOptions, ExecResult } from './ssh.js';
 
