@@ -106,13 +106,33 @@ async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
   const repeat = numberOpt(opts.repeat, 'repeat');
   const results = await runTrial(
     trial,
-    { outDir, ...(opts.source ? { sourceOverride: opts.source } : {}), timeouts: timeoutsFrom(opts), ...(repeat ? { repeat } : {}), ...(opts.only ? { only: opts.only } : {}), echoConsole: !!opts.console },
+    {
+      outDir,
+      ...(opts.source ? { sourceOverride: opts.source } : {}),
+      timeouts: timeoutsFrom(opts),
+      ...(repeat ? { repeat } : {}),
+      ...(opts.only ? { only: opts.only } : {}),
+      echoConsole: !!opts.console,
+      rerun: { trialFile: positionals[0]!, options: rerunOptions(opts) },
+    },
     ctx,
   );
   process.stdout.write(toSummary(results));
   if (results.error) process.stderr.write(`ktrial: ${results.error.class} error: ${results.error.message}\n${results.error.excerpt ? `${results.error.excerpt.replace(/^/gm, '  | ')}\n` : ''}${results.error.hint ? `  what to do: ${results.error.hint}\n` : ''}`);
   process.stdout.write(`reports: ${outDir}/{results.json,results.tap,junit.xml,summary.txt,console.log}\n`);
   return reportExitCode(results);
+}
+
+/** The options of a run that shape its result, as command-line words (for the re-run line). */
+function rerunOptions(opts: Common & { repeat?: string; only?: string[]; suite?: string[] }): string[] {
+  const out: string[] = [];
+  for (const a of opts['kconfig-add'] ?? []) out.push('--kconfig-add', a);
+  if (opts.cmdline) out.push('--cmdline', opts.cmdline);
+  for (const f of opts.suite ?? []) out.push('--suite', f);
+  for (const g of opts.only ?? []) out.push('--only', g);
+  if (opts.repeat) out.push('--repeat', opts.repeat);
+  for (const k of ['timeout-build', 'timeout-boot', 'timeout-case'] as const) if (opts[k]) out.push(`--${k}`, opts[k]!);
+  return out;
 }
 
 async function cmdBoot(args: string[], ctx: StageContext): Promise<number> {

@@ -6,10 +6,12 @@ import { join } from 'node:path';
 import type { StageContext } from './common/context.js';
 import { formatWhere, Interrupted, KtrialError } from './common/errors.js';
 import { repoPath } from './common/paths.js';
+import { ktrialRevision } from './common/revision.js';
 import { buildGuestImage, type ExtraProgram, type GuestImage } from './image/index.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
 import { casesNotRun, DEFAULT_CASE_TIMEOUT_S, loadSuite, runSuiteRepeated, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
+import { exactSourceArgument } from './source/source.js';
 import type { Trial } from './trial/trial.js';
 import { eraNamed } from './eras/eras.js';
 import { bootGuest, FATAL_KINDS, type Vm } from './vm/index.js';
@@ -27,6 +29,15 @@ export interface RunTrialOptions {
   only?: string[];
   /** Echo the guest console to the terminal. */
   echoConsole?: boolean;
+  /**
+   * The trial file and the options that shaped this run (not --source, --cc or --out),
+   * for the re-run command in the results; the run adds the exact source and compiler.
+   */
+  rerun?: { trialFile: string; options: string[] };
+}
+
+function rerunCommand(rerun: NonNullable<RunTrialOptions['rerun']>, cc: string | undefined, source: string | undefined): string[] {
+  return ['npx', 'ktrial', 'run', rerun.trialFile, ...rerun.options, ...(cc ? ['--cc', cc] : []), ...(source ? ['--source', source] : [])];
 }
 
 /** Boot a built kernel with the guest image; the caller closes the VM. */
@@ -87,6 +98,7 @@ function causeFor(err: unknown): { cause: NotRunCause; cls: RunResults['status']
 export async function runTrial(trial: Trial, opts: RunTrialOptions, ctx: StageContext): Promise<RunResults> {
   const started = Date.now();
   const results: RunResults = { trial: trial.name, kernel: {}, phases: ctx.progress.phases, cases: [], status: 'ok', startedAt: new Date(started).toISOString() };
+  if (opts.rerun) results.rerun = { command: rerunCommand(opts.rerun, trial.cc, opts.sourceOverride), ktrial: await ktrialRevision() };
   // Suites are validated before anything is built.
   const suites: Suite[] = [];
   for (const f of trial.scenarios) suites.push(await loadSuite(f));
@@ -96,6 +108,7 @@ export async function runTrial(trial: Trial, opts: RunTrialOptions, ctx: StageCo
     const kernel = await buildKernel(trial, { outDir: opts.outDir, ...(opts.sourceOverride ? { sourceOverride: opts.sourceOverride } : {}), ...(opts.timeouts?.buildS ? { buildTimeoutS: opts.timeouts.buildS } : {}) }, ctx);
     await exportKernel(kernel, opts.outDir);
     results.kernel = { release: kernel.manifest.kernelRelease, arch: 'x86_64', source: kernel.manifest.source.id, config: kernel.manifest.config.finalSha256, compiler: kernel.manifest.toolchain.ccVersion, cached: kernel.cacheHit };
+    if (opts.rerun && results.rerun) results.rerun.command = rerunCommand(opts.rerun, kernel.manifest.toolchain.cc, exactSourceArgument(kernel.manifest.source.origin) ?? opts.sourceOverride);
     const image = await buildImage(ctx);
     vm = await ctx.progress.phase('boot', () => bootKernel(kernel, image, trial, opts.outDir, opts.timeouts?.bootS ?? trial.timeouts.bootS, ctx, opts.echoConsole));
     results.kernel.accelerator = vm.accel;

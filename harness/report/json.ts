@@ -16,6 +16,7 @@ export function toResultsJson(r: RunResults): string {
     phases: r.phases,
     ...(r.error ? { error: r.error } : {}),
     ...(r.notes?.length ? { notes: r.notes } : {}),
+    ...(r.rerun ? { rerun: r.rerun } : {}),
     cases: r.cases,
   };
   return `${JSON.stringify(doc, null, 2)}\n`;

@@ -3,6 +3,7 @@
 import type { CaseResult } from '../scenarios/types.js';
 import { countVerdicts } from '../scenarios/verdicts.js';
 import { effectiveStatus, exitCodeFor } from './status.js';
+import { shellLine } from '../common/shell.js';
 import { caseTitle, fmtSeconds } from './text.js';
 import type { RunResults } from './types.js';
 
@@ -89,6 +90,7 @@ export function toSummary(r: RunResults): string {
             : status === 'bad-input'
               ? 'the trial input is not valid'
               : 'interrupted';
+  if (r.rerun) out.push(`re-run: ${shellLine(r.rerun.command)}   (ktrial ${r.rerun.ktrial})`);
   out.push(`result: ${verdict} (exit ${code})`);
   return `${out.join('\n')}\n`;
 }

@@ -30,4 +30,6 @@ export interface RunResults {
   seconds?: number;
   /** Things worth a look that are not failures (e.g. a known issue that matched no case). */
   notes?: string[];
+  /** How to repeat this run: the command (source pinned once it is known) and the ktrial it needs. */
+  rerun?: { command: string[]; ktrial: string };
 }

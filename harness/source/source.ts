@@ -257,6 +257,27 @@ export async function resolveSource(trialSpec: SourceSpec, override: string | un
   return { ...base, spec, origin: { ...base.origin, via }, version, era };
 }
 
+/**
+ * A --source value naming exactly the source a kernel was built from: a git source by its
+ * commit rather than its ref. A tree is named by its path (its fingerprint is in the
+ * manifest), and a Debian package by its name (the version is in the manifest: the archive
+ * keeps only the current one).
+ */
+export function exactSourceArgument(origin: Record<string, string>): string | undefined {
+  switch (origin.kind) {
+    case 'git':
+      return `${origin.repository}@${origin.commit}`;
+    case 'tarball':
+      return origin.url ?? origin.file;
+    case 'path':
+      return origin.path;
+    case 'debian':
+      return `debian:${origin.package}`;
+    default:
+      return undefined;
+  }
+}
+
 export function describeSpec(s: SourceSpec): string {
   switch (s.kind) {
     case 'tarball':

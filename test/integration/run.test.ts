@@ -40,7 +40,22 @@ async function checkRun(t: Test, name: string, expectNotRun: string[]): Promise<
 }
 
 t.test('Debian 6.1 smoke trial runs the namespaces suite', async (t) => {
-  await checkRun(t, 'smoke-debian-6.1', ['without PID namespaces CLONE_NEWPID is refused']);
+  const out = await checkRun(t, 'smoke-debian-6.1', ['without PID namespaces CLONE_NEWPID is refused']);
+  const first = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
+  const command = first.rerun?.command ?? [];
+  t.same(command.slice(0, 3), ['npx', 'ktrial', 'run'], 'results.json holds the re-run command');
+  t.match(first.rerun?.ktrial, /^[0-9a-f]{12}/, 'and the ktrial commit it needs');
+  t.ok(command.includes('--source') && command.includes('--cc'), 'the command pins the source and the compiler');
+  // The re-run line, run as it is, must rebuild nothing: the same kernel inputs, a cache hit.
+  const again = repoPath('out', 'test', 'rerun-smoke-debian-6.1');
+  const r = await ktrial([...command.slice(2), '--out', again]);
+  if (r.code !== 0) t.comment(r.stderr.slice(-3000));
+  t.equal(r.code, 0, 'the re-run line runs');
+  const second = JSON.parse(await readFile(join(again, 'results.json'), 'utf8')) as RunResults;
+  t.equal(second.kernel.cached, true, 'the re-run is a kernel cache hit');
+  t.equal(second.kernel.source, first.kernel.source, 'from the same source');
+  t.equal(second.kernel.config, first.kernel.config, 'with the same final config');
+  t.same(second.cases.map((c) => [c.name, c.verdict]), first.cases.map((c) => [c.name, c.verdict]), 'and the same verdicts');
 });
 
 // 2.6 kernels have no PID, NET or USER namespaces configured: exactly those cases are not run.
