@@ -71,6 +71,14 @@ function substituteOr(s: string, vars: Record<string, string>): string {
 const trim = (s: string) => (s.length > OUTPUT_KEEP ? `${s.slice(0, OUTPUT_KEEP)}\n... (${s.length - OUTPUT_KEEP} more characters)` : s);
 const secs = (ms: number) => Math.round(ms) / 1000;
 
+/** When a case, setup or cleanup must be done by, and its whole budget (named in messages). */
+interface Deadline {
+  at: number;
+  totalMs: number;
+}
+
+const deadlineIn = (from: number, totalMs: number): Deadline => ({ at: from + totalMs, totalMs });
+
 interface StepRun {
   result: StepResult;
   vars?: Record<string, string>;
@@ -106,7 +114,7 @@ class SuiteRun {
   }
 
   /** Run one step; never throws for anything the guest does. */
-  private async step(step: Step, phase: StepResult['phase'], index: number, vars: Record<string, string>, deadline: number, tag: string, tolerateUnset = false): Promise<StepRun> {
+  private async step(step: Step, phase: StepResult['phase'], index: number, vars: Record<string, string>, deadline: Deadline, tag: string, tolerateUnset = false): Promise<StepRun> {
     const started = Date.now();
     const label = (() => {
       try {
@@ -126,7 +134,7 @@ class SuiteRun {
     }
     const command = stepCommand(s, this.agent, tag);
     const expected = describeExpectation(s.expect);
-    const remaining = deadline - Date.now();
+    const remaining = deadline.at - Date.now();
     const stepLimit = s.timeoutMs !== undefined ? s.timeoutMs * this.scale : Infinity;
     const limit = Math.min(remaining, stepLimit);
     if (limit <= 0) return { result: { ...base, command, expected, actual: 'not started: the case ran out of time', passed: false, durationMs: 0 } };
@@ -138,7 +146,7 @@ class SuiteRun {
 
     let crash = this.guest.kernelCrash();
     if (out.kind !== 'done') {
-      const why = out.kind === 'timeout' ? `no result within ${secs(limit)} s (${stepLimit <= remaining ? 'step' : 'case'} timeout)` : `the guest command failed: ${out.message}`;
+      const why = out.kind === 'timeout' ? `no result within ${secs(stepLimit <= remaining ? stepLimit : deadline.totalMs)} s (${stepLimit <= remaining ? 'step' : 'case'} timeout)` : `the guest command failed: ${out.message}`;
       let lost: string | undefined;
       if (!crash) {
         const probe = await execBounded(this.guest, 'true', this.opts.probeTimeoutMs ?? PROBE_TIMEOUT_MS);
@@ -160,7 +168,7 @@ class SuiteRun {
   }
 
   /** Steps in order until one is not as expected; captures extend vars. */
-  private async steps(list: readonly Step[], phase: StepResult['phase'], vars: Record<string, string>, deadline: number, tag: string, results: StepResult[], tolerateUnset = false): Promise<StepRun | undefined> {
+  private async steps(list: readonly Step[], phase: StepResult['phase'], vars: Record<string, string>, deadline: Deadline, tag: string, results: StepResult[], tolerateUnset = false): Promise<StepRun | undefined> {
     for (let i = 0; i < list.length; i++) {
       if (this.aborted()) return undefined;
       const run = await this.step(list[i]!, phase, i + 1, vars, deadline, tag, tolerateUnset);
@@ -195,10 +203,10 @@ class SuiteRun {
     for (const [k, v] of Object.entries(c.vars)) vars[k] = substituteOr(v, vars);
     const tag = `${this.suite.name}.${c.index}`;
     const steps: StepResult[] = [];
-    const stop = await this.steps(c.steps, 'steps', vars, started + timeoutMs, tag, steps);
+    const stop = await this.steps(c.steps, 'steps', vars, deadlineIn(started, timeoutMs), tag, steps);
     let cleanupStop: StepRun | undefined;
     if (!stop?.crash && !stop?.lost && !this.aborted()) {
-      cleanupStop = await this.steps(c.cleanup, 'cleanup', vars, Date.now() + timeoutMs, tag, steps, true);
+      cleanupStop = await this.steps(c.cleanup, 'cleanup', vars, deadlineIn(Date.now(), timeoutMs), tag, steps, true);
       if (!cleanupStop?.crash && !cleanupStop?.lost) await this.reap(tag);
     }
     const result: CaseResult = {
@@ -282,7 +290,7 @@ class SuiteRun {
     for (const [k, v] of Object.entries(this.suite.vars)) globals[k] = substituteOr(v, globals);
     const t0 = Date.now();
     const setupSteps: StepResult[] = [];
-    const setupStop = await this.steps(this.suite.setup, 'setup', globals, t0 + this.suite.timeoutMs * this.scale, `${this.suite.name}.setup`, setupSteps);
+    const setupStop = await this.steps(this.suite.setup, 'setup', globals, deadlineIn(t0, this.suite.timeoutMs * this.scale), `${this.suite.name}.setup`, setupSteps);
     if (setupStop) {
       const r = this.pseudo('setup', setupSteps, setupStop, secs(Date.now() - t0));
       emit(r);
@@ -306,7 +314,7 @@ class SuiteRun {
     if (this.halted()) return;
     const t0 = Date.now();
     const steps: StepResult[] = [];
-    const stop = await this.steps(this.suite.cleanup, 'cleanup', { ...globals }, t0 + this.suite.timeoutMs * this.scale, `${this.suite.name}.cleanup`, steps, true);
+    const stop = await this.steps(this.suite.cleanup, 'cleanup', { ...globals }, deadlineIn(t0, this.suite.timeoutMs * this.scale), `${this.suite.name}.cleanup`, steps, true);
     if (!stop?.crash && !stop?.lost) await this.reap();
     const r = this.pseudo('cleanup', steps, stop, secs(Date.now() - t0));
     if (stop?.crash) this.crashed = { index: -1, name: 'suite cleanup', reason: stop.crash.reason };
