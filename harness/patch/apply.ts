@@ -3,15 +3,18 @@
 // incremental. Patches are applied to a staging copy of just the files they touch; only
 // files whose content changed are written into the work tree, so make rebuilds only what
 // an edit to the series really changed. The work tree is untouched if any patch fails.
-import { mkdir, readFile, rm, writeFile, copyFile, unlink, stat } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+// A local tree keeps one work tree under its path: the files that changed in it since the
+// last run (by size and mtime) are copied in, and files removed from it are removed, so an
+// edit to the tree, or a git checkout in it, rebuilds incrementally too.
+import { mkdir, readFile, rename, rm, writeFile, copyFile, unlink, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
 import { cached, cacheRoot, lock } from '../common/cache.js';
 import type { StageContext } from '../common/context.js';
 import { badInput } from '../common/errors.js';
 import { hashValue, shortHash } from '../common/hash.js';
 import { requireTools } from '../common/hosttools.js';
 import { run, runOk } from '../common/proc.js';
-import type { SourceTree } from '../source/source.js';
+import type { SourceTree, TreeListing } from '../source/source.js';
 import type { PatchFile, Series } from './series.js';
 
 export interface AppliedPatch {
@@ -36,6 +39,34 @@ interface WorkTreeState {
 }
 
 const STATE = '.ktrial-worktree.json';
+/** The listing of the local tree the work tree was last brought up to date with. */
+const LISTING = '.ktrial-worktree-listing.json';
+
+async function writeListing(dir: string, listing: TreeListing): Promise<void> {
+  await writeFile(join(dir, `${LISTING}.tmp`), JSON.stringify(Object.fromEntries(listing)));
+  await rename(join(dir, `${LISTING}.tmp`), join(dir, LISTING));
+}
+
+/** Bring a local tree's work tree up to date: copy what changed, remove what was removed. */
+async function syncFromTree(src: SourceTree, listing: TreeListing, dir: string, ctx: StageContext): Promise<void> {
+  const before = new Map(Object.entries(JSON.parse(await readFile(join(dir, LISTING), 'utf8').catch(() => '{}')) as Record<string, string>));
+  let copied = 0;
+  let removed = 0;
+  for (const [rel, facts] of listing) {
+    if (before.get(rel) === facts) continue;
+    await mkdir(dirname(join(dir, rel)), { recursive: true });
+    // A fresh mtime: make must see the file as newer than what was built from it.
+    await copyFile(join(src.dir, rel), join(dir, rel));
+    copied++;
+  }
+  for (const rel of before.keys()) {
+    if (listing.has(rel)) continue;
+    await unlink(join(dir, rel)).catch(() => undefined);
+    removed++;
+  }
+  await writeListing(dir, listing);
+  if (copied || removed) ctx.progress.info(`work tree: ${copied} file(s) changed in ${src.dir} copied in, ${removed} removed`);
+}
 
 async function exists(p: string): Promise<boolean> {
   return (await stat(p).catch(() => undefined)) !== undefined;
@@ -91,11 +122,14 @@ async function applyOne(staging: string, p: PatchFile, series: string, ctx: Stag
 
 export async function applySeries(src: SourceTree, series: Series[], workKey: Record<string, string>, ctx: StageContext): Promise<PatchedTree> {
   await requireTools(['patch'], 'applying patches');
-  const key = shortHash(hashValue({ src: src.id, ...workKey }));
+  // A local tree is the same tree after an edit; every other source is immutable.
+  const treeIdentity = src.listing ? `tree-at:${resolve(src.dir)}` : src.id;
+  const key = shortHash(hashValue({ src: treeIdentity, ...workKey }));
   const entry = await cached('worktrees', key, async (tmp) => {
     ctx.progress.info(`creating a work tree from ${src.dir}`);
     await runOk('cp', ['-a', '--reflink=auto', `${src.dir}/.`, tmp], { signal: ctx.signal }, 'copying the source into a work tree');
     await writeFile(join(tmp, STATE), JSON.stringify({ touched: [] } satisfies WorkTreeState));
+    if (src.listing) await writeListing(tmp, src.listing);
   });
   const dir = entry.dir;
   const release = await lock(join(cacheRoot(), 'worktrees', `${key}.inuse`), (pid) => ctx.progress.info(`waiting for process ${pid}, which is using the same work tree`));
@@ -121,6 +155,8 @@ export async function applySeries(src: SourceTree, series: Series[], workKey: Re
         const notes = await applyOne(staging, p, s.path, ctx);
         applied.push({ series: s.path, patch: p.file, sha256: p.sha256, notes });
       }
+      // Only now that every patch applied: a failing series leaves the work tree as it was.
+      if (src.listing) await syncFromTree(src, src.listing, dir, ctx);
       // Bring the work tree to the staged content, writing only what differs.
       let written = 0;
       for (const f of touched) {

@@ -27,7 +27,15 @@ export interface SourceTree {
   origin: Record<string, string>;
   version: KernelVersion;
   era: KernelEra;
+  /**
+   * A local tree changes under the same path: every file's size and mtime, so the patch
+   * stage can bring its work tree up to date file by file instead of copying it again.
+   */
+  listing?: TreeListing;
 }
+
+/** Relative path -> "size mtime" of every file of a tree (not .git). */
+export type TreeListing = Map<string, string>;
 
 const envName = (name: string) => `KTRIAL_SOURCE_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 const knownFile = (name: string) => join(cacheRoot(), 'sources', 'known', `${name}.json`);
@@ -78,27 +86,27 @@ export async function readKernelVersion(dir: string): Promise<KernelVersion> {
  * made this the slowest step of a cached 2.6.20 run: ~21,000 files, 1-3 s on a loaded
  * 2-core host); directories are still walked one by one, which bounds memory.
  */
-async function fingerprintTree(dir: string): Promise<string> {
+/** A local tree's listing and a fingerprint of it: a changed file changes its size or mtime. */
+async function listTree(dir: string): Promise<{ fingerprint: string; listing: TreeListing }> {
   const h = createHash('sha256');
+  const listing: TreeListing = new Map();
   async function walk(rel: string): Promise<void> {
     const entries = (await readdir(join(dir, rel), { withFileTypes: true })).filter((e) => !(rel === '' && e.name === '.git'));
     entries.sort((a, b) => (a.name < b.name ? -1 : 1));
     const path = (name: string) => (rel ? `${rel}/${name}` : name);
-    const lines = await Promise.all(
-      entries.map(async (e) => {
-        if (e.isDirectory()) return undefined;
-        const st = await stat(join(dir, path(e.name))).catch(() => undefined);
-        return st ? `${path(e.name)}\0${st.size}\0${Math.floor(st.mtimeMs)}\n` : '';
-      }),
-    );
+    const stats = await Promise.all(entries.map((e) => (e.isDirectory() ? undefined : stat(join(dir, path(e.name))).catch(() => null))));
     for (const [i, e] of entries.entries()) {
-      const line = lines[i];
-      if (line === undefined) await walk(path(e.name));
-      else h.update(line);
+      const st = stats[i];
+      if (st === undefined) await walk(path(e.name));
+      else if (st) {
+        const facts = `${st.size} ${Math.floor(st.mtimeMs)}`;
+        listing.set(path(e.name), facts);
+        h.update(`${path(e.name)}\0${st.size}\0${Math.floor(st.mtimeMs)}\n`);
+      }
     }
   }
   await walk('');
-  return h.digest('hex');
+  return { fingerprint: h.digest('hex'), listing };
 }
 
 /** Unpack a tarball into dest, dropping its single top-level directory. */
@@ -203,8 +211,8 @@ async function verifyDebianFile(pkg: string, file: string): Promise<void> {
 async function fromPath(spec: Extract<SourceSpec, { kind: 'path' }>): Promise<Omit<SourceTree, 'version' | 'era' | 'spec'>> {
   const st = await stat(spec.path).catch(() => undefined);
   if (!st?.isDirectory()) throw badInput(`source path ${spec.path} is not a directory`, { hint: 'pass the top of a Linux source tree, a tarball, or REPO@REF' });
-  const fp = await fingerprintTree(spec.path);
-  return { dir: spec.path, id: `tree:${fp}`, origin: { kind: 'path', path: spec.path, fingerprint: fp } };
+  const { fingerprint, listing } = await listTree(spec.path);
+  return { dir: spec.path, id: `tree:${fingerprint}`, origin: { kind: 'path', path: spec.path, fingerprint }, listing };
 }
 
 /** Record where a named source was last built from, so later runs (and CI) can find it again. */
