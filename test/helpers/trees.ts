@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { knownSpec, sourceEnvVar } from '../../harness/source/source.js';
 
 /**
@@ -18,4 +19,13 @@ export async function needSource(t: { comment(...args: unknown[]): void }, name:
   const have = await sourceAvailable(name);
   if (!have.ok) t.comment(`SKIP: ${have.skip}`);
   return have.ok;
+}
+
+/** A local directory holding the named tree (to copy and edit), or the reason there is none. */
+export async function localTree(name: string): Promise<{ dir: string } | { skip: string }> {
+  const env = process.env[sourceEnvVar(name)];
+  const known = await knownSpec(name);
+  const dir = env ?? (known?.kind === 'path' ? known.path : undefined);
+  if (dir && (await stat(dir).catch(() => undefined))?.isDirectory()) return { dir };
+  return { skip: `needs a ${name} tree (a directory): set ${sourceEnvVar(name)}=/path/to/${name}` };
 }

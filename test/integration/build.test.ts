@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ktrial } from '../helpers/cli.js';
-import { needSource } from '../helpers/trees.js';
-import { knownSpec, sourceEnvVar } from '../../harness/source/source.js';
+import { localTree, needSource } from '../helpers/trees.js';
 import { expectPinnedIdentity } from '../helpers/bzimage.js';
 import { repoPath } from '../../harness/common/paths.js';
 import type { KernelManifest } from '../../harness/kernel/pipeline.js';
@@ -50,13 +49,12 @@ t.test('2.6.20 smoke kernel with gcc-12 and gcc-11', async (t) => {
 });
 
 t.test('a local tree edited between builds: one work tree, only what changed is rebuilt', async (t) => {
-  const env = process.env[sourceEnvVar('linux-2.6.20')];
-  const known = await knownSpec('linux-2.6.20');
-  const tree = env ?? (known?.kind === 'path' ? known.path : undefined);
-  if (!tree || !(await stat(tree).catch(() => undefined))?.isDirectory()) {
-    t.comment(`SKIP: needs a 2.6.20 tree (a directory): set ${sourceEnvVar('linux-2.6.20')}=/path/to/linux-2.6.20`);
+  const local = await localTree('linux-2.6.20');
+  if ('skip' in local) {
+    t.comment(`SKIP: ${local.skip}`);
     return;
   }
+  const tree = local.dir;
   // A copy to edit, and a cache of its own so its work tree does not stay behind.
   const copy = await mkdtemp(join(tmpdir(), 'ktrial-tree-'));
   const cache = await mkdtemp(join(tmpdir(), 'ktrial-tree-cache-'));
