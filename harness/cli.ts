@@ -11,7 +11,7 @@ import { access } from 'node:fs/promises';
 import type { StageContext } from './common/context.js';
 import { loadTrial, type Trial } from './trial/trial.js';
 import { bootKernel, buildImage, runTrial } from './trialrun.js';
-import { exitCodeFor as reportExitCode, toSummary } from './report/index.js';
+import { BISECT, bisectVerdict, exitCodeFor as reportExitCode, toSummary } from './report/index.js';
 import { interactiveShell, killAllGuests, runCommandInGuest } from './vm/index.js';
 import { buildKernel, exportKernel } from './kernel/pipeline.js';
 
@@ -41,6 +41,9 @@ options for run:
   --suite FILE          run this scenario suite instead of the trial's (repeatable)
   --only GLOB           run only the cases whose name matches (repeatable)
   --repeat N            run every suite N times; a case whose verdict varies is flaky
+  --bisect              exit as \`git bisect run\` expects: 0 good, 1 bad (a case not as
+                        expected, no boot, a crash), 125 skip (the kernel could not be
+                        patched, configured or built), 128 abort (host problem, bad input)
 options for boot:
   --shell | -- COMMAND...
 
@@ -99,8 +102,8 @@ function timeoutsFrom(opts: Common) {
 }
 
 async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true } } });
-  const opts = values as Common & { repeat?: string; only?: string[]; suite?: string[] };
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true }, bisect: { type: 'boolean' } } });
+  const opts = values as Common & { repeat?: string; only?: string[]; suite?: string[]; bisect?: boolean };
   const { trial, outDir } = await trialFrom(positionals, opts, 'run');
   if (opts.suite) trial.scenarios = opts.suite.map((f) => resolve(f));
   const repeat = numberOpt(opts.repeat, 'repeat');
@@ -120,7 +123,10 @@ async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
   process.stdout.write(toSummary(results));
   if (results.error) process.stderr.write(`ktrial: ${results.error.class} error: ${results.error.message}\n${results.error.excerpt ? `${results.error.excerpt.replace(/^/gm, '  | ')}\n` : ''}${results.error.hint ? `  what to do: ${results.error.hint}\n` : ''}`);
   process.stdout.write(`reports: ${outDir}/{results.json,results.tap,junit.xml,summary.txt,console.log}\n`);
-  return reportExitCode(results);
+  if (!opts.bisect) return reportExitCode(results);
+  const verdict = bisectVerdict(results);
+  process.stdout.write(`git bisect: ${verdict} (exit ${BISECT[verdict]})\n`);
+  return BISECT[verdict];
 }
 
 /** The options of a run that shape its result, as command-line words (for the re-run line). */
@@ -213,6 +219,9 @@ async function cmdSetup(ctx: StageContext): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // Under `git bisect run`, a failure before the run (bad options, a bad trial file) must
+  // stop the bisection, not mark the commit bad.
+  const failed = (code: number) => (command === 'run' && rest.includes('--bisect') ? BISECT.abort : code);
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -249,18 +258,18 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof Interrupted || controller.signal.aborted) {
       process.stderr.write(`ktrial: interrupted; nothing half-written was kept\n`);
-      return EXIT.interrupted;
+      return failed(EXIT.interrupted);
     }
     if (err instanceof KtrialError) {
       process.stderr.write(`${err.render()}\n`);
-      return exitCodeFor(err.cls);
+      return failed(exitCodeFor(err.cls));
     }
     if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`ktrial: ${err.message}\n${USAGE}\n`);
-      return EXIT.badInput;
+      return failed(EXIT.badInput);
     }
     process.stderr.write(`ktrial: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
-    return EXIT.host;
+    return failed(EXIT.host);
   } finally {
     killAllGuests();
     process.off('SIGINT', onSignal);

@@ -9,7 +9,7 @@ import { toTap } from './tap.js';
 import type { RunResults } from './types.js';
 
 export { toResultsJson, toJunit, toSummary, toTap };
-export { exitCodeFor, overallStatus, effectiveStatus } from './status.js';
+export { BISECT, bisectVerdict, exitCodeFor, overallStatus, effectiveStatus } from './status.js';
 export { RESULTS_FORMAT, type RunResults, type RunStatus, type KernelInfo } from './types.js';
 
 export const REPORT_FILES = { json: 'results.json', tap: 'results.tap', junit: 'junit.xml', summary: 'summary.txt' } as const;

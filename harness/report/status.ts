@@ -35,3 +35,25 @@ export function effectiveStatus(r: RunResults): RunStatus {
 export function exitCodeFor(r: RunResults): number {
   return CODES[effectiveStatus(r)];
 }
+
+/** `git bisect run`'s exit codes: 125 skips a commit, 128 and above stop the bisection. */
+export const BISECT = { good: 0, bad: 1, skip: 125, abort: 128 } as const;
+
+/** Phases whose failure means this commit cannot be tested, not that it is bad. */
+const UNTESTABLE_PHASES = new Set(['patch', 'config', 'build']);
+
+/**
+ * The run as a `git bisect run` verdict: good when every case is as expected; bad when a
+ * case is not, or the kernel did not boot or crashed; skip when this commit's kernel could
+ * not be patched, configured or built; abort for a host problem, an interrupt or bad input
+ * elsewhere, which no other commit would fix.
+ */
+export function bisectVerdict(r: RunResults): keyof typeof BISECT {
+  const status = effectiveStatus(r);
+  if (status === 'ok') return 'good';
+  if (status === 'unexpected') return 'bad';
+  const failed = r.phases.find((p) => p.status === 'failed')?.phase;
+  if ((status === 'kernel' || status === 'bad-input') && failed && UNTESTABLE_PHASES.has(failed)) return 'skip';
+  if (status === 'kernel') return 'bad';
+  return 'abort';
+}

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { load } from 'js-yaml';
 import { Parser } from 'tap-parser';
-import { exitCodeFor, overallStatus, toJunit, toResultsJson, toSummary, toTap, type RunResults } from '../../harness/report/index.js';
+import type { PhaseRecord } from '../../harness/common/progress.js';
+import { BISECT, bisectVerdict, exitCodeFor, overallStatus, toJunit, toResultsJson, toSummary, toTap, type RunResults } from '../../harness/report/index.js';
 
 const dir = fileURLToPath(new URL('../../../test/fixtures/reports/', import.meta.url));
 const update = process.env.KTRIAL_UPDATE_GOLDEN === '1';
@@ -102,4 +103,25 @@ t.test('the summary shows the start of a long crash excerpt', async (t) => {
   t.match(text, /\| Kernel panic - not syncing: x\n/);
   t.match(text, /\| frame 11\n +\| \.\.\. 18 more line\(s\) in results\.json and console\.log\n/);
   t.notMatch(text, /frame 12\b/);
+});
+
+t.test('git bisect verdicts: good, bad, skip an untestable commit, abort on what no commit fixes', async (t) => {
+  t.equal(bisectVerdict(await input('all-passed')), 'good');
+  t.equal(bisectVerdict(await input('mixed')), 'bad', 'a case not as expected');
+  t.equal(bisectVerdict(await input('boot-failed')), 'bad', 'a kernel that does not boot');
+  const failedIn = (phase: string, cls: NonNullable<RunResults['error']>['class']): RunResults => ({
+    trial: 'x',
+    kernel: {},
+    phases: (phase === 'source' ? [] : [{ phase: 'source', status: 'ok', seconds: 1 }]).concat([{ phase, status: 'failed', seconds: 1 }]) as PhaseRecord[],
+    cases: [],
+    status: cls,
+    error: { class: cls, message: 'm' },
+  });
+  t.equal(bisectVerdict(failedIn('build', 'kernel')), 'skip', 'a build failure skips the commit');
+  t.equal(bisectVerdict(failedIn('patch', 'bad-input')), 'skip', 'a patch that does not apply at this commit');
+  t.equal(bisectVerdict(failedIn('config', 'bad-input')), 'skip', 'a required option this commit drops');
+  t.equal(bisectVerdict(failedIn('source', 'bad-input')), 'abort', 'a source that is not a tree');
+  t.equal(bisectVerdict(failedIn('boot', 'host')), 'abort', 'QEMU could not start');
+  t.equal(bisectVerdict({ ...failedIn('build', 'interrupted') }), 'abort', 'interrupted');
+  t.same(BISECT, { good: 0, bad: 1, skip: 125, abort: 128 });
 });

@@ -1,0 +1,68 @@
+// A real `git bisect run` with `ktrial run --bisect` over a 2.6.20 tree in which one commit
+// breaks unshare(CLONE_NEWUTS): git must land on that commit, and every step after the
+// first must build incrementally in the tree's one work tree.
+import t from 'tap';
+import { cp, mkdtemp, readFile, rm, stat, writeFile, appendFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { cacheRoot } from '../../harness/common/cache.js';
+import { repoPath } from '../../harness/common/paths.js';
+import { localTree } from '../helpers/trees.js';
+
+/** Cache entries a run needs besides the kernel; copied so the test does not rebuild them. */
+const SEED = ['guest-sources', 'guest-userland', 'guest-image', 'accel'];
+
+t.test('git bisect run with ktrial run --bisect finds the commit that broke a scenario', async (t) => {
+  const local = await localTree('linux-2.6.20');
+  if ('skip' in local) {
+    t.comment(`SKIP: ${local.skip}`);
+    return;
+  }
+  const repo = await mkdtemp(join(tmpdir(), 'ktrial-bisect-tree-'));
+  const cache = await mkdtemp(join(tmpdir(), 'ktrial-bisect-cache-'));
+  const out = await mkdtemp(join(tmpdir(), 'ktrial-bisect-out-'));
+  t.teardown(async () => {
+    for (const d of [repo, cache, out]) await rm(d, { recursive: true, force: true });
+  });
+  for (const k of SEED) if (await stat(join(cacheRoot(), k)).catch(() => undefined)) await cp(join(cacheRoot(), k), join(cache, k), { recursive: true });
+  await execa('cp', ['-a', `${local.dir}/.`, repo]);
+  await rm(join(repo, '.git'), { recursive: true, force: true });
+
+  const git = (...args: string[]) => execa('git', ['-c', 'user.name=ktrial', '-c', 'user.email=ktrial@localhost', '-C', repo, ...args]);
+  const commit = async (message: string) => {
+    await git('add', '-A');
+    await git('commit', '-q', '-m', message);
+    return (await git('rev-parse', 'HEAD')).stdout.trim();
+  };
+  const note = (n: number) => appendFile(join(repo, 'Documentation', 'ktrial-bisect.txt'), `step ${n}\n`);
+  await git('init', '-q');
+  const good = await commit('pristine 2.6.20');
+  await note(1);
+  await commit('a harmless change');
+  const fork = join(repo, 'kernel', 'fork.c');
+  const text = await readFile(fork, 'utf8');
+  const entry = 'asmlinkage long sys_unshare(unsigned long unshare_flags)\n{\n\tint err = 0;\n';
+  t.ok(text.includes(entry), 'kernel/fork.c has the sys_unshare this test edits');
+  await writeFile(fork, text.replace(entry, `${entry}\n\tif (unshare_flags & CLONE_NEWUTS)\n\t\treturn -EINVAL;\n`));
+  const culprit = await commit('unshare: refuse CLONE_NEWUTS');
+  await note(2);
+  await commit('another harmless change');
+  await note(3);
+  const bad = await commit('and another');
+
+  await git('bisect', 'start', bad, good);
+  const r = await execa(
+    'git',
+    ['-C', repo, 'bisect', 'run', 'node', repoPath('bin', 'ktrial.js'), 'run', repoPath('configs', 'trials', 'smoke-2.6.20.yaml'), '--source', repo, '--only', 'unshare UTS as root', '--out', out, '--bisect'],
+    { env: { KTRIAL_CACHE: cache }, all: true, reject: false, cwd: repoPath() },
+  );
+  const log = String(r.all);
+  if (r.exitCode !== 0) t.comment(log.slice(-4000));
+  t.equal(r.exitCode, 0, 'git bisect run finishes');
+  t.match(log, new RegExp(`${culprit} is the first bad commit`), 'and names the commit that broke unshare(CLONE_NEWUTS)');
+  const verdicts = [...log.matchAll(/git bisect: (\w+) \(exit (\d+)\)/g)].map((m) => m[1]);
+  t.ok(verdicts.includes('good') && verdicts.includes('bad'), `ktrial judged commits both ways (${verdicts.join(', ')})`);
+  t.equal(log.match(/creating a work tree/g)?.length, 1, 'one work tree for the whole bisection');
+  t.ok(verdicts.length >= 2 && (log.match(/work tree: \d+ file\(s\) changed/g)?.length ?? 0) >= 1, 'later steps brought it up to date file by file');
+});
