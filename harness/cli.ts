@@ -33,7 +33,9 @@ options for run, boot and build:
   --cc gcc-N            the compiler (default: the trial's)
   --kconfig-add CONFIG_X=V   one more config option, after the trial's (repeatable)
   --out DIR             where outputs and reports go (default out/<trial name>)
-  --timeout-build S, --timeout-boot S, --timeout-case S   override the trial's timeouts
+  --timeout-build S, --timeout-boot S   override the trial's build and boot timeouts
+  --timeout-case S      seconds for every scenario case, in place of the suites' and the
+                        trial's per-case timeouts
 options for run and boot:
   --cmdline "WORDS"     more kernel command line
   --console             echo the guest's serial console

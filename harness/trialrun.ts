@@ -10,7 +10,7 @@ import { ktrialRevision } from './common/revision.js';
 import { buildGuestImage, type ExtraProgram, type GuestImage } from './image/index.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
-import { casesNotRun, DEFAULT_CASE_TIMEOUT_S, loadSuite, runSuiteRepeated, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
+import { casesNotRun, loadSuite, runSuiteRepeated, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
 import { exactSourceArgument } from './source/source.js';
 import type { Trial } from './trial/trial.js';
 import { eraNamed } from './eras/eras.js';
@@ -122,8 +122,7 @@ export async function runTrial(trial: Trial, opts: RunTrialOptions, ctx: StageCo
           kernelConfig: new Map([...Object.entries(eraNamed(kernel.manifest.source.era)?.impliedOptions ?? {}), ...kernel.configValues]),
           knownIssues: trial.expectedFailures,
           ...(opts.only ? { only: opts.only } : {}),
-          // The trial's case timeout scales the suites' own per-case timeouts.
-          timeoutScale: caseS / DEFAULT_CASE_TIMEOUT_S,
+          ...(caseS !== undefined ? { caseTimeoutMs: caseS * 1000 } : {}),
           signal: ctx.signal,
           onCase: (c: CaseResult) => status(`last: ${c.name} ${c.verdict}`),
           log: (l: string) => ctx.progress.info(l),

@@ -1,5 +1,5 @@
 // The scenario API: load a suite, expand it to cases, run them in a guest, and judge.
-export { loadSuite, parseSuite, ROOT, NOBODY, DEFAULT_CASE_TIMEOUT_S } from './load.js';
+export { loadSuite, parseSuite, ROOT, NOBODY } from './load.js';
 export { expandSuite, stepLabel, describeAction } from './expand.js';
 export { runSuite, runSuiteRepeated, type RunOptions } from './run.js';
 export { applyKnownIssues, mergeRepeats, casesNotRun, isAsExpected, countVerdicts, missingRequirements, findKnownIssue, type KernelConfig } from './verdicts.js';

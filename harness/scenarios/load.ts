@@ -8,7 +8,7 @@ import { expandSuite } from './expand.js';
 import { ACTION_KEYS, checkReferences, resolveCell, suiteSchema } from './schema.js';
 import type { Action, Capture, CapsSpec, CaseDef, Expectation, HelperDef, Identity, MatrixDef, Step, Suite, ValueCheck } from './types.js';
 
-export const DEFAULT_CASE_TIMEOUT_S = 60;
+const DEFAULT_CASE_TIMEOUT_S = 60;
 export const ROOT: Identity = { name: 'root', uid: 0, gid: 0 };
 export const NOBODY: Identity = { name: 'nobody', uid: 65534, gid: 65534 };
 

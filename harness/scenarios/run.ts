@@ -17,8 +17,11 @@ export interface RunOptions {
   knownIssues?: readonly KnownIssue[];
   /** Only cases whose name (or suite/name) matches one of these globs run; others are "not run". */
   only?: readonly string[];
-  /** Multiplies every timeout (slow emulation, debug kernels). Default 1. */
-  timeoutScale?: number;
+  /**
+   * Milliseconds for every case (and for the suite's setup and cleanup), in place of the
+   * suite's own per-case timeouts: the trial's `timeouts.case` or --timeout-case.
+   */
+  caseTimeoutMs?: number;
   agentPath?: string;
   /** How long a liveness probe after a failed or timed-out command may take (15 s). */
   probeTimeoutMs?: number;
@@ -88,7 +91,6 @@ interface StepRun {
 
 class SuiteRun {
   private readonly agent: string;
-  private readonly scale: number;
   private crashed: { index: number; name: string; reason: string } | undefined;
   private lost: string | undefined;
 
@@ -98,7 +100,6 @@ class SuiteRun {
     private readonly opts: RunOptions,
   ) {
     this.agent = opts.agentPath ?? AGENT_PATH;
-    this.scale = opts.timeoutScale ?? 1;
   }
 
   private log(line: string): void {
@@ -135,7 +136,7 @@ class SuiteRun {
     const command = stepCommand(s, this.agent, tag);
     const expected = describeExpectation(s.expect);
     const remaining = deadline.at - Date.now();
-    const stepLimit = s.timeoutMs !== undefined ? s.timeoutMs * this.scale : Infinity;
+    const stepLimit = s.timeoutMs ?? Infinity;
     const limit = Math.min(remaining, stepLimit);
     if (limit <= 0) return { result: { ...base, command, expected, actual: 'not started: the case ran out of time', passed: false, durationMs: 0 } };
 
@@ -197,7 +198,7 @@ class SuiteRun {
 
   private async runCase(c: Case, globals: Record<string, string>): Promise<CaseResult> {
     const started = Date.now();
-    const timeoutMs = c.timeoutMs * this.scale;
+    const timeoutMs = this.opts.caseTimeoutMs ?? c.timeoutMs;
     const vars: Record<string, string> = { ...globals, case: c.name, case_index: String(c.index) };
     // Case variables may use the built-ins and the variables before them.
     for (const [k, v] of Object.entries(c.vars)) vars[k] = substituteOr(v, vars);
@@ -290,7 +291,7 @@ class SuiteRun {
     for (const [k, v] of Object.entries(this.suite.vars)) globals[k] = substituteOr(v, globals);
     const t0 = Date.now();
     const setupSteps: StepResult[] = [];
-    const setupStop = await this.steps(this.suite.setup, 'setup', globals, deadlineIn(t0, this.suite.timeoutMs * this.scale), `${this.suite.name}.setup`, setupSteps);
+    const setupStop = await this.steps(this.suite.setup, 'setup', globals, deadlineIn(t0, this.opts.caseTimeoutMs ?? this.suite.timeoutMs), `${this.suite.name}.setup`, setupSteps);
     if (setupStop) {
       const r = this.pseudo('setup', setupSteps, setupStop, secs(Date.now() - t0));
       emit(r);
@@ -314,7 +315,7 @@ class SuiteRun {
     if (this.halted()) return;
     const t0 = Date.now();
     const steps: StepResult[] = [];
-    const stop = await this.steps(this.suite.cleanup, 'cleanup', { ...globals }, deadlineIn(t0, this.suite.timeoutMs * this.scale), `${this.suite.name}.cleanup`, steps, true);
+    const stop = await this.steps(this.suite.cleanup, 'cleanup', { ...globals }, deadlineIn(t0, this.opts.caseTimeoutMs ?? this.suite.timeoutMs), `${this.suite.name}.cleanup`, steps, true);
     if (!stop?.crash && !stop?.lost) await this.reap();
     const r = this.pseudo('cleanup', steps, stop, secs(Date.now() - t0));
     if (stop?.crash) this.crashed = { index: -1, name: 'suite cleanup', reason: stop.crash.reason };

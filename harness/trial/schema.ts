@@ -26,7 +26,7 @@ const config = obj({
 const timeouts = obj({
   build: int({ min: 1, description: 'seconds' }),
   boot: int({ min: 1, description: 'seconds' }),
-  case: int({ min: 1, description: 'seconds, per scenario case' }),
+  case: int({ min: 1, description: "seconds for every scenario case, in place of the suites' own per-case timeouts (unset: the suites decide)" }),
 });
 
 export const trialSchema: Schema = obj({

@@ -13,12 +13,8 @@ import { localTree } from '../helpers/trees.js';
 /** Cache entries a run needs besides the kernel; copied so the test does not rebuild them. */
 const SEED = ['guest-sources', 'guest-userland', 'guest-image', 'accel'];
 
-t.test('git bisect run with ktrial run --bisect finds the commit that broke a scenario', async (t) => {
-  const local = await localTree('linux-2.6.20');
-  if ('skip' in local) {
-    t.comment(`SKIP: ${local.skip}`);
-    return;
-  }
+const local = await localTree('smoke-2.6.20');
+t.test('git bisect run with ktrial run --bisect finds the commit that broke a scenario', { skip: local.skip }, async (t) => {
   const repo = await mkdtemp(join(tmpdir(), 'ktrial-bisect-tree-'));
   const cache = await mkdtemp(join(tmpdir(), 'ktrial-bisect-cache-'));
   const out = await mkdtemp(join(tmpdir(), 'ktrial-bisect-out-'));

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { ktrial } from '../helpers/cli.js';
 import { alive } from '../helpers/proc.js';
-import { needSource } from '../helpers/trees.js';
+import { sourceSkip } from '../helpers/trees.js';
 import { repoPath } from '../../harness/common/paths.js';
 import { cacheRoot } from '../../harness/common/cache.js';
 import type { RunResults } from '../../harness/report/index.js';
@@ -28,17 +28,17 @@ const byName = (r: RunResults, name: string) => r.cases.find((c) => c.name === n
 /** Start ktrial, send `signal` once a stderr line matches `when`, and wait for it to end. */
 async function interruptWhen(args: string[], when: RegExp, signal: NodeJS.Signals, delayMs = 0, env: Record<string, string> = {}) {
   const child = execa('node', [repoPath('bin', 'ktrial.js'), ...args], { reject: false, env, cwd: repoPath() });
-  let sentAt = 0;
+  let sent = false;
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
-    if (!sentAt && when.test(stderr)) {
-      sentAt = Date.now();
+    if (!sent && when.test(stderr)) {
+      sent = true;
       setTimeout(() => child.kill(signal), delayMs);
     }
   });
   const r = await child;
-  return { code: r.exitCode, stderr, stoppedAfterMs: sentAt ? Date.now() - sentAt - delayMs : -1 };
+  return { code: r.exitCode, stderr, signalled: sent };
 }
 
 t.test('a kernel crash during a case fails it with the console excerpt; the rest is not run', async (t) => {
@@ -56,16 +56,16 @@ t.test('a kernel crash during a case fails it with the console excerpt; the rest
 
 t.test('a command that outlives its case timeout fails that case only', async (t) => {
   const out = await tmp('timeout');
-  const r = await ktrial(['run', SMOKE61, '--suite', fixture('scenarios', 'hang.yaml'), '--out', out]);
+  // The suite gives a case 5 s; --timeout-case gives every case 3 s instead.
+  const r = await ktrial(['run', SMOKE61, '--suite', fixture('scenarios', 'hang.yaml'), '--timeout-case', '3', '--out', out]);
   t.equal(r.code, 1, 'some case not as expected');
   const res = await results(out);
   t.equal(byName(res, 'a step that hangs')?.verdict, 'failed');
-  t.match(byName(res, 'a step that hangs')?.reason, /no result within [\d.]+ s \(case timeout\)/);
+  t.match(byName(res, 'a step that hangs')?.reason, /no result within 3 s \(case timeout\)/, '--timeout-case set the case timeout in seconds');
   t.equal(byName(res, 'after the hang')?.verdict, 'passed', 'the guest is still usable afterwards');
 });
 
-t.test('a guest that stops answering ends the run as a kernel-side failure', async (t) => {
-  if (!(await needSource(t, 'linux-2.6.20'))) return;
+t.test('a guest that stops answering ends the run as a kernel-side failure', { skip: await sourceSkip('smoke-2.6.20') }, async (t) => {
   // 2.6.20 has no real-time throttling: a spinning FIFO task starves sshd for good.
   const out = await tmp('hung');
   const r = await ktrial(['run', SMOKE2620, '--suite', fixture('scenarios', 'hung-guest.yaml'), '--out', out]);
@@ -80,17 +80,21 @@ t.test('a broken init fails the boot at once with the console excerpt', async (t
   const out = await tmp('init');
   const r = await ktrial(['run', SMOKE61, '--cmdline', 'rdinit=/nonexistent', '--timeout-boot', '300', '--out', out]);
   t.equal(r.code, 3);
-  t.match(r.stderr, /boot/i);
   const res = await results(out);
   t.equal(res.error?.class, 'kernel');
-  t.ok(res.error?.excerpt, 'the console excerpt is kept');
+  // The console showed the failure: the boot ends on it, not on the deadline.
+  t.match(res.error?.message, /^the kernel (could not start init|panicked) before SSH came up/, 'the failure the console showed is named');
+  t.notMatch(res.error?.message, /boot deadline/, 'the run did not wait for the boot deadline');
+  t.match(r.stderr, /before SSH came up/, 'the user is told');
+  t.match(res.error?.excerpt, /nonexistent|No working init/, 'the console excerpt shows the missing init');
   t.ok(res.cases.length > 0 && res.cases.every((c) => c.notRun?.cause === 'boot-failed'), 'every case is not run: boot failed');
-  t.ok(res.phases.find((p) => p.phase === 'boot' && p.status === 'failed' && p.seconds < 300), 'the boot phase failed before its deadline');
+  t.ok(res.phases.find((p) => p.phase === 'boot' && p.status === 'failed'), 'the boot phase failed');
 });
 
 t.test('SIGTERM during the scenarios stops the run, writes the reports and leaves no QEMU', async (t) => {
   const out = await tmp('sigterm');
   const r = await interruptWhen(['run', SMOKE61, '--suite', fixture('scenarios', 'hang.yaml'), '--out', out], /scenarios hang: started/, 'SIGTERM', 1000);
+  t.ok(r.signalled, 'the run reached the scenarios and was signalled there');
   t.equal(r.code, 130);
   const res = await results(out);
   t.equal(res.status, 'interrupted');
@@ -101,6 +105,7 @@ t.test('SIGTERM during the scenarios stops the run, writes the reports and leave
 t.test('SIGINT during a build keeps nothing half-written, and the next run works', async (t) => {
   const out = await tmp('sigint');
   const r = await interruptWhen(['build', SMOKE61, '--kconfig-add', 'CONFIG_LOG_BUF_SHIFT=15', '--out', out], /build: started/, 'SIGINT', 3000);
+  t.ok(r.signalled, 'the build started and was signalled');
   t.equal(r.code, 130);
   const kernels = await readdir(join(cacheRoot(), 'kernels'));
   t.notOk(kernels.some((k) => /\.tmp-|\.lock$/.test(k)), 'no temporary kernel entry or lock');
@@ -155,15 +160,20 @@ t.test('an unwritable cache is a host-side failure', async (t) => {
   t.match(r.stderr, /not writable/);
 });
 
-t.test('a full cache fails cleanly and keeps nothing half-written', async (t) => {
+/** A 1 MiB tmpfs to fill, or why none can be mounted here (it needs root). */
+async function smallTmpfs(): Promise<{ dir: string; mnt: string; skip: string | false }> {
   const dir = await tmp('full');
   const mnt = join(dir, 'cache');
   await mkdir(mnt);
   const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { reject: false });
-  if (m.exitCode !== 0) {
-    t.comment(`SKIP: cannot mount a small tmpfs here (${m.stderr.trim()})`);
-    return;
-  }
+  if (m.exitCode === 0) return { dir, mnt, skip: false };
+  await rm(dir, { recursive: true, force: true });
+  return { dir, mnt, skip: `cannot mount a small tmpfs here (${m.stderr.trim()}); run the tests as root` };
+}
+
+const full = await smallTmpfs();
+t.test('a full cache fails cleanly and keeps nothing half-written', { skip: full.skip }, async (t) => {
+  const { dir, mnt } = full;
   try {
     const r = await ktrial(['build', SMOKE61, '--out', join(dir, 'out')], { KTRIAL_CACHE: mnt });
     t.equal(r.code, 4);

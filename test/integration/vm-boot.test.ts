@@ -5,9 +5,9 @@
 //   KTRIAL_TEST_KERNEL_2620    a 2.6.20 kernel built with configs/fragments/guest-2.6.config
 //   KTRIAL_TEST_KERNEL_MODERN  a modern kernel built with configs/fragments/guest-modern.config
 // or, without them, from the build pipeline: the smoke trials' kernels (cached after the
-// first build; 2.6.20 only when ktrial knows a 2.6.20 tree, otherwise "# SKIP" says how). The guest image is built
+// first build; 2.6.20 is skipped, with the reason, when no 2.6.20 source can be had). The guest image is built
 // (or taken from the cache, KTRIAL_CACHE) on first use; a cold build takes a few minutes.
-// The image includes images/agent/agent.c when it exists (KTRIAL_TEST_AGENT=0: without).
+// The image includes the scenario agent, images/agent/agent.c (KTRIAL_TEST_AGENT=0: without).
 import t from 'tap';
 import { access, mkdtemp, readFile, stat } from 'node:fs/promises';
 import { randomBytes, createHash } from 'node:crypto';
@@ -21,9 +21,10 @@ import { Progress } from '../../harness/common/progress.js';
 import { repoRoot } from '../../harness/image/recipe.js';
 import { loadTrial } from '../../harness/trial/trial.js';
 import { buildKernel } from '../../harness/kernel/pipeline.js';
-import { sourceAvailable } from '../helpers/trees.js';
+import { sourceSkip } from '../helpers/trees.js';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
+const withAgent = process.env.KTRIAL_TEST_AGENT !== '0';
 
 async function resolveKernel(value: string | undefined): Promise<{ kernel: string; config: string } | string> {
   if (!value) return 'not set';
@@ -54,9 +55,8 @@ const ctx = { progress, signal: new AbortController().signal };
 
 let imagePromise: Promise<GuestImage> | undefined;
 async function image(): Promise<GuestImage> {
-  const agent = join(repoRoot(), 'images', 'agent', 'agent.c');
   // The scenario agent goes in like in a real run (KTRIAL_TEST_AGENT=0 leaves it out).
-  const extraPrograms = process.env.KTRIAL_TEST_AGENT !== '0' && (await exists(agent)) ? [{ name: 'ktrial-agent', sources: ['images/agent/agent.c'], installPath: '/usr/bin/ktrial-agent' }] : [];
+  const extraPrograms = withAgent ? [{ name: 'ktrial-agent', sources: ['images/agent/agent.c'], installPath: '/usr/bin/ktrial-agent' }] : [];
   imagePromise ??= buildGuestImage({ extraPrograms }, ctx);
   return imagePromise;
 }
@@ -91,33 +91,30 @@ const pidAlive = (pid: number) => {
 };
 
 /** The smoke trial's kernel from the pipeline (a cache hit after the first build). */
-async function pipelineKernel(trialName: string, sourceName: string | undefined): Promise<{ kernel: string; config: string } | string> {
-  // A Debian package source is always there after setup; a named tree may not be.
-  const have = sourceName ? await sourceAvailable(sourceName) : { ok: true as const };
-  if (!have.ok) return have.skip;
+async function pipelineKernel(trialName: string): Promise<{ kernel: string; config: string } | string> {
+  const skip = await sourceSkip(trialName);
+  if (skip) return skip;
   const trial = await loadTrial(join(repoRoot(), 'configs', 'trials', `${trialName}.yaml`));
   const k = await buildKernel(trial, { outDir: await mkdtemp(join(tmpdir(), 'ktrial-vm-build-')) }, ctx);
   return { kernel: k.bzImage, config: k.config };
 }
 
-const kernels: [string, string | undefined, RegExp, string, string | undefined][] = [
-  ['2.6.20', process.env.KTRIAL_TEST_KERNEL_2620, /^2\.6\.20/, 'smoke-2.6.20', 'linux-2.6.20'],
-  ['modern', process.env.KTRIAL_TEST_KERNEL_MODERN, /^[3-9]\.|^\d{2}\./, 'smoke-debian-6.1', undefined],
+const kernels: [string, string | undefined, RegExp, string][] = [
+  ['2.6.20', process.env.KTRIAL_TEST_KERNEL_2620, /^2\.6\.20/, 'smoke-2.6.20'],
+  ['modern', process.env.KTRIAL_TEST_KERNEL_MODERN, /^[3-9]\.|^\d{2}\./, 'smoke-debian-6.1'],
 ];
 
-for (const [label, env, release, trialName, sourceName] of kernels) {
-  const resolved = env ? await resolveKernel(env) : await pipelineKernel(trialName, sourceName);
+for (const [label, env, release, trialName] of kernels) {
+  const resolved = env ? await resolveKernel(env) : await pipelineKernel(trialName);
   const skip = typeof resolved === 'string' ? `${label} kernel ${resolved}: ${HOW}` : false;
   t.test(`${label} kernel: boot, commands over one SSH connection, upload, shutdown`, { skip }, async (t) => {
     const k = resolved as { kernel: string; config: string };
     const dir = await mkdtemp(join(tmpdir(), `ktrial-vm-${label}-`));
-    const t0 = Date.now();
     const vm = await boot(k, dir);
     t.teardown(() => vm.close());
     t.comment(`${label}: SSH ready ${vm.timings.sshReadyMs} ms after QEMU started (${vm.accel}); banner ${vm.timings.bannerMs} ms, init ${vm.timings.userlandMs} ms, sshd ${vm.timings.sshdMs} ms`);
 
     const uname = await vm.run('uname -r', { timeoutMs: 20_000 });
-    t.comment(`${label}: first command done ${Date.now() - t0} ms after createVm() was called`);
     t.equal(uname.exitCode, 0);
     t.match(uname.stdout.trim(), release);
     t.equal(vm.kernelVersion, uname.stdout.trim());
@@ -127,15 +124,15 @@ for (const [label, env, release, trialName, sourceName] of kernels) {
     t.equal((await vm.run('false', { timeoutMs: 20_000 })).exitCode, 1);
     t.equal((await vm.run('cat', { timeoutMs: 20_000, stdin: 'fed on stdin' })).stdout, 'fed on stdin');
 
-    const lat: number[] = [];
-    for (let i = 0; i < 10; i++) lat.push((await vm.run('true', { timeoutMs: 20_000 })).durationMs);
-    lat.sort((a, b) => a - b);
-    t.comment(`${label}: per-command latency on the reused connection: median ${lat[5]} ms (min ${lat[0]}, max ${lat[9]})`);
+    // Ten commands in a row on the one connection; their latency is the benchmark's business.
+    const codes: (number | null)[] = [];
+    for (let i = 0; i < 10; i++) codes.push((await vm.run(`exit ${i}`, { timeoutMs: 20_000 })).exitCode);
+    t.same(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'ten commands in a row on the reused connection, each with its own exit code');
 
     const slow = await vm.run('sleep 30; echo never', { timeoutMs: 1500 });
     t.equal(slow.timedOut, true, 'the command timed out');
     t.equal(slow.exitCode, null);
-    t.ok(slow.durationMs < 10_000, `the channel was closed promptly (${slow.durationMs} ms)`);
+    t.equal(slow.stdout, '', 'the command was stopped before it printed');
     const left = await vm.run('ps | grep -c "[s]leep 30"', { timeoutMs: 20_000 });
     t.equal(left.stdout.trim(), '0', 'the timed-out command and its children are gone');
     t.equal((await vm.run('echo still here', { timeoutMs: 20_000 })).stdout, 'still here\n', 'the connection survives a timeout');
@@ -156,7 +153,8 @@ for (const [label, env, release, trialName, sourceName] of kernels) {
     const token = await vm.run('cat /run/ktrial/token', { timeoutMs: 20_000 });
     t.equal(token.stdout.trim(), vm.token);
     const agent = await vm.run('if [ -x /usr/bin/ktrial-agent ]; then /usr/bin/ktrial-agent --version; else echo absent; fi', { timeoutMs: 20_000 });
-    t.comment(`${label}: ktrial-agent: ${agent.stdout.trim()}`);
+    if (withAgent) t.match(JSON.parse(agent.stdout), { agent: 'ktrial-agent', protocol: Number }, 'the scenario agent is in the image and runs');
+    else t.equal(agent.stdout.trim(), 'absent', 'KTRIAL_TEST_AGENT=0 leaves the agent out');
     const version = await vm.run('cat /proc/version', { timeoutMs: 20_000 });
     t.match(version.stdout, /\(ktrial@ktrial\).* #1 .*Thu Jan {1,2}1 00:00:00 UTC 1970/, 'the kernel carries the pinned build identity, not the host\'s');
     const banner = await vm.run('busybox | head -n 1', { timeoutMs: 20_000 });
@@ -171,9 +169,7 @@ for (const [label, env, release, trialName, sourceName] of kernels) {
     t.equal(outText, 'streamed\n');
 
     const pid = vm.pid;
-    const tc = Date.now();
     await vm.close();
-    t.comment(`${label}: shutdown took ${Date.now() - tc} ms`);
     t.notOk(pidAlive(pid), 'QEMU is gone after close()');
     t.notOk(liveGuestPids().includes(pid));
     const log = await readFile(join(dir, 'console.log'), 'utf8');
@@ -185,18 +181,17 @@ for (const [label, env, release, trialName, sourceName] of kernels) {
   t.test(`${label} kernel: a broken init fails fast with a console excerpt`, { skip }, async (t) => {
     const k = resolved as { kernel: string; config: string };
     const dir = await mkdtemp(join(tmpdir(), `ktrial-vm-${label}-broken-`));
-    const t0 = Date.now();
     try {
       await boot(k, dir, { cmdlineExtra: 'rdinit=/nonexistent', bootTimeoutMs: 120_000 });
       t.fail('the boot should have failed');
     } catch (err) {
-      const ms = Date.now() - t0;
       t.ok(err instanceof KtrialError, 'a KtrialError');
       const e = err as KtrialError;
       t.equal(e.cls, 'kernel');
-      t.ok(ms < 40_000, `failed after ${ms} ms, long before the 120 s boot deadline`);
+      // Failing fast means failing on what the console showed, not on the boot deadline.
+      t.match(e.message, /^the kernel (could not start init|panicked) before SSH came up/, 'the console\'s failure ends the boot');
+      t.notMatch(e.message, /boot deadline/);
       t.ok((e.excerpt ?? '').split('\n').length >= 5, 'with a console excerpt');
-      t.comment(`${label}: ${e.message} (${ms} ms)`);
     }
     t.same(liveGuestPids(), [], 'no QEMU left running');
   });

@@ -1,7 +1,7 @@
 // The cache under concurrency and failure: an entry being built by one process is waited
 // for by another, never built twice; a failed build leaves nothing behind.
 import t from 'tap';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -10,28 +10,48 @@ import { repoPath } from '../../harness/common/paths.js';
 
 const cacheModule = pathToFileURL(repoPath('dist', 'harness', 'common', 'cache.js')).href;
 
-function builder(counter: string, fail = false): string {
+/**
+ * A process that asks the cache for entry things/k1. Its build counts itself in `counter`
+ * and, when `gate` is given, holds until that file exists. It prints "waited " if it had to
+ * wait for another process's lock, then "hit" or "built".
+ */
+function builder(counter: string, opts: { fail?: boolean; gate?: string } = {}): string {
   return `
 import { cached } from ${JSON.stringify(cacheModule)};
-import { appendFile, writeFile } from 'node:fs/promises';
+import { access, appendFile, writeFile } from 'node:fs/promises';
 const e = await cached('things', 'k1', async (tmp) => {
   await appendFile(${JSON.stringify(counter)}, 'built\\n');
-  await new Promise((r) => setTimeout(r, 1500));
-  ${fail ? "throw new Error('build broke');" : "await writeFile(tmp + '/payload', 'x');"}
-});
+  ${opts.gate ? `while (!(await access(${JSON.stringify(opts.gate)}).then(() => true, () => false))) await new Promise((r) => setTimeout(r, 50));` : ''}
+  ${opts.fail ? "throw new Error('build broke');" : "await writeFile(tmp + '/payload', 'x');"}
+}, { onWait: () => process.stdout.write('waited ') });
 process.stdout.write(e.hit ? 'hit' : 'built');
 `;
+}
+
+/** Resolves once `read()` gives something that `ready` accepts (polled, 600 times at most). */
+async function until<T>(read: () => Promise<T>, ready: (v: T) => boolean): Promise<void> {
+  for (let i = 0; !ready(await read()); i++) {
+    if (i === 600) throw new Error('the awaited state never came');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 t.test('two processes asking for one entry build it once', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'ktrial-cache-'));
   const counter = join(root, 'counter');
+  const gate = join(root, 'gate');
   const env = { KTRIAL_CACHE: join(root, 'cache') };
-  const [a, b] = await Promise.all([
-    execa('node', ['--input-type=module', '-e', builder(counter)], { env }),
-    execa('node', ['--input-type=module', '-e', builder(counter)], { env }),
-  ]);
-  t.same([a.stdout, b.stdout].sort(), ['built', 'hit']);
+  // The first process holds its build open until the second is seen waiting for the lock.
+  const a = execa('node', ['--input-type=module', '-e', builder(counter, { gate })], { env });
+  await until(() => readFile(counter, 'utf8').catch(() => ''), (c) => c === 'built\n');
+  const b = execa('node', ['--input-type=module', '-e', builder(counter)], { env });
+  let bOut = '';
+  b.stdout?.on('data', (d: Buffer) => (bOut += d.toString()));
+  await until(async () => bOut, (o) => o.startsWith('waited'));
+  await writeFile(gate, '');
+  const [ra, rb] = await Promise.all([a, b]);
+  t.equal(ra.stdout, 'built', 'the first process built the entry');
+  t.equal(rb.stdout, 'waited hit', 'the second waited for the first one\'s lock, then found the entry');
   t.equal(await readFile(counter, 'utf8'), 'built\n', 'the build ran once');
   const left = await readdir(join(root, 'cache', 'things'));
   t.same(left, ['k1'], 'no lock or temporary directory is left');
@@ -41,7 +61,7 @@ t.test('two processes asking for one entry build it once', async (t) => {
 t.test('a failed build leaves no entry and no temporary directory', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'ktrial-cache-'));
   const env = { KTRIAL_CACHE: join(root, 'cache') };
-  const r = await execa('node', ['--input-type=module', '-e', builder(join(root, 'counter'), true)], { env, reject: false });
+  const r = await execa('node', ['--input-type=module', '-e', builder(join(root, 'counter'), { fail: true })], { env, reject: false });
   t.not(r.exitCode, 0);
   t.same(await readdir(join(root, 'cache', 'things')), []);
 });

@@ -15,11 +15,19 @@ class FakeGuest implements GuestExec {
   readonly commands: string[] = [];
   private crash: { reason: string; excerpt: string } | undefined;
   dead = false;
+  /** How many hung commands ran into their timeout. */
+  timeoutsFired = 0;
   constructor(private readonly reply: (cmd: string) => Reply) {}
 
   async exec(command: string, opts: { timeoutMs: number }) {
     this.commands.push(command);
-    const hang = () => new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs).unref());
+    const hang = () =>
+      new Promise<never>((_, rej) =>
+        setTimeout(() => {
+          this.timeoutsFired++;
+          rej(new Error(`timed out after ${opts.timeoutMs} ms`));
+        }, opts.timeoutMs).unref(),
+      );
     if (this.dead) return hang();
     if (command.endsWith(' --version')) return { exitCode: 0, stdout: '{"agent":"ktrial-agent","protocol":1}\n', stderr: '', durationMs: 1 };
     if (/ reap( |$)/.test(command) || command === 'true') return { exitCode: 0, stdout: '{"action":"reap","index":1,"stage":"action","ok":true,"output":"0","killed":[]}\n', stderr: '', durationMs: 1 };
@@ -116,6 +124,18 @@ t.test('a step without a result in time fails its case; the next case runs', asy
   t.ok(g.commands.includes('/usr/bin/ktrial-agent --tag c.2 gethostname'), 'cleanup runs after a timeout');
 });
 
+t.test("a run's case timeout replaces the suite's own, for every case", async (t) => {
+  const g = new FakeGuest((cmd) => (cmd.includes('unshare ipc') ? 'hang' : ok(cmd)));
+  const rs = await runSuite(parseSuite(three.replace('timeout: 2', 'timeout: 3000'), 'c.yaml'), g, { caseTimeoutMs: 1000 });
+  t.same(verdicts(rs), [
+    ['first', 'passed'],
+    ['second', 'failed'],
+    ['third', 'passed'],
+    ['fourth', 'passed'],
+  ]);
+  t.match(rs[1]!.failure, { expected: 'ok', actual: 'no result within 1 s (case timeout)' }, 'the suite said 3000 s; the run says 1 s');
+});
+
 t.test('a guest that stops answering ends the run: the rest are not run', async (t) => {
   const g = new FakeGuest((cmd) => {
     if (cmd.includes('unshare ipc')) {
@@ -199,9 +219,8 @@ t.test('an interrupt stops the run at once: the case in progress and the rest ar
     }
     return ok(cmd);
   });
-  const t0 = Date.now();
   const rs = await runSuite(parseSuite(three.replace('timeout: 2', 'timeout: 30'), 'c.yaml'), g, { signal: ac.signal });
-  t.ok(Date.now() - t0 < 5000, 'no waiting for the step timeout');
+  t.equal(g.timeoutsFired, 0, 'the run ended without waiting for the hung step to time out');
   t.same(verdicts(rs), [
     ['first', 'passed'],
     ['second', 'not-run'],

@@ -6,6 +6,7 @@ import t from 'tap';
 import { KtrialError } from '../../harness/common/errors.js';
 import { loadSuite, parseSuite } from '../../harness/scenarios/load.js';
 import { scenarioJsonSchemaText } from '../../harness/scenarios/schema.js';
+import { substitute } from '../../harness/scenarios/vars.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -89,8 +90,11 @@ t.test('variable values may use built-ins and earlier variables, not later ones'
 });
 
 t.test('a helper instance gives ${NAME.pid}; escaped $${...} is literal', async (t) => {
-  const s = parseSuite(`${head}cases:\n  - name: one\n    steps:\n      - spawn: holder\n      - kill: "\${holder.pid}"\n      - sh: "echo $\${HOME}"\n      - stop: holder\n`, 's.yaml');
-  t.equal(s.cases.length, 1);
+  const steps = (kill: string, sh: string) => `${head}cases:\n  - name: one\n    steps:\n      - spawn: holder\n      - kill: "${kill}"\n      - sh: "${sh}"\n      - stop: holder\n`;
+  t.equal(parseSuite(steps('\${holder.pid}', 'echo $\${HOME}'), 's.yaml').cases.length, 1, 'a started helper\'s pid and an escaped reference load');
+  t.match(problems(steps('\${holder.pidd}', 'echo $\${HOME}')).join('\n'), /undefined variable \$\{holder\.pidd\}/, 'a helper has only its pid');
+  t.match(problems(steps('\${holder.pid}', 'echo \${HOME}')).join('\n'), /undefined variable \$\{HOME\}/, 'unescaped, ${HOME} is a reference');
+  t.equal(substitute('kill \${holder.pid}; echo $\${HOME}', { 'holder.pid': '42' }), 'kill 42; echo \${HOME}', 'the pid is substituted, the escaped reference kept literally');
 });
 
 t.test('matrix problems: unknown names in expect, cells without an outcome', async (t) => {
