@@ -9,6 +9,8 @@ import { execa } from 'execa';
 import { cacheRoot } from '../../harness/common/cache.js';
 import { repoPath } from '../../harness/common/paths.js';
 import { localTree } from '../helpers/trees.js';
+import { Progress } from '../../harness/common/progress.js';
+import { buildImage } from '../../harness/trialrun.js';
 
 /** Cache entries a run needs besides the kernel; copied so the test does not rebuild them. */
 const SEED = ['guest-sources', 'guest-userland', 'guest-image', 'accel'];
@@ -21,6 +23,9 @@ t.test('git bisect run with ktrial run --bisect finds the commit that broke a sc
   t.teardown(async () => {
     for (const d of [repo, cache, out]) await rm(d, { recursive: true, force: true });
   });
+  // The guest image every run needs is built once in the usual cache (later tests use it
+  // too), then copied into this test's own cache.
+  await buildImage({ progress: new Progress(() => {}), signal: new AbortController().signal });
   for (const k of SEED) if (await stat(join(cacheRoot(), k)).catch(() => undefined)) await cp(join(cacheRoot(), k), join(cache, k), { recursive: true });
   await execa('cp', ['-a', `${local.dir}/.`, repo]);
   await rm(join(repo, '.git'), { recursive: true, force: true });

@@ -5,6 +5,7 @@
 // exists and a finding that is written up.
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
+import { load } from 'js-yaml';
 import { repoPath } from '../../harness/common/paths.js';
 import { expandSuite } from '../../harness/scenarios/expand.js';
 import { loadSuite } from '../../harness/scenarios/load.js';
@@ -15,8 +16,18 @@ import { loadTrial, type Trial } from '../../harness/trial/trial.js';
 const NS_TRIAL = repoPath('configs', 'trials', 'ns-container-2.6.20.yaml');
 const CONTROL_TRIAL = repoPath('configs', 'trials', 'ns-container-control-2.6.20.yaml');
 
-/** The number of cases each suite expands to; a change here should be a deliberate one. */
-const CASE_COUNTS: Record<string, number> = { 'ns-container': 143, 'ns-container-control': 89 };
+/**
+ * The cases a suite file holds, counted from its YAML alone (not through ktrial's loader):
+ * one per plain case, and one per cell of a matrix (actors x actions x targets).
+ */
+async function casesInFile(file: string): Promise<number> {
+  const doc = load(await readFile(file, 'utf8')) as { cases: Record<string, unknown>[] };
+  const size = (v: unknown) => Object.keys((v as object | undefined) ?? {}).length;
+  return doc.cases.reduce((n, c) => {
+    const m = c.matrix as Record<string, unknown> | undefined;
+    return n + (m ? size(m.actors) * size(m.actions) * Math.max(1, size(m.targets)) : 1);
+  }, 0);
+}
 
 /** The rule areas of the ns suite; a case's area is the part of its name before ": ". */
 const AREAS = ['create', 'attach self', 'attach other', 'unshare', 'clone', 'rmdir'];
@@ -34,9 +45,13 @@ function outcomeOf(c: Case): string {
   return failing ? failing.expect.errno! : 'ok';
 }
 
-/** Trial options as a kernel config would hold them, to check the suites' requirements. */
-function configOf(trial: Trial): Record<string, string> {
-  return Object.fromEntries(trial.config.require.map((r) => [r.symbol, r.value]));
+/**
+ * The final .config a real build of the trial produced (recorded in test/fixtures/configs/,
+ * see the README there), read here without ktrial's parser: the options that are set.
+ */
+async function configOf(trial: Trial): Promise<Record<string, string>> {
+  const text = await readFile(repoPath('test', 'fixtures', 'configs', `${trial.name}.config`), 'utf8');
+  return Object.fromEntries([...text.matchAll(/^(CONFIG_\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!.replace(/^"(.*)"$/, '$1')]));
 }
 
 async function suitesOf(trial: Trial) {
@@ -67,10 +82,13 @@ t.test('both trials build the same kernel and differ only in CONFIG_CONTAINER_NS
     t.equal(trial.config.base, 'allnoconfig');
     t.equal(trial.scenarios.length, 1);
   }
-  t.same(configOf(nsTrial).CONFIG_CONTAINER_NS, 'y');
-  t.same(configOf(controlTrial).CONFIG_CONTAINER_NS, 'n');
-  t.same(configOf(nsTrial).CONFIG_CONTAINERS, 'y');
-  t.same(configOf(controlTrial).CONFIG_CONTAINERS, 'y');
+  const [nsConfig, controlConfig] = [await configOf(nsTrial), await configOf(controlTrial)];
+  t.equal(nsConfig.CONFIG_CONTAINER_NS, 'y', 'the subject kernel has the ns subsystem');
+  t.equal(controlConfig.CONFIG_CONTAINER_NS, undefined, 'the control kernel has not');
+  t.equal(nsConfig.CONFIG_CONTAINERS, 'y');
+  t.equal(controlConfig.CONFIG_CONTAINERS, 'y');
+  const differ = Object.keys({ ...nsConfig, ...controlConfig }).filter((k) => nsConfig[k] !== controlConfig[k]);
+  t.same(differ, ['CONFIG_CONTAINER_NS'], 'the two kernels differ in that option alone');
   t.match(nsTrial.config.fragments.at(-1), /containers\.config$/);
   t.match(controlTrial.config.fragments.at(-1), /containers-control\.config$/);
   t.same(controlTrial.expectedFailures, [], 'the control expects no failure');
@@ -79,17 +97,25 @@ t.test('both trials build the same kernel and differ only in CONFIG_CONTAINER_NS
 t.test('the suites load, expand to the expected number of cases, and run on their trial', async (t) => {
   for (const [trial, suites] of [[nsTrial, ns], [controlTrial, control]] as const) {
     for (const { suite, cases } of suites) {
-      t.equal(cases.length, CASE_COUNTS[suite.name], `${suite.name}: case count`);
+      t.equal(cases.length, await casesInFile(suite.file), `${suite.name}: one case per plain case and per matrix cell of the file`);
       t.same(new Set(cases.map((c) => c.name)).size, cases.length, `${suite.name}: names are unique`);
       // Nothing in the suite needs an option the trial does not guarantee.
-      const config = configOf(trial);
+      const config = await configOf(trial);
       const unmet = cases.flatMap((c) => missingRequirements(c.requires, config).map((m) => `${c.name}: ${m}`));
       t.same(unmet, [], `${suite.name}: every case's requirements hold on ${trial.name}`);
     }
   }
+  // FINDINGS.md reports the runs its evidence comes from; it must speak of these suites.
+  const findings = await readFile(repoPath('test', 'scenarios', 'FINDINGS.md'), 'utf8');
+  const reported = [...findings.matchAll(/configs\/trials\/(ns-container(?:-control)?)-2\.6\.20\.yaml[^(]*\((\d+) cases/g)].map((m) => [m[1], Number(m[2])]);
+  t.same(
+    reported,
+    [...ns, ...control].map(({ suite, cases }) => [suite.name, cases.length]),
+    'FINDINGS.md reports runs of as many cases as the suites hold',
+  );
   // Each suite is for its own kernel only.
-  t.not(missingRequirements(ns[0]!.suite.requires, configOf(controlTrial)).length, 0, 'the ns suite does not run on the control kernel');
-  t.not(missingRequirements(control[0]!.suite.requires, configOf(nsTrial)).length, 0, 'the control suite does not run on the ns kernel');
+  t.not(missingRequirements(ns[0]!.suite.requires, await configOf(controlTrial)).length, 0, 'the ns suite does not run on the control kernel');
+  t.not(missingRequirements(control[0]!.suite.requires, await configOf(nsTrial)).length, 0, 'the control suite does not run on the ns kernel');
 });
 
 t.test('every rule area of the ns suite has cases on both sides', async (t) => {
