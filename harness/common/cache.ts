@@ -1,8 +1,10 @@
 // A content-addressed cache: an entry is a directory named by the hash of its inputs.
 // Entries are built under a temporary name and renamed into place, so a crash or an
 // interrupt never leaves a half-written entry; a lock per entry makes concurrent runs
-// wait for a build in progress instead of doing it twice.
+// wait for a build in progress instead of doing it twice, and dies with its holder.
+import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, writeFile, readFile, access, constants, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { hostFailure } from './errors.js';
@@ -62,46 +64,57 @@ export async function entryComplete(dir: string): Promise<boolean> {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The pid written in a lock directory, if any. */
+async function lockOwner(path: string): Promise<number | undefined> {
+  const pid = Number((await readFile(join(path, 'pid'), 'utf8').catch(() => '')).trim() || NaN);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
 /**
- * Take an exclusive lock (a directory holding the owner's pid). A lock whose owner is gone
- * is broken. Returns the release function.
+ * Hold `name` as an abstract Unix socket, or return undefined when another process holds
+ * it. The kernel frees such a name when its process ends, however it ends, so a lock can
+ * never be left behind by a dead holder and no waiter ever has to judge one stale.
+ */
+function holdName(name: string): Promise<Server | undefined> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? resolve(undefined) : reject(err)));
+    server.listen(name, () => {
+      server.unref();
+      resolve(server);
+    });
+  });
+}
+
+/**
+ * Take an exclusive lock on `path`; returns the release function. What excludes others is an
+ * abstract socket named after the path (see holdName); the directory at `path` holds the
+ * holder's pid, for waiters to name it and for a person to see. A directory left by a holder
+ * that died is replaced by the next holder.
  */
 export async function lock(path: string, onWait?: (ownerPid: number) => void): Promise<() => Promise<void>> {
+  const name = `\0ktrial-lock:${createHash('sha256').update(resolve(path)).digest('hex')}`;
   let told = false;
   for (;;) {
-    try {
-      await mkdir(path);
-      await writeFile(join(path, 'pid'), String(process.pid));
+    const server = await holdName(name);
+    if (server) {
+      try {
+        await rm(path, { recursive: true, force: true });
+        await mkdir(path);
+        await writeFile(join(path, 'pid'), String(process.pid));
+      } catch (err) {
+        server.close();
+        throw err;
+      }
       return async () => {
         await rm(path, { recursive: true, force: true });
+        await new Promise<void>((r) => server.close(() => r()));
       };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    let owner = NaN;
-    try {
-      owner = Number((await readFile(join(path, 'pid'), 'utf8')).trim());
-    } catch {
-      // The owner has made the directory but not yet written its pid; give it a moment.
-      const st = await stat(path).catch(() => undefined);
-      if (st && Date.now() - st.mtimeMs > 10_000) owner = -1;
-    }
-    if (owner === -1 || (Number.isFinite(owner) && !pidAlive(owner))) {
-      await rm(path, { recursive: true, force: true });
-      continue;
-    }
-    if (!told && onWait && Number.isFinite(owner)) {
+    const owner = told ? undefined : await lockOwner(path);
+    if (onWait && owner !== undefined) {
       onWait(owner);
       told = true;
     }

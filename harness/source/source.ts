@@ -149,8 +149,13 @@ async function fromTarball(spec: Extract<SourceSpec, { kind: 'tarball' }>, ctx: 
   if (!(await stat(file).catch(() => undefined))) throw badInput(`tarball ${file} does not exist`, { hint: 'check the path given to --source or in the trial' });
   const actual = await sha256File(file);
   if (spec.sha256 && actual !== spec.sha256) {
-    throw badInput(`checksum mismatch for ${file}: sha256 is ${actual}, the trial pins ${spec.sha256}`, {
-      hint: 'the file is corrupt or a different release; fetch the right tarball again (a partial download is never kept), or correct the pin in the trial if the new file is the one you mean',
+    // A download that does not match is not kept: the next run fetches it again.
+    const downloaded = file !== spec.tarball;
+    if (downloaded) await rm(file, { force: true });
+    throw badInput(`checksum mismatch for ${downloaded ? spec.tarball : file}: sha256 is ${actual}, the trial pins ${spec.sha256}`, {
+      hint: downloaded
+        ? 'the download was corrupt or a different release and was not kept; run again to download it again, or correct the pin in the trial if the new file is the one you mean'
+        : 'the file is corrupt or a different release; use the right tarball, or correct the pin in the trial if this file is the one you mean',
     });
   }
   const entry = await cached('sources', actual, (tmp) => unpackTarball(file, tmp, ctx), { onWait: (pid) => ctx.progress.info(`waiting for process ${pid}, which is unpacking the same source`) });

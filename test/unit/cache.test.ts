@@ -1,7 +1,7 @@
 // The cache under concurrency and failure: an entry being built by one process is waited
 // for by another, never built twice; a failed build leaves nothing behind.
 import t from 'tap';
-import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -76,4 +76,38 @@ await lock(process.env.KTRIAL_CACHE + '/things/k1.lock'); process.exit(9);`;
   await execa('node', ['--input-type=module', '-e', dead], { env, reject: false });
   const r = await execa('node', ['--input-type=module', '-e', builder(join(root, 'counter'))], { env, timeout: 20_000 });
   t.equal(r.stdout, 'built');
+});
+
+t.test('waiters that all find a dead owner take the lock one at a time', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'ktrial-cache-'));
+  const env = { KTRIAL_CACHE: join(root, 'cache') };
+  const lockPath = join(root, 'cache', 'things', 'k1.lock');
+  const journal = join(root, 'journal');
+  const go = join(root, 'go');
+  const WAITERS = 8;
+  const ROUNDS = 4;
+  for (let round = 0; round < ROUNDS; round++) {
+    // A holder that dies without letting go, then waiters released together onto its lock.
+    const dead = `import { lock } from ${JSON.stringify(cacheModule)}; import { mkdir } from 'node:fs/promises';
+await mkdir(${JSON.stringify(join(root, 'cache', 'things'))}, { recursive: true });
+await lock(${JSON.stringify(lockPath)}); process.exit(9);`;
+    await execa('node', ['--input-type=module', '-e', dead], { env, reject: false });
+    // Each waiter notes when it holds the lock and when it lets go; holders must not overlap.
+    const waiter = `import { lock } from ${JSON.stringify(cacheModule)}; import { appendFile, writeFile } from 'node:fs/promises'; import { existsSync } from 'node:fs';
+await appendFile(${JSON.stringify(join(root, 'ready'))}, 'r');
+while (!existsSync(${JSON.stringify(go)})) {}
+const release = await lock(${JSON.stringify(lockPath)});
+await appendFile(${JSON.stringify(journal)}, 'in\\n');
+await new Promise((r) => setTimeout(r, 100));
+await appendFile(${JSON.stringify(journal)}, 'out\\n');
+await release();`;
+    await rm(go, { force: true });
+    await writeFile(join(root, 'ready'), '');
+    const all = Promise.all(Array.from({ length: WAITERS }, () => execa('node', ['--input-type=module', '-e', waiter], { env, timeout: 60_000 })));
+    await until(() => readFile(join(root, 'ready'), 'utf8'), (r) => r.length === WAITERS);
+    await writeFile(go, '');
+    await all;
+  }
+  const lines = (await readFile(journal, 'utf8')).trim().split('\n');
+  t.same(lines, Array.from({ length: WAITERS * ROUNDS }, () => ['in', 'out']).flat(), 'every holder let go before the next took the lock');
 });
