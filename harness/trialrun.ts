@@ -13,7 +13,7 @@ import { overallStatus, writeReports, type RunResults } from './report/index.js'
 import { casesNotRun, loadSuite, runSuiteRepeated, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
 import { exactSourceArgument } from './source/source.js';
 import type { Trial } from './trial/trial.js';
-import { eraNamed } from './eras/eras.js';
+import { eraNamed, optionsWithImplied } from './eras/eras.js';
 import { bootGuest, FATAL_KINDS, type Vm } from './vm/index.js';
 
 /** The scenario agent travels in every guest image. */
@@ -119,7 +119,7 @@ export async function runTrial(trial: Trial, opts: RunTrialOptions, ctx: StageCo
     for (const suite of suites) {
       const cases = await ctx.progress.phase(`scenarios ${suite.name}`, ({ status }) =>
         runSuiteRepeated(suite, guest, opts.repeat ?? 1, {
-          kernelConfig: new Map([...Object.entries(eraNamed(kernel.manifest.source.era)?.impliedOptions ?? {}), ...kernel.configValues]),
+          kernelConfig: optionsWithImplied(kernel.manifest.source.era, kernel.configValues),
           knownIssues: trial.expectedFailures,
           ...(opts.only ? { only: opts.only } : {}),
           ...(caseS !== undefined ? { caseTimeoutMs: caseS * 1000 } : {}),

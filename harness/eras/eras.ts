@@ -118,6 +118,12 @@ export function eraNamed(name: string): KernelEra | undefined {
   return ERAS.find((e) => e.name === name);
 }
 
+/** A kernel's options as scenario requirements see them: the era's implied options (built
+ *  in without a Kconfig symbol, e.g. UTS namespaces on 2.6.24), then the .config's values. */
+export function optionsWithImplied(eraName: string, values: ReadonlyMap<string, string>): Map<string, string> {
+  return new Map([...Object.entries(eraNamed(eraName)?.impliedOptions ?? {}), ...values]);
+}
+
 export function eraFor(v: KernelVersion): KernelEra | undefined {
   return ERAS.find((e) => compareVersions(v, parseVersion(e.from)) >= 0 && (!e.until || compareVersions(v, parseVersion(e.until)) < 0));
 }

@@ -1,5 +1,11 @@
+import { readFile } from 'node:fs/promises';
 import t from 'tap';
-import { compatSeriesFor, eraFor, parseVersion } from '../../harness/eras/eras.js';
+import { repoPath } from '../../harness/common/paths.js';
+import { configMap, parseConfig } from '../../harness/config/kconfig.js';
+import { compatSeriesFor, eraFor, optionsWithImplied, parseVersion } from '../../harness/eras/eras.js';
+import { expandSuite } from '../../harness/scenarios/expand.js';
+import { loadSuite } from '../../harness/scenarios/load.js';
+import { missingRequirements } from '../../harness/scenarios/verdicts.js';
 
 t.test('every supported version finds exactly its era', async (t) => {
   t.equal(eraFor(parseVersion('2.6.20'))?.name, '2.6.20-2.6.23');
@@ -16,4 +22,27 @@ t.test('compat series follow the compiler', async (t) => {
   t.same(compatSeriesFor(era, 4), [], 'a gcc 4 needs no compat series');
   t.equal(eraFor(parseVersion('2.6.24'))!.impliedOptions?.CONFIG_UTS_NS, 'y');
   t.equal(parseVersion('2.6.20-rc1').extra, '-rc1');
+});
+
+t.test('the namespaces suite against the recorded 2.6.20 and 2.6.24 smoke configs: which cases run', async (t) => {
+  // test/fixtures/configs/ holds the configs the compat series were verified with
+  // (kernel-patches/compat/README.md). 2.6.20 has UTS_NS and IPC_NS options; 2.6.24 has
+  // none (they are always built), so its UTS and IPC cases run only through the era's
+  // implied options. Neither has PID, NET or USER namespaces.
+  const suite = await loadSuite(repoPath('test', 'scenarios', 'namespaces.yaml'));
+  const cases = expandSuite(suite);
+  const config = async (name: string) => configMap(parseConfig(await readFile(repoPath('test', 'fixtures', 'configs', name), 'utf8'), name));
+  const notRun = (options: ReadonlyMap<string, string>) => cases.filter((c) => missingRequirements(c.requires, options).length).map((c) => c.name);
+  const withoutNewerNamespaces = ['unshare PID as root', 'unshare NET as root', 'unshare USER as root', 'an unprivileged user may unshare UTS inside a new user namespace'];
+
+  const c2620 = await config('2.6.20-smoke.config');
+  t.equal(c2620.get('CONFIG_UTS_NS'), 'y');
+  t.same(notRun(optionsWithImplied(eraFor(parseVersion('2.6.20'))!.name, c2620)), withoutNewerNamespaces, '2.6.20');
+
+  const c2624 = await config('2.6.24-smoke.config');
+  t.equal(c2624.get('CONFIG_UTS_NS'), undefined, '2.6.24 has no CONFIG_UTS_NS');
+  t.equal(c2624.get('CONFIG_PID_NS'), 'n');
+  t.same(notRun(optionsWithImplied(eraFor(parseVersion('2.6.24'))!.name, c2624)), withoutNewerNamespaces, '2.6.24 with the era\'s implied options');
+  t.ok(notRun(c2624).includes('unshare UTS as root'), 'without them its UTS cases would not run');
+  t.ok(cases.some((c) => c.name === 'without PID namespaces CLONE_NEWPID is refused' && !notRun(c2624).includes(c.name)), 'the case for kernels without PID namespaces runs');
 });
