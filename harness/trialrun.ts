@@ -10,7 +10,7 @@ import { ktrialRevision } from './common/revision.js';
 import { buildGuestImage, type ExtraProgram, type GuestImage } from './image/index.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
-import { casesNotRun, loadSuite, runSuiteRepeated, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
+import { casesNotRun, loadSuite, runSuiteRepeated, unmatchedIssueNotes, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
 import { exactSourceArgument } from './source/source.js';
 import type { Trial } from './trial/trial.js';
 import { eraNamed, optionsWithImplied } from './eras/eras.js';
@@ -150,6 +150,8 @@ export async function runTrial(trial: Trial, opts: RunTrialOptions, ctx: StageCo
   if (ctx.signal.aborted && !results.error) results.error = { class: 'interrupted', message: `interrupted by ${ctx.signal.reason instanceof Interrupted ? ctx.signal.reason.signal : 'a signal'}` };
   for (const s of suites) if (!done.has(s.name) && !results.error) results.cases.push(...casesNotRun(s, 'guest-lost', 'an earlier suite lost the guest'));
   for (const s of suites) if (!done.has(s.name) && results.error?.class === 'interrupted' && !results.cases.some((c) => c.suite === s.name)) results.cases.push(...casesNotRun(s, 'interrupted', results.error.message));
+  const stale = unmatchedIssueNotes(trial.expectedFailures, results.cases);
+  if (stale.length) (results.notes ??= []).push(...stale);
   results.status = overallStatus(results.cases, results.error);
   results.seconds = (Date.now() - started) / 1000;
   await writeReports(opts.outDir, results);

@@ -85,6 +85,17 @@ export function applyKnownIssues(cases: readonly CaseResult[], issues: readonly 
 }
 
 /**
+ * A note for every known issue that matched no case of the whole run (issues are applied
+ * per suite, so only the run as a whole can tell): such an entry hides nothing and is
+ * probably stale or misspelt.
+ */
+export function unmatchedIssueNotes(issues: readonly KnownIssue[], cases: readonly CaseResult[]): string[] {
+  return issues
+    .filter((i) => !cases.some((c) => findKnownIssue(c, [i])))
+    .map((i) => `known issue "${i.case}" matched no case of this run: is it stale or misspelt?`);
+}
+
+/**
  * Merge the results of running a suite several times. A case that passed in some runs and
  * failed in others is "flaky"; runs where it did not run are left out of the count.
  */

@@ -6,7 +6,7 @@ import { KtrialError } from '../../harness/common/errors.js';
 import { parseSuite } from '../../harness/scenarios/load.js';
 import { runSuite, runSuiteRepeated } from '../../harness/scenarios/run.js';
 import type { CaseResult, GuestExec } from '../../harness/scenarios/types.js';
-import { applyKnownIssues, casesNotRun, mergeRepeats } from '../../harness/scenarios/verdicts.js';
+import { applyKnownIssues, casesNotRun, mergeRepeats, unmatchedIssueNotes } from '../../harness/scenarios/verdicts.js';
 
 type Reply = { stdout?: string; exitCode?: number; stderr?: string; crash?: { reason: string; excerpt: string } } | 'hang';
 
@@ -259,6 +259,11 @@ t.test('known issues: expected failure, unexpected pass, unmatched entries', asy
   t.equal(rs[0]!.reason, 'uts is refused');
   t.equal(rs[1]!.reason, 'expected to fail (ipc used to fail) but passed');
   t.same(applyKnownIssues(rs, issues).unmatched, [issues[2]]);
+  // Per suite an issue for another suite is unmatched too; the run's notes name only the
+  // issues that matched no case at all.
+  const other = [{ suite: 'other', name: 'nothing like this', index: 1, kind: 'case' as const, verdict: 'passed' as const, seconds: 0, steps: [] }];
+  t.same(unmatchedIssueNotes(issues, rs), ['known issue "nothing like this" matched no case of this run: is it stale or misspelt?']);
+  t.same(unmatchedIssueNotes(issues, [...rs, ...other]), [], 'a case of another suite matches it');
 });
 
 t.test('repeats: a case whose outcome varies is flaky; a known issue covers it', async (t) => {
