@@ -1,38 +1,29 @@
-// Reporters against golden files in test/fixtures/reports/. To accept a deliberate change
-// in the output, run with KTRIAL_UPDATE_GOLDEN=1 and review the diff.
-import { readFile, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import t, { type Test } from 'tap';
+// Reporters against golden files in test/fixtures/reports/. The inputs are real runs'
+// results.json (test/fixtures/reports/README.md says how each was recorded). This test
+// only reads the goldens: to accept a deliberate change in the output, run
+// `npm run update-goldens` and review the diff.
+import { readFile } from 'node:fs/promises';
+import t from 'tap';
 import { load } from 'js-yaml';
 import { Parser } from 'tap-parser';
 import type { PhaseRecord } from '../../harness/common/progress.js';
+import { countVerdicts } from '../../harness/scenarios/verdicts.js';
 import { BISECT, bisectVerdict, exitCodeFor, overallStatus, toJunit, toResultsJson, toSummary, toTap, type RunResults } from '../../harness/report/index.js';
+import { REPORTERS, REPORT_INPUTS, goldenPath, readInput as input, readRecorded } from '../helpers/report-fixtures.js';
 
-const dir = fileURLToPath(new URL('../../../test/fixtures/reports/', import.meta.url));
-const update = process.env.KTRIAL_UPDATE_GOLDEN === '1';
-
-async function input(name: string): Promise<RunResults> {
-  return JSON.parse(await readFile(`${dir}${name}.input.json`, 'utf8')) as RunResults;
-}
-
-async function golden(t: Test, file: string, actual: string): Promise<void> {
-  const path = `${dir}${file}`;
-  if (update) await writeFile(path, actual);
-  const expected = await readFile(path, 'utf8').catch(() => '(missing golden file: run with KTRIAL_UPDATE_GOLDEN=1)');
-  t.equal(actual, expected, file);
-}
-
-const reporters: [string, (r: RunResults) => string][] = [
-  ['results.json', toResultsJson],
-  ['tap', toTap],
-  ['junit.xml', toJunit],
-  ['summary.txt', toSummary],
-];
-
-for (const name of ['mixed', 'boot-failed', 'all-passed']) {
+for (const name of REPORT_INPUTS) {
   t.test(`${name}: every reporter matches its golden file`, async (t) => {
     const r = await input(name);
-    for (const [ext, fn] of reporters) await golden(t, `${name}.${ext}`, fn(r));
+    for (const [suffix, fn] of REPORTERS) {
+      const expected = await readFile(goldenPath(name, suffix), 'utf8').catch(() => `(missing golden file ${name}.${suffix}: npm run update-goldens)`);
+      t.equal(fn(r), expected, `${name}.${suffix}`);
+    }
+  });
+
+  t.test(`${name}: what the recorded run wrote agrees with what the reporters derive`, async (t) => {
+    const { results, recorded } = await readRecorded(name);
+    t.equal(recorded.exitCode, exitCodeFor(results), 'exit code');
+    t.same(recorded.counts, countVerdicts(results.cases), 'counts');
   });
 
   t.test(`${name}: the TAP output parses as TAP 14`, async (t) => {
@@ -66,11 +57,24 @@ for (const name of ['mixed', 'boot-failed', 'all-passed']) {
   });
 }
 
+t.test('the recorded inputs cover what their names say', async (t) => {
+  const mixed = await input('mixed');
+  t.same(new Set(mixed.cases.map((c) => c.verdict)), new Set(['passed', 'failed', 'expected-failure', 'unexpectedly-passed', 'flaky', 'not-run']), 'mixed: every verdict');
+  t.ok(mixed.cases.some((c) => c.crash), 'mixed: a kernel crash');
+  t.same(new Set(mixed.cases.filter((c) => c.verdict === 'not-run').map((c) => c.notRun?.cause)), new Set(['missing-requirement', 'kernel-crashed']), 'mixed: not run for a missing option and after the crash');
+  t.ok(mixed.notes?.length, 'mixed: a note');
+  const boot = await input('boot-failed');
+  t.equal(boot.error?.class, 'kernel', 'boot-failed: a kernel error');
+  t.ok(boot.cases.length && boot.cases.every((c) => c.notRun?.cause === 'boot-failed'), 'boot-failed: every case not run');
+  const all = await input('all-passed');
+  t.ok(all.cases.every((c) => c.verdict === 'passed' || c.notRun?.cause === 'missing-requirement'), 'all-passed: passed, or not run for a missing option');
+});
+
 t.test('exit codes', async (t) => {
   const mixed = await input('mixed');
   t.equal(exitCodeFor(mixed), 3, 'a kernel crash during a case is a kernel failure');
   t.equal(exitCodeFor(await input('boot-failed')), 3, 'a boot failure is a kernel failure');
-  t.equal(exitCodeFor(await input('all-passed')), 0, 'passed, expected failures and missing requirements are as expected');
+  t.equal(exitCodeFor(await input('all-passed')), 0, 'passed, and not run for a missing requirement, are as expected');
 
   const noCrash = mixed.cases.filter((c) => !c.crash && c.notRun?.cause !== 'kernel-crashed');
   t.equal(exitCodeFor({ ...mixed, status: 'ok', cases: noCrash }), 1, 'a failed case makes 1 even when the status says ok');
@@ -93,6 +97,26 @@ t.test('JUnit output escapes XML and has no invalid characters', async (t) => {
   const xml = toJunit(r);
   t.notMatch(xml, /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/);
   t.match(xml, /name="bell \? and &lt;tag&gt; &amp; &quot;q&quot;"/);
+});
+
+t.test('TAP escapes # and \\ in case names, and a reason in a directive stays on one line', async (t) => {
+  const r = await input('all-passed');
+  const passed = r.cases.find((c) => c.verdict === 'passed')!;
+  passed.name = 'hostname with a # and a \\ in "quotes"';
+  const skipped = r.cases.find((c) => c.verdict === 'not-run')!;
+  skipped.reason = 'two\nlines';
+  const names: string[] = [];
+  const skips: unknown[] = [];
+  await new Promise<void>((res) => {
+    const p = new Parser(() => res());
+    p.on('assert', (a: { name: string; skip: unknown }) => {
+      names.push(a.name);
+      if (a.skip) skips.push(a.skip);
+    });
+    p.end(toTap(r));
+  });
+  t.ok(names.includes(`${passed.suite}: hostname with a # and a \\ in "quotes"`), 'the name reads back whole');
+  t.same(skips, r.cases.filter((c) => c.verdict === 'not-run').map((c) => (c === skipped ? 'two lines' : c.reason)), 'SKIP reasons read back');
 });
 
 t.test('the summary shows the start of a long crash excerpt', async (t) => {
