@@ -74,6 +74,9 @@ export function guestExec(vm: Vm): GuestExec & { warnings: string[] } {
       // The runner tells a slow command from a lost guest by its own probe; a timed-out
       // command is not a result.
       if (r.timedOut) throw new Error(`no result within ${opts.timeoutMs} ms`);
+      // No exit status and no signal: the channel closed under the command (the guest reset
+      // or the connection dropped). Not a result either; the runner's probe tells which.
+      if (r.exitCode === null && r.signal === undefined) throw new Error('the command ended without an exit status (the SSH connection closed under it)');
       return { exitCode: r.exitCode ?? (r.timedOut ? 124 : 128), stdout: r.stdout, stderr: r.stderr, durationMs: r.durationMs };
     },
     kernelCrash() {

@@ -54,6 +54,20 @@ t.test('a kernel crash during a case fails it with the console excerpt; the rest
   t.notOk(alive(Number(res.kernel.qemuPid)), 'QEMU is gone');
 });
 
+t.test('a guest that resets during a case: that case fails as the guest lost, the rest is not run', async (t) => {
+  // sysrq b resets the guest without a console message; QEMU (-no-reboot) exits, and the
+  // SSH channel closes under the command without an exit status.
+  const out = await tmp('reset');
+  const r = await ktrial(['run', SMOKE61, '--suite', fixture('scenarios', 'guest-lost.yaml'), '--out', out]);
+  t.equal(r.code, 3, 'kernel-side exit code');
+  const res = await results(out);
+  t.equal(byName(res, 'before the reset')?.verdict, 'passed');
+  t.equal(byName(res, 'the reset')?.verdict, 'failed');
+  t.match(byName(res, 'the reset')?.lost, /stopped answering/, 'the case says the guest was lost');
+  t.equal(byName(res, 'after the reset')?.notRun?.cause, 'guest-lost', 'the case after it is not run');
+  t.notOk(alive(Number(res.kernel.qemuPid)), 'QEMU is gone');
+});
+
 t.test('a command that outlives its case timeout fails that case only', async (t) => {
   const out = await tmp('timeout');
   // The suite gives a case 5 s; --timeout-case gives every case 3 s instead.
