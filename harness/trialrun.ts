@@ -47,7 +47,7 @@ export function bootKernel(kernel: KernelArtifacts, image: GuestImage, trial: Tr
     {
       runDir: outDir,
       kernel: kernel.bzImage,
-      kernelConfig: kernel.configValues,
+      kernelConfig: kernel.options,
       memoryMiB: trial.guest.memoryMiB,
       cmdlineExtra: [...(eraNamed(kernel.manifest.source.era)?.bootArgs ?? []), ...(trial.guest.cmdline ? [trial.guest.cmdline] : [])],
       bootTimeoutMs: bootTimeoutS * 1000,
@@ -122,7 +122,7 @@ export async function runTrial(trial: Trial, opts: RunTrialOptions, ctx: StageCo
     for (const suite of suites) {
       const cases = await ctx.progress.phase(`scenarios ${suite.name}`, ({ status }) =>
         runSuiteRepeated(suite, guest, opts.repeat ?? 1, {
-          kernelConfig: optionsWithImplied(kernel.manifest.source.era, kernel.configValues),
+          kernelConfig: optionsWithImplied(kernel.manifest.source.era, kernel.options),
           knownIssues: trial.expectedFailures,
           ...(opts.only ? { only: opts.only } : {}),
           ...(caseS !== undefined ? { caseTimeoutMs: caseS * 1000 } : {}),

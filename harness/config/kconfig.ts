@@ -1,5 +1,8 @@
 // Pure .config handling: parse, merge fragments in order with their origins, check the
 // final config against what was required, and explain from Kconfig why an option is gone.
+// KernelConfig is how every later stage reads a kernel's options.
+import { readFile } from 'node:fs/promises';
+import { badInput } from '../common/errors.js';
 
 export interface Origin {
   file: string;
@@ -27,6 +30,47 @@ export function parseConfig(text: string, file: string): Setting[] {
 
 export function configMap(settings: Setting[]): Map<string, string> {
   return new Map(settings.map((s) => [s.symbol, s.value]));
+}
+
+const withPrefix = (option: string) => `CONFIG_${option.replace(/^CONFIG_/, '')}`;
+
+/**
+ * A kernel's options as the later stages read them: those that are set, each with its value
+ * (y, m, a number, or a string without its quotes). Absent and "n" both mean not set; an
+ * option may be named with or without its CONFIG_ prefix.
+ */
+export class KernelConfig {
+  private readonly values = new Map<string, string>();
+
+  /** Entries in order, later ones winning; a value "n" unsets the option. */
+  constructor(entries: Iterable<readonly [string, string]>) {
+    for (const [option, value] of entries) {
+      if (value === 'n') this.values.delete(withPrefix(option));
+      else this.values.set(withPrefix(option), value.replace(/^"(.*)"$/, '$1'));
+    }
+  }
+
+  static parse(text: string, file = '.config'): KernelConfig {
+    return new KernelConfig(parseConfig(text, file).map((s) => [s.symbol, s.value]));
+  }
+
+  static async load(file: string): Promise<KernelConfig> {
+    try {
+      return KernelConfig.parse(await readFile(file, 'utf8'), file);
+    } catch (err) {
+      throw badInput(`cannot read the kernel config ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`, { hint: 'pass the .config the kernel was built with' });
+    }
+  }
+
+  /** The option's value, or undefined when it is not set. */
+  get(option: string): string | undefined {
+    return this.values.get(withPrefix(option));
+  }
+
+  /** This config with `options` added where it sets nothing (options built in without a symbol). */
+  withDefaults(options: Readonly<Record<string, string>>): KernelConfig {
+    return new KernelConfig([...Object.entries(options), ...this.values]);
+  }
 }
 
 export interface Conflict {

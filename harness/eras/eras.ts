@@ -1,5 +1,6 @@
 // What ktrial knows about each kernel era, as data: one record per range of versions.
 // Stages read these fields; no stage branches on a version number itself.
+import type { KernelConfig } from '../config/kconfig.js';
 
 export interface KernelVersion {
   major: number;
@@ -120,8 +121,8 @@ export function eraNamed(name: string): KernelEra | undefined {
 
 /** A kernel's options as scenario requirements see them: the era's implied options (built
  *  in without a Kconfig symbol, e.g. UTS namespaces on 2.6.24), then the .config's values. */
-export function optionsWithImplied(eraName: string, values: ReadonlyMap<string, string>): Map<string, string> {
-  return new Map([...Object.entries(eraNamed(eraName)?.impliedOptions ?? {}), ...values]);
+export function optionsWithImplied(eraName: string, config: KernelConfig): KernelConfig {
+  return config.withDefaults(eraNamed(eraName)?.impliedOptions ?? {});
 }
 
 export function eraFor(v: KernelVersion): KernelEra | undefined {

@@ -11,7 +11,7 @@ import { requireTools } from '../common/hosttools.js';
 import { repoPath, REPO_ROOT } from '../common/paths.js';
 import { run } from '../common/proc.js';
 import { configure } from '../config/configure.js';
-import { configMap, parseConfig } from '../config/kconfig.js';
+import { KernelConfig } from '../config/kconfig.js';
 import { compatSeriesFor, versionString } from '../eras/eras.js';
 import { applySeries } from '../patch/apply.js';
 import { loadSeries, type Series } from '../patch/series.js';
@@ -43,7 +43,8 @@ export interface KernelArtifacts {
   config: string;
   buildLog: string;
   manifest: KernelManifest;
-  configValues: Map<string, string>;
+  /** The final .config's options. */
+  options: KernelConfig;
   cacheHit: boolean;
 }
 
@@ -128,7 +129,7 @@ export async function buildKernel(trial: Trial, opts: BuildOptions, ctx: StageCo
     config: join(entry.dir, 'config'),
     buildLog: join(entry.dir, 'build.log'),
     manifest,
-    configValues: configMap(parseConfig(configText, 'config')),
+    options: KernelConfig.parse(configText, 'config'),
     cacheHit: !built,
   };
 }

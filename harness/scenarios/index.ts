@@ -2,7 +2,7 @@
 export { loadSuite, parseSuite, ROOT, NOBODY } from './load.js';
 export { expandSuite, stepLabel, describeAction } from './expand.js';
 export { runSuite, runSuiteRepeated, type RunOptions } from './run.js';
-export { applyKnownIssues, mergeRepeats, casesNotRun, isAsExpected, countVerdicts, missingRequirements, findKnownIssue, unmatchedIssueNotes, type KernelConfig } from './verdicts.js';
+export { applyKnownIssues, mergeRepeats, casesNotRun, isAsExpected, countVerdicts, missingRequirements, findKnownIssue, unmatchedIssueNotes } from './verdicts.js';
 export { judge, describeExpectation, captureValues, type Judgement } from './expect.js';
 export { interpret, stepCommand, type AgentLine, type Observation, type ExecResult } from './agent.js';
 export { scenarioJsonSchema, scenarioJsonSchemaText } from './schema.js';

@@ -7,7 +7,8 @@ import { expandSuite, stepLabel } from './expand.js';
 import { captureValues, describeExpectation, judge } from './expect.js';
 import { AGENT_PATH } from './names.js';
 import type { Case, CaseResult, GuestExec, KnownIssue, Step, StepResult, Suite } from './types.js';
-import { applyKnownIssues, mergeRepeats, missingRequirements, notRunResult, whereText, type KernelConfig } from './verdicts.js';
+import { applyKnownIssues, mergeRepeats, missingRequirements, notRunResult, whereText } from './verdicts.js';
+import type { KernelConfig } from '../config/kconfig.js';
 import { globMatch, substitute, substituteDeep, UnsetVariable } from './vars.js';
 
 export interface RunOptions {

@@ -3,17 +3,8 @@
 import { expandSuite } from './expand.js';
 import type { CaseResult, KnownIssue, NotRunCause, Suite, Verdict } from './types.js';
 import { globMatch } from './vars.js';
+import type { KernelConfig } from '../config/kconfig.js';
 
-/** Kernel config: option to value ("y", "m", a string), as a Map or a record; absent means
- *  not set. Keys may carry the CONFIG_ prefix or not. */
-export type KernelConfig = ReadonlyMap<string, string> | Readonly<Record<string, string>>;
-
-function configValue(config: KernelConfig, option: string): string | undefined {
-  const bare = option.replace(/^CONFIG_/, '');
-  const get = (k: string) => (config instanceof Map ? config.get(k) : (config as Record<string, string>)[k]);
-  const v = get(`CONFIG_${bare}`) ?? get(bare);
-  return v === undefined || v === 'n' ? undefined : v.replace(/^"(.*)"$/, '$1');
-}
 
 /** Why the kernel does not meet these requirements (empty when it does). */
 export function missingRequirements(requires: readonly string[], config: KernelConfig | undefined): string[] {
@@ -22,7 +13,7 @@ export function missingRequirements(requires: readonly string[], config: KernelC
   for (const r of requires) {
     const negate = r.startsWith('!');
     const [option, want] = (negate ? r.slice(1) : r).split('=', 2) as [string, string | undefined];
-    const have = configValue(config, option);
+    const have = config.get(option);
     if (negate) {
       if (have !== undefined) out.push(`${option} is set (=${have}); the case needs a kernel without it`);
     } else if (want === undefined) {

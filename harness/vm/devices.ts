@@ -1,28 +1,7 @@
 // Which QEMU devices a guest gets is decided by its kernel's .config, from the tables
 // below (data, in order of preference), never by kernel version.
-import { readFile } from 'node:fs/promises';
 import { badInput } from '../common/errors.js';
-
-export type KernelConfig = ReadonlyMap<string, string>;
-
-/** Parse a .config: CONFIG_X=value lines (a "# CONFIG_X is not set" line means absent). */
-export function parseKernelConfig(text: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const r = /^(CONFIG_[A-Za-z0-9_]+)=(.*)$/.exec(line.trim());
-    if (r) m.set(r[1]!, r[2]!.replace(/^"(.*)"$/, '$1'));
-  }
-  return m;
-}
-
-export async function loadKernelConfig(src: string | KernelConfig): Promise<KernelConfig> {
-  if (typeof src !== 'string') return src;
-  try {
-    return parseKernelConfig(await readFile(src, 'utf8'));
-  } catch (err) {
-    throw badInput(`cannot read the kernel config ${src}: ${(err as NodeJS.ErrnoException).code ?? err}`, { hint: 'pass the .config the kernel was built with' });
-  }
-}
+import type { KernelConfig } from '../config/kconfig.js';
 
 /** Built in (=y); a module cannot help, the guest has no modules. */
 const builtIn = (cfg: KernelConfig, opt: string) => cfg.get(opt) === 'y';

@@ -5,6 +5,6 @@ export { runCommandInGuest, interactiveShell, commandLine } from './interactive.
 export { generateClientKey, type ClientKey } from './ssh.js';
 export { killAllGuests, liveGuestPids } from './qemu.js';
 export { chooseAccel, probeKvm, type Accel, type AccelVerdict } from './accel.js';
-export { chooseDevices, parseKernelConfig, loadKernelConfig, NIC_TABLE, OPTIONAL_TABLE, type KernelConfig, type DeviceChoice } from './devices.js';
+export { chooseDevices, NIC_TABLE, OPTIONAL_TABLE, type DeviceChoice } from './devices.js';
 export { parseConsole, classifyLine, summarize, excerptAround, FATAL_KINDS, PROBLEM_KINDS, type ConsoleEvent, type ConsoleEventKind, type ConsoleSummary } from './console.js';
 export { ConsoleWatch, type TimedEvent } from './consolewatch.js';

@@ -10,7 +10,8 @@ import type { StageContext } from '../common/context.js';
 import { chooseAccel, type Accel } from './accel.js';
 import { FATAL_KINDS, summarize } from './console.js';
 import { ConsoleWatch, type TimedEvent } from './consolewatch.js';
-import { chooseDevices, loadKernelConfig, type KernelConfig } from './devices.js';
+import { chooseDevices } from './devices.js';
+import { KernelConfig } from '../config/kconfig.js';
 import { freePort, startQemu, stopQemu, type QemuProcess } from './qemu.js';
 import { shellQuote } from '../common/shell.js';
 import { connectOnce, execOn, SshConnectError, type ExecOptions, type ExecResult } from './ssh.js';
@@ -129,7 +130,7 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
   } else await requireTools([qemuBin], 'booting a guest');
   await mustExist(req.kernel, 'the kernel image');
   await mustExist(req.initramfs, 'the initramfs');
-  const cfg = await loadKernelConfig(req.kernelConfig);
+  const cfg = typeof req.kernelConfig === 'string' ? await KernelConfig.load(req.kernelConfig) : req.kernelConfig;
   const devices = chooseDevices(cfg);
   const verdict = req.accel ? { accel: req.accel, reason: 'requested', probeMs: 0, cached: false } : await chooseAccel(qemuBin, req.kernel, ctx);
   ctx.progress.info(`vm: accelerator ${verdict.accel} (${verdict.reason}${verdict.cached ? ', cached verdict' : verdict.probeMs ? `, probe took ${(verdict.probeMs / 1000).toFixed(1)} s` : ''}); devices: ${devices.notes.join(', ')}`);

@@ -342,7 +342,7 @@ async function prepareGuest(t: TrialDef, cache: string, source: string, work: st
     if (!kernel.cacheHit) say(`  note: the ${t.name} kernel was not in the warm cache and was built now`);
     const image = await buildImage(ctx);
     const bootArgs = [...(eraNamed(kernel.manifest.source.era)?.bootArgs ?? []), ...(trial.guest.cmdline ? trial.guest.cmdline.split(/\s+/) : [])];
-    return { trial: t.name, kernel, image, bootArgs, memoryMiB: trial.guest.memoryMiB, devices: chooseDevices(kernel.configValues) };
+    return { trial: t.name, kernel, image, bootArgs, memoryMiB: trial.guest.memoryMiB, devices: chooseDevices(kernel.options) };
   });
 }
 
@@ -376,7 +376,7 @@ function vmRequest(g: Guest, initramfs: string, clientPrivateKey: string, dir: s
     initramfs,
     hostKeyPublic: g.image.hostKeyPublic,
     clientPrivateKey,
-    kernelConfig: g.kernel.configValues,
+    kernelConfig: g.kernel.options,
     memoryMiB: g.memoryMiB,
     cmdlineExtra: g.bootArgs,
     bootTimeoutMs: BOOT_TIMEOUT_MS,

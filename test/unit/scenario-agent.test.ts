@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { KernelConfig } from '../../harness/config/kconfig.js';
 import { loadSuite } from '../../harness/scenarios/load.js';
 import { runSuite } from '../../harness/scenarios/run.js';
 import type { GuestExec } from '../../harness/scenarios/types.js';
@@ -142,7 +143,7 @@ const hostGuest: GuestExec = {
 
 t.test('the namespaces suite passes on this host through the runner', { skip: !haveMusl ? 'musl-gcc is not installed' : !canUnshare ? 'needs root and unshare' : false }, async (t) => {
   const suite = await loadSuite(join(root, 'test/scenarios/namespaces.yaml'));
-  const kernelConfig = { CONFIG_UTS_NS: 'y', CONFIG_IPC_NS: 'y', CONFIG_PID_NS: 'y', CONFIG_NET_NS: 'y', CONFIG_USER_NS: 'y' };
+  const kernelConfig = new KernelConfig(Object.entries({ CONFIG_UTS_NS: 'y', CONFIG_IPC_NS: 'y', CONFIG_PID_NS: 'y', CONFIG_NET_NS: 'y', CONFIG_USER_NS: 'y' }));
   const results = await runSuite(suite, hostGuest, { agentPath: agent, kernelConfig });
   const bad = results.filter((r) => r.verdict !== 'passed' && r.notRun?.cause !== 'missing-requirement');
   t.same(
@@ -155,7 +156,7 @@ t.test('the namespaces suite passes on this host through the runner', { skip: !h
     ['without PID namespaces CLONE_NEWPID is refused'],
   );
   // The same suite on a kernel like 2.6.20: only UTS and IPC namespaces.
-  const old = await runSuite(suite, hostGuest, { agentPath: agent, kernelConfig: { CONFIG_UTS_NS: 'y', CONFIG_IPC_NS: 'y' } });
+  const old = await runSuite(suite, hostGuest, { agentPath: agent, kernelConfig: new KernelConfig(Object.entries({ CONFIG_UTS_NS: 'y', CONFIG_IPC_NS: 'y' })) });
   t.same(
     old.filter((r) => r.verdict === 'not-run').map((r) => r.name),
     ['unshare PID as root', 'unshare NET as root', 'unshare USER as root', 'an unprivileged user may unshare UTS inside a new user namespace'],

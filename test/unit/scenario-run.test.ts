@@ -2,6 +2,7 @@
 // the run, timeouts, a guest that stops answering, requirements, setup and cleanup, helper
 // reaping, known issues (expected failure, unexpected pass) and repeats (flaky).
 import t from 'tap';
+import { KernelConfig } from '../../harness/config/kconfig.js';
 import { KtrialError } from '../../harness/common/errors.js';
 import { parseSuite } from '../../harness/scenarios/load.js';
 import { runSuite, runSuiteRepeated } from '../../harness/scenarios/run.js';
@@ -157,13 +158,13 @@ t.test('a guest that stops answering ends the run: the rest are not run', async 
 
 t.test('requirements: not run with the reason; negations; no config means no check', async (t) => {
   const g = new FakeGuest((cmd) => ok(cmd));
-  const rs = await runSuite(parseSuite(three, 'c.yaml'), g, { kernelConfig: new Map([['CONFIG_UTS_NS', 'y']]) });
+  const rs = await runSuite(parseSuite(three, 'c.yaml'), g, { kernelConfig: new KernelConfig([['CONFIG_UTS_NS', 'y']]) });
   t.same(rs[3]!.notRun, { cause: 'missing-requirement', detail: 'requirement not met: CONFIG_PID_NS is not set' });
   t.equal(rs[3]!.reason, 'requirement not met: CONFIG_PID_NS is not set');
   const neg = parseSuite(`name: n\ncases:\n  - name: a\n    requires: ["!CONFIG_PID_NS", "CONFIG_HZ=250"]\n    steps: [{unshare: pid}]\n`, 'n.yaml');
-  const r2 = await runSuite(neg, g, { kernelConfig: { PID_NS: 'y', CONFIG_HZ: '1000' } });
+  const r2 = await runSuite(neg, g, { kernelConfig: new KernelConfig([['PID_NS', 'y'], ['CONFIG_HZ', '1000']]) });
   t.equal(r2[0]!.reason, 'requirement not met: CONFIG_PID_NS is set (=y); the case needs a kernel without it; CONFIG_HZ is =1000, not =250');
-  const r3 = await runSuite(neg, g, { kernelConfig: { CONFIG_PID_NS: 'n', CONFIG_HZ: '250' } });
+  const r3 = await runSuite(neg, g, { kernelConfig: new KernelConfig([['CONFIG_PID_NS', 'n'], ['CONFIG_HZ', '250']]) });
   t.equal(r3[0]!.verdict, 'passed');
   t.equal((await runSuite(neg, g))[0]!.verdict, 'passed');
 });

@@ -1,17 +1,22 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { chooseDevices, parseKernelConfig } from '../../harness/vm/devices.js';
+import { chooseDevices } from '../../harness/vm/devices.js';
+import { KernelConfig } from '../../harness/config/kconfig.js';
 import { KtrialError } from '../../harness/common/errors.js';
 
 const base = ['CONFIG_BLK_DEV_INITRD=y', 'CONFIG_SERIAL_8250_CONSOLE=y', 'CONFIG_INET=y'];
-const cfg = (...lines: string[]) => parseKernelConfig([...base, ...lines].join('\n'));
+const cfg = (...lines: string[]) => KernelConfig.parse([...base, ...lines].join('\n'));
 
-t.test('parseKernelConfig reads values and ignores "is not set" lines', async (t) => {
-  const m = parseKernelConfig('CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C="x y"\nCONFIG_D=m\n');
+t.test('KernelConfig reads values; "is not set" and =n mean not set; the prefix is optional', async (t) => {
+  const m = KernelConfig.parse('CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C="x y"\nCONFIG_D=m\nCONFIG_E=y\nCONFIG_E=n\n');
   t.equal(m.get('CONFIG_A'), 'y');
-  t.equal(m.has('CONFIG_B'), false);
+  t.equal(m.get('A'), 'y');
+  t.equal(m.get('CONFIG_B'), undefined);
   t.equal(m.get('CONFIG_C'), 'x y');
   t.equal(m.get('CONFIG_D'), 'm');
+  t.equal(m.get('CONFIG_E'), undefined, 'a later =n unsets');
+  const implied = m.withDefaults({ CONFIG_UTS_NS: 'y', CONFIG_A: 'm' });
+  t.same([implied.get('UTS_NS'), implied.get('A')], ['y', 'y'], 'defaults fill only what the config does not set');
 });
 
 t.test('virtio-net is preferred, and virtio-rng comes with HW_RANDOM_VIRTIO', async (t) => {
@@ -34,7 +39,7 @@ t.test('a NIC built as a module does not count (the guest has no modules)', asyn
 t.test('no usable NIC, or no serial console, is refused with a hint', async (t) => {
   t.throws(() => chooseDevices(cfg('CONFIG_VIRTIO_NET=m')), KtrialError);
   try {
-    chooseDevices(parseKernelConfig('CONFIG_E1000=y\nCONFIG_INET=y\nCONFIG_BLK_DEV_INITRD=y\n'));
+    chooseDevices(KernelConfig.parse('CONFIG_E1000=y\nCONFIG_INET=y\nCONFIG_BLK_DEV_INITRD=y\n'));
     t.fail('expected an error');
   } catch (err) {
     t.ok(err instanceof KtrialError);
@@ -45,8 +50,8 @@ t.test('no usable NIC, or no serial console, is refused with a hint', async (t) 
 
 t.test('the project\'s guest fragments are enough on their own', async (t) => {
   const frag = (name: string) => readFileSync(new URL(`../../../configs/fragments/${name}`, import.meta.url), 'utf8');
-  t.equal(chooseDevices(parseKernelConfig(frag('guest-2.6.config'))).nic, 'e1000');
-  const modern = chooseDevices(parseKernelConfig(frag('guest-modern.config')));
+  t.equal(chooseDevices(KernelConfig.parse(frag('guest-2.6.config'))).nic, 'e1000');
+  const modern = chooseDevices(KernelConfig.parse(frag('guest-modern.config')));
   t.equal(modern.nic, 'virtio-net-pci');
   t.same(modern.extra, ['virtio-rng-pci']);
 });
