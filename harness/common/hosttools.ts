@@ -37,7 +37,7 @@ export const HOST_FILES: readonly { path: string; pkg: string; usedFor: string }
 ];
 
 export const SETUP_PACKAGES = [
-  ...new Set([...HOST_TOOLS.map((t) => t.pkg), ...HOST_FILES.map((f) => f.pkg), 'gcc-11', 'cpio', 'linux-source-6.1', 'openssh-client', 'kmod', 'debian-archive-keyring']),
+  ...new Set([...HOST_TOOLS.map((t) => t.pkg), ...HOST_FILES.map((f) => f.pkg), 'gcc-11', 'cpio', 'linux-source-6.1', 'openssh-client', 'kmod', 'debian-archive-keyring', 'tmux']),
 ];
 
 export async function which(command: string): Promise<string | undefined> {
