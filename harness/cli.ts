@@ -157,7 +157,11 @@ async function cmdBoot(args: string[], ctx: StageContext): Promise<number> {
   const vm = await ctx.progress.phase('boot', () => bootKernel(kernel, image, trial, outDir, timeouts.bootS ?? trial.timeouts.bootS, ctx, !!opts.console));
   try {
     ctx.progress.info(`guest up (${vm.accel}); console log: ${join(outDir, 'console.log')}`);
-    return opts.shell ? await interactiveShell(vm) : await runCommandInGuest(vm, command);
+    const code = opts.shell ? await interactiveShell(vm) : await runCommandInGuest(vm, command);
+    // An interrupt kills QEMU, which ends the command with a lost connection (255): the
+    // run was interrupted, and says so with 130.
+    if (ctx.signal.aborted) throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Interrupted('a signal');
+    return code;
   } finally {
     await vm.close();
   }
