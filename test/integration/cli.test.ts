@@ -95,6 +95,33 @@ t.test('boot -- CMD exits with the guest command\'s code and prints its output; 
   t.same(await qemusUsing(out), [], 'no QEMU process refers to the output directory');
 });
 
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  t.test(`${signal} while boot -- CMD runs ends with 130 and leaves no QEMU`, async (t) => {
+    const out = await tmp('boot-signal');
+    // The signal is sent once the command has started in the guest (it said so).
+    const child = execa('node', [repoPath('bin', 'ktrial.js'), 'boot', SMOKE61, '--out', out, '--', 'sh', '-c', 'echo started; exec sleep 1000'], { reject: false, cwd: repoPath() });
+    let stderr = '';
+    let sent = false;
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout?.on('data', (d: Buffer) => {
+      if (!sent && d.toString().includes('started')) {
+        sent = true;
+        child.kill(signal);
+      }
+    });
+    // Bounded: should the signal never be sent or not be acted on, the run is stopped here.
+    const guard = setTimeout(() => child.kill('SIGKILL'), 900_000);
+    const r = await child;
+    clearTimeout(guard);
+    t.ok(sent, 'the command started in the guest and the signal was sent');
+    t.equal(r.exitCode, 130, 'interrupted: 130, not the lost command\'s 255');
+    t.match(stderr, /interrupted/);
+    const pid = qemuPid(stderr);
+    t.ok(pid !== undefined && !alive(pid), `QEMU ${pid} is gone`);
+    t.same(await qemusUsing(out), [], 'no QEMU process refers to the output directory');
+  });
+}
+
 t.test('boot --shell in tmux: a prompt, uname -r shows the release, exit ends it and QEMU', { skip: TMUX_MISSING }, async (t) => {
   const out = await tmp('shell');
   const sock = `ktrial-cli-test-${process.pid}`;
