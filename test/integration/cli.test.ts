@@ -88,7 +88,10 @@ t.test('boot -- CMD exits with the guest command\'s code and prints its output; 
 
   const no = await ktrial(['boot', SMOKE61, '--out', out, '--', 'false']);
   t.equal(no.code, 1, 'false gives 1');
-  for (const r of [seven, yes, no]) {
+
+  const killed = await ktrial(['boot', SMOKE61, '--out', out, '--', 'sh', '-c', 'kill -KILL $$']);
+  t.equal(killed.code, 128 + 9, 'a command killed by SIGKILL gives 137, as a shell reports it');
+  for (const r of [seven, yes, no, killed]) {
     const p = qemuPid(r.stderr);
     t.ok(p !== undefined && !alive(p), `QEMU ${p} is gone`);
   }
