@@ -50,7 +50,8 @@ options for boot:
   --shell | -- COMMAND...
 
 environment: KTRIAL_CACHE (default ~/.cache/ktrial), KTRIAL_SOURCE_<NAME> (a source
-for trials whose source is named NAME, e.g. KTRIAL_SOURCE_LINUX_2_6_20)
+for trials whose source is named NAME, e.g. KTRIAL_SOURCE_LINUX_2_6_20), KTRIAL_ACCEL=kvm|tcg
+(the accelerator, instead of probing KVM once per host and QEMU version)
 
 exit codes: 0 all as expected, 1 some case not as expected, 2 bad input,
             3 kernel-side failure (patch, build, boot, crash), 4 host-side failure,
