@@ -9,10 +9,11 @@ import { sha256 } from '../common/hash.js';
 import { run } from '../common/proc.js';
 import type { KernelEra } from '../eras/eras.js';
 import type { ConfigSpec } from '../trial/trial.js';
-import type { Toolchain } from '../kernel/toolchain.js';
+import { makeVars, type Toolchain } from '../kernel/toolchain.js';
 import { applySettings, checkRequired, configMap, indexKconfig, mergeLayers, parseConfig, type Conflict, type MissingOption, type Setting } from './kconfig.js';
 
-export interface KernelConfig {
+/** What the config stage hands on: the final .config and what happened on the way. */
+export interface FinalConfig {
   /** The final .config text. */
   text: string;
   sha256: string;
@@ -20,10 +21,6 @@ export interface KernelConfig {
   conflicts: Conflict[];
   /** Options a fragment or the trial asked for that kconfig changed (not required, so a warning). */
   dropped: MissingOption[];
-}
-
-export function makeVars(era: KernelEra, tc: Toolchain): string[] {
-  return [`ARCH=${era.makeArch}`, `CC=${tc.cc}`, `HOSTCC=${tc.cc}`];
 }
 
 async function kconfigFiles(tree: string): Promise<{ file: string; text: string }[]> {
@@ -46,7 +43,7 @@ function sameSettings(a: string, b: string): boolean {
   return x.size === y.size && [...x].every(([k, v]) => y.get(k) === v);
 }
 
-export async function configure(tree: string, era: KernelEra, tc: Toolchain, spec: ConfigSpec, trialFile: string, ctx: StageContext, logFile: string): Promise<KernelConfig> {
+export async function configure(tree: string, era: KernelEra, tc: Toolchain, spec: ConfigSpec, trialFile: string, ctx: StageContext, logFile: string): Promise<FinalConfig> {
   if (!era.baseTargets.includes(spec.base)) {
     throw badInput(`config base "${spec.base}" does not exist in kernels of era ${era.name}`, {
       where: { file: trialFile },

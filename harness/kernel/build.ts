@@ -6,10 +6,9 @@ import { join } from 'node:path';
 import type { StageContext } from '../common/context.js';
 import { kernelFailure } from '../common/errors.js';
 import { run } from '../common/proc.js';
-import { makeVars } from '../config/configure.js';
 import type { KernelEra } from '../eras/eras.js';
 import { describeFailure, summariseBuildLog, type BuildSummary } from './buildlog.js';
-import type { Toolchain } from './toolchain.js';
+import { makeVars, type Toolchain } from './toolchain.js';
 
 /** Variables that make a build independent of who, where and when. */
 export const PINNED_BUILD_ENV = {

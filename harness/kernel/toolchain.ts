@@ -3,6 +3,7 @@
 import { badInput } from '../common/errors.js';
 import { requireTools, which } from '../common/hosttools.js';
 import { run } from '../common/proc.js';
+import type { KernelEra } from '../eras/eras.js';
 
 export interface Toolchain {
   cc: string;
@@ -10,6 +11,11 @@ export interface Toolchain {
   gccMajor: number;
   ldVersion: string;
   makeVersion: string;
+}
+
+/** The make variables every make call on a kernel tree needs: its arch and the compiler. */
+export function makeVars(era: KernelEra, tc: Toolchain): string[] {
+  return [`ARCH=${era.makeArch}`, `CC=${tc.cc}`, `HOSTCC=${tc.cc}`];
 }
 
 export async function detectToolchain(cc: string): Promise<Toolchain> {
