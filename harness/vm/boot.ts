@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { StageContext } from '../common/context.js';
 import { writeRunOverlay, type GuestImage } from '../image/image.js';
 import { generateClientKey } from './ssh.js';
-import { createVm, type Vm, type VmRequest } from './vm.js';
+import { createVm, type VmRequest } from './vm.js';
+import type { Vm } from './guest.js';
 
 export type BootRequest = Omit<VmRequest, 'initramfs' | 'hostKeyPublic' | 'clientPrivateKey' | 'consoleLog'> & {
   /** Where the run's initramfs and (unless consoleLog is given) console.log go. */

@@ -1,7 +1,6 @@
 // What `ktrial boot` does with a guest once it is up: run one command with its output
 // streamed and its exit code returned, or give the user an interactive shell.
-import type { ClientChannel } from 'ssh2';
-import type { Vm } from './vm.js';
+import type { Vm } from './guest.js';
 import { shellLine } from '../common/shell.js';
 
 /**
@@ -25,7 +24,7 @@ function exitStatus(code: number | null | undefined, signal: string | undefined)
  * on when it is not a terminal). Resolves with the command's exit status (128+n for a
  * signal, 255 when the connection was lost).
  */
-export function runCommandInGuest(
+export async function runCommandInGuest(
   vm: Vm,
   argv: readonly string[],
   io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream; /** null: give the command no input. */ stdin?: NodeJS.ReadableStream | null } = {},
@@ -34,24 +33,22 @@ export function runCommandInGuest(
   const err = io.stderr ?? process.stderr;
   // Our stdin is passed on only when it is not a terminal (a terminal never ends).
   const input = io.stdin === undefined ? (process.stdin.isTTY ? null : process.stdin) : io.stdin;
-  return new Promise((resolve, reject) => {
-    vm.ssh.exec(commandLine(argv), (e, stream: ClientChannel) => {
-      if (e) return reject(e);
-      let code: number | null = null;
-      let signal: string | undefined;
-      stream.on('data', (d: Buffer) => out.write(d));
-      stream.stderr.on('data', (d: Buffer) => err.write(d));
-      stream.on('exit', (c: number | null, s?: string) => {
-        code = c;
-        signal = s;
-      });
-      stream.on('close', () => {
-        if (input) input.unpipe(stream);
-        resolve(exitStatus(code, signal));
-      });
-      if (input) input.pipe(stream);
-      else stream.end();
+  const stream = await vm.openChannel(commandLine(argv));
+  return new Promise<number>((resolve) => {
+    let code: number | null = null;
+    let signal: string | undefined;
+    stream.on('data', (d: Buffer) => out.write(d));
+    stream.stderr.on('data', (d: Buffer) => err.write(d));
+    stream.on('exit', (c: number | null, s?: string) => {
+      code = c;
+      signal = s;
     });
+    stream.on('close', () => {
+      if (input) input.unpipe(stream);
+      resolve(exitStatus(code, signal));
+    });
+    if (input) input.pipe(stream);
+    else stream.end();
   });
 }
 
@@ -60,45 +57,43 @@ export function runCommandInGuest(
  * like our terminal. The local terminal is put in raw mode and restored on every way out.
  * Resolves with the shell's exit status.
  */
-export function interactiveShell(vm: Vm, io: { stdin?: NodeJS.ReadStream; stdout?: NodeJS.WriteStream } = {}): Promise<number> {
+export async function interactiveShell(vm: Vm, io: { stdin?: NodeJS.ReadStream; stdout?: NodeJS.WriteStream } = {}): Promise<number> {
   const input = io.stdin ?? process.stdin;
   const output = io.stdout ?? process.stdout;
   const size = () => ({ rows: output.rows || 24, cols: output.columns || 80 });
-  return new Promise((resolve, reject) => {
-    vm.ssh.shell({ term: process.env.TERM || 'vt100', ...size(), height: 0, width: 0 }, (e, stream: ClientChannel) => {
-      if (e) return reject(e);
-      const wasRaw = input.isTTY ? input.isRaw : false;
-      let code: number | null = null;
-      let signal: string | undefined;
-      const onResize = () => {
-        const s = size();
-        stream.setWindow(s.rows, s.cols, 0, 0);
-      };
-      const restore = () => {
-        output.off('resize', onResize);
-        input.unpipe(stream);
-        if (input.isTTY) input.setRawMode(wasRaw);
-        input.pause();
-        process.off('exit', restoreOnExit);
-      };
-      const restoreOnExit = () => {
-        if (input.isTTY) input.setRawMode(wasRaw);
-      };
-      process.on('exit', restoreOnExit);
-      if (input.isTTY) input.setRawMode(true);
-      output.on('resize', onResize);
-      input.pipe(stream);
-      input.resume();
-      stream.pipe(output, { end: false });
-      stream.stderr.pipe(output, { end: false });
-      stream.on('exit', (c: number | null, s?: string) => {
-        code = c;
-        signal = s;
-      });
-      stream.on('close', () => {
-        restore();
-        resolve(exitStatus(code, signal));
-      });
+  const stream = await vm.shell({ term: process.env.TERM || 'vt100', ...size() });
+  return new Promise<number>((resolve) => {
+    const wasRaw = input.isTTY ? input.isRaw : false;
+    let code: number | null = null;
+    let signal: string | undefined;
+    const onResize = () => {
+      const s = size();
+      stream.setWindow(s.rows, s.cols, 0, 0);
+    };
+    const restore = () => {
+      output.off('resize', onResize);
+      input.unpipe(stream);
+      if (input.isTTY) input.setRawMode(wasRaw);
+      input.pause();
+      process.off('exit', restoreOnExit);
+    };
+    const restoreOnExit = () => {
+      if (input.isTTY) input.setRawMode(wasRaw);
+    };
+    process.on('exit', restoreOnExit);
+    if (input.isTTY) input.setRawMode(true);
+    output.on('resize', onResize);
+    input.pipe(stream);
+    input.resume();
+    stream.pipe(output, { end: false });
+    stream.stderr.pipe(output, { end: false });
+    stream.on('exit', (c: number | null, s?: string) => {
+      code = c;
+      signal = s;
+    });
+    stream.on('close', () => {
+      restore();
+      resolve(exitStatus(code, signal));
     });
   });
 }

@@ -1,8 +1,8 @@
-// The VM stage: boot a kernel with the guest image in QEMU, wait until the guest answers
-// SSH (failing fast on a panic, an oops or init dying), and run commands on it over one
-// reused SSH connection. The shape follows syzkaller's small VM interface.
+// The VM stage: boot a kernel with the guest image in QEMU and wait until the guest answers
+// SSH, failing fast on a panic, an oops or init dying; the running guest is guest.ts's. The
+// shape follows syzkaller's small VM interface.
 import { randomBytes } from 'node:crypto';
-import { access, constants, readFile } from 'node:fs/promises';
+import { access, constants } from 'node:fs/promises';
 import type { Client } from 'ssh2';
 import { hostFailure, kernelFailure, badInput, KtrialError } from '../common/errors.js';
 import { requireTools } from '../common/hosttools.js';
@@ -13,8 +13,8 @@ import { ConsoleWatch, type TimedEvent } from './consolewatch.js';
 import { chooseDevices } from './devices.js';
 import { KernelConfig } from '../config/kconfig.js';
 import { freePort, startQemu, stopQemu, type QemuProcess } from './qemu.js';
-import { shellQuote } from '../common/shell.js';
-import { connectOnce, execOn, SshConnectError, type ExecOptions, type ExecResult } from './ssh.js';
+import { connectOnce, execOn, SshConnectError } from './ssh.js';
+import { FATAL_SETTLE_MS, makeVm, sleep, type BootTimings, type Vm } from './guest.js';
 
 export type { ExecOptions, ExecResult } from './ssh.js';
 
@@ -46,49 +46,11 @@ export interface VmRequest {
   qemuBinary?: string;
 }
 
-export interface BootTimings {
-  /** QEMU start to the kernel banner, to our init's first marker, to sshd start, to SSH ready (ms). */
-  bannerMs?: number;
-  userlandMs?: number;
-  sshdMs?: number;
-  sshReadyMs: number;
-  /** SSH connection attempts until one succeeded. */
-  sshAttempts: number;
-  /** Each attempt: when it started (ms after QEMU start), how long it took, how it ended. */
-  attemptLog: { atMs: number; ms: number; outcome: string }[];
-}
-
-export interface Vm {
-  /** Run a shell command line in the guest (as root, via /bin/sh -c). */
-  run(cmd: string, opts: ExecOptions): Promise<ExecResult>;
-  /** Upload a file (host path or bytes) to guestPath with the given mode (default 0644). */
-  copy(src: string | Buffer, guestPath: string, mode?: number): Promise<void>;
-  readonly console: ConsoleWatch;
-  readonly accel: Accel;
-  readonly accelReason: string;
-  readonly sshPort: number;
-  /** QEMU's pid. */
-  readonly pid: number;
-  readonly token: string;
-  readonly kernelVersion: string | undefined;
-  readonly timings: BootTimings;
-  /** The ssh2 connection (for an interactive shell). */
-  readonly ssh: Client;
-  /** True while QEMU runs and the SSH connection is open. */
-  alive(): boolean;
-  /** Power the guest off (poweroff over SSH), wait for QEMU, kill it after a grace period. */
-  close(graceMs?: number): Promise<void>;
-}
-
 const DEFAULT_MEMORY_MIB = 512;
 /** First handshake budget; it doubles (up to 8x) each time a handshake times out after sshd started. */
 const HANDSHAKE_TIMEOUT_MS = 700;
 const POLL_INTERVAL_MS = 250;
 const PORT_TRIES = 5;
-/** After a fatal console event, how long to keep reading so the excerpt has the whole report. */
-const FATAL_SETTLE_MS = 1500;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function qemuArgs(req: VmRequest, accel: Accel, port: number, token: string, devices: ReturnType<typeof chooseDevices>): string[] {
   const extra = Array.isArray(req.cmdlineExtra) ? req.cmdlineExtra : req.cmdlineExtra ? req.cmdlineExtra.split(/\s+/).filter(Boolean) : [];
@@ -243,7 +205,7 @@ async function waitForSsh(
         return { attempts, error: exitedError(q, console) };
       }
       const left = o.deadline - Date.now();
-      if (left <= 0) return { attempts, error: timeoutError(console, o.deadline) };
+      if (left <= 0) return { attempts, error: timeoutError(console) };
       attempts++;
       // Short attempts while the guest comes up, longer ones if handshakes keep timing out
       // (a slow or busy host).
@@ -321,7 +283,7 @@ function exitedError(q: QemuProcess, console: ConsoleWatch): KtrialError {
   return kernelFailure('QEMU exited before SSH came up', { excerpt: console.tail(30), hint: `the full console log is ${console.path}` });
 }
 
-function timeoutError(console: ConsoleWatch, deadline: number): KtrialError {
+function timeoutError(console: ConsoleWatch): KtrialError {
   const s = summarize(console.events);
   const seen = !s.kernelVersion
     ? 'the kernel printed nothing on the console (is CONFIG_SERIAL_8250_CONSOLE set? is the accelerator working?)'
@@ -330,105 +292,8 @@ function timeoutError(console: ConsoleWatch, deadline: number): KtrialError {
       : !s.sshdStarted
         ? 'init came up but never started sshd'
         : 'sshd started but no SSH handshake completed (is the NIC driver built in and the link up?)';
-  void deadline;
   return kernelFailure(`no SSH connection to the guest before the boot deadline: ${seen}`, {
     excerpt: console.tail(30),
     hint: `the full console log is ${console.path}; a slow host may need a longer boot timeout`,
   });
-}
-
-function makeVm(
-  q: QemuProcess,
-  client: Client,
-  console: ConsoleWatch,
-  info: { accel: Accel; accelReason: string; port: number; token: string; timings: BootTimings },
-  ctx: StageContext,
-  onAbort: () => void,
-): Vm {
-  let sshOpen = true;
-  let closed = false;
-  let execSeq = 0;
-  client.on('close', () => (sshOpen = false));
-  client.on('error', () => (sshOpen = false));
-
-  const lostError = async (cmd: string, cause: unknown): Promise<KtrialError> => {
-    await Promise.race([q.exited, sleep(FATAL_SETTLE_MS)]);
-    console.flush();
-    const fatal = console.events.find((e) => FATAL_KINDS.has(e.kind));
-    if (fatal) {
-      return kernelFailure(`the guest crashed while running \`${cmd}\`${fatal.detail ? `: ${fatal.detail}` : ''}`, {
-        excerpt: console.excerpt(fatal.line),
-        hint: `the full console log is ${console.path}`,
-        cause,
-      });
-    }
-    return kernelFailure(`the SSH connection to the guest was lost while running \`${cmd}\`${q.hasExited() ? ' (QEMU exited)' : ''}`, {
-      excerpt: console.tail(30),
-      hint: `the full console log is ${console.path}`,
-      cause,
-    });
-  };
-
-  const vm: Vm = {
-    console,
-    accel: info.accel,
-    accelReason: info.accelReason,
-    sshPort: info.port,
-    pid: q.pid,
-    token: info.token,
-    kernelVersion: summarize(console.events).kernelVersion,
-    timings: info.timings,
-    ssh: client,
-    alive: () => sshOpen && !q.hasExited() && !closed,
-    async run(cmd, opts) {
-      if (closed) throw hostFailure('this VM has been closed');
-      if (!sshOpen || q.hasExited()) throw await lostError(cmd, undefined);
-      // The command runs in its own session (setsid keeps the pid, so pgid = pid), and
-      // records that pid, so a timeout can kill its whole process group, not just the shell.
-      const pidFile = `/run/ktrial/exec.${++execSeq}.pid`;
-      const wrapped = `exec setsid /bin/sh -c 'trap "rm -f ${pidFile}" EXIT; echo $$ > ${pidFile}; eval "$1"' ktrial-exec ${shellQuote(cmd)}`;
-      const onTimeout = async () => {
-        await execOn(client, `p=$(cat ${pidFile} 2>/dev/null) && kill -KILL -$p 2>/dev/null; rm -f ${pidFile}`, { timeoutMs: 5000 });
-      };
-      try {
-        return await execOn(client, wrapped, { ...opts, onTimeout: opts.onTimeout ?? onTimeout });
-      } catch (err) {
-        if (!sshOpen || q.hasExited()) throw await lostError(cmd, err);
-        throw hostFailure(`cannot run \`${cmd}\` in the guest: ${(err as Error).message}`, { cause: err });
-      }
-    },
-    async copy(src, guestPath, mode = 0o644) {
-      if (!guestPath.startsWith('/')) throw badInput(`guest path ${guestPath} must be absolute`);
-      const data = typeof src === 'string' ? await readFile(src) : src;
-      const p = shellQuote(guestPath);
-      const dir = shellQuote(guestPath.replace(/\/[^/]*$/, '') || '/');
-      const cmd = `mkdir -p ${dir} && cat > ${p} && chmod ${mode.toString(8)} ${p}`;
-      const r = await vm.run(cmd, { timeoutMs: 30_000 + Math.ceil(data.length / 100_000) * 1000, stdin: data });
-      if (r.timedOut || r.exitCode !== 0) {
-        throw hostFailure(`copying ${typeof src === 'string' ? src : `${data.length} bytes`} to the guest's ${guestPath} failed${r.timedOut ? ' (timed out)' : ` (exit ${r.exitCode})`}`, { excerpt: r.stderr.trim() || undefined });
-      }
-    },
-    async close(graceMs = 10_000) {
-      if (closed) return;
-      closed = true;
-      ctx.signal.removeEventListener('abort', onAbort);
-      if (!q.hasExited()) {
-        if (sshOpen) {
-          // poweroff signals init, which kills dropbear; the channel then just drops.
-          await execOn(client, 'poweroff', { timeoutMs: 3000 }).catch(() => undefined);
-        }
-        const off = await Promise.race([
-          q.exited.then(() => 'exit' as const),
-          console.waitFor((e) => e.kind === 'power-off' || e.kind === 'restart', graceMs).then((e) => (e ? ('halted' as const) : ('timeout' as const))),
-        ]);
-        // A kernel without ACPI halts instead of ending QEMU; once it says so, QEMU can go.
-        await stopQemu(q, off === 'exit' ? 0 : 1000);
-      }
-      client.end();
-      client.destroy();
-      console.flush();
-      await console.close();
-    },
-  };
-  return vm;
 }

@@ -1,0 +1,151 @@
+// The running guest: commands over one reused SSH connection (each in its own process
+// group, so a timeout kills all it started), uploads, raw channels for `ktrial boot`, and a
+// clean power-off. createVm() (vm.ts) boots QEMU and hands the connection over to makeVm().
+import { readFile } from 'node:fs/promises';
+import type { Client, ClientChannel } from 'ssh2';
+import { badInput, hostFailure, kernelFailure, type KtrialError } from '../common/errors.js';
+import type { StageContext } from '../common/context.js';
+import { shellQuote } from '../common/shell.js';
+import type { Accel } from './accel.js';
+import { FATAL_KINDS, summarize } from './console.js';
+import type { ConsoleWatch } from './consolewatch.js';
+import { stopQemu, type QemuProcess } from './qemu.js';
+import { execOn, type ExecOptions, type ExecResult } from './ssh.js';
+
+/** After a fatal console event, how long to keep reading so the excerpt has the whole report. */
+export const FATAL_SETTLE_MS = 1500;
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface BootTimings {
+  /** QEMU start to the kernel banner, to our init's first marker, to sshd start, to SSH ready (ms). */
+  bannerMs?: number;
+  userlandMs?: number;
+  sshdMs?: number;
+  sshReadyMs: number;
+  /** SSH connection attempts until one succeeded. */
+  sshAttempts: number;
+  /** Each attempt: when it started (ms after QEMU start), how long it took, how it ended. */
+  attemptLog: { atMs: number; ms: number; outcome: string }[];
+}
+
+export interface Vm {
+  /** Run a shell command line in the guest (as root, via /bin/sh -c). */
+  run(cmd: string, opts: ExecOptions): Promise<ExecResult>;
+  /** Upload a file (host path or bytes) to guestPath with the given mode (default 0644). */
+  copy(src: string | Buffer, guestPath: string, mode?: number): Promise<void>;
+  readonly console: ConsoleWatch;
+  readonly accel: Accel;
+  readonly accelReason: string;
+  readonly sshPort: number;
+  /** QEMU's pid. */
+  readonly pid: number;
+  readonly token: string;
+  readonly kernelVersion: string | undefined;
+  readonly timings: BootTimings;
+  /** A raw channel running `command`, without run()'s process group and timeout (for `ktrial boot -- CMD`). */
+  openChannel(command: string): Promise<ClientChannel>;
+  /** An interactive login shell on a pty of this size (for `ktrial boot --shell`). */
+  shell(pty: { term: string; rows: number; cols: number }): Promise<ClientChannel>;
+  /** True while QEMU runs and the SSH connection is open. */
+  alive(): boolean;
+  /** Power the guest off (poweroff over SSH), wait for QEMU, kill it after a grace period. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export function makeVm(
+  q: QemuProcess,
+  client: Client,
+  console: ConsoleWatch,
+  info: { accel: Accel; accelReason: string; port: number; token: string; timings: BootTimings },
+  ctx: StageContext,
+  onAbort: () => void,
+): Vm {
+  let sshOpen = true;
+  let closed = false;
+  let execSeq = 0;
+  client.on('close', () => (sshOpen = false));
+  client.on('error', () => (sshOpen = false));
+
+  const lostError = async (cmd: string, cause: unknown): Promise<KtrialError> => {
+    await Promise.race([q.exited, sleep(FATAL_SETTLE_MS)]);
+    console.flush();
+    const fatal = console.events.find((e) => FATAL_KINDS.has(e.kind));
+    if (fatal) {
+      return kernelFailure(`the guest crashed while running \`${cmd}\`${fatal.detail ? `: ${fatal.detail}` : ''}`, {
+        excerpt: console.excerpt(fatal.line),
+        hint: `the full console log is ${console.path}`,
+        cause,
+      });
+    }
+    return kernelFailure(`the SSH connection to the guest was lost while running \`${cmd}\`${q.hasExited() ? ' (QEMU exited)' : ''}`, {
+      excerpt: console.tail(30),
+      hint: `the full console log is ${console.path}`,
+      cause,
+    });
+  };
+
+  const vm: Vm = {
+    console,
+    accel: info.accel,
+    accelReason: info.accelReason,
+    sshPort: info.port,
+    pid: q.pid,
+    token: info.token,
+    kernelVersion: summarize(console.events).kernelVersion,
+    timings: info.timings,
+    openChannel: (command) => new Promise((resolve, reject) => client.exec(command, (e, ch) => (e ? reject(e) : resolve(ch)))),
+    shell: (pty) => new Promise((resolve, reject) => client.shell({ ...pty, height: 0, width: 0 }, (e, ch) => (e ? reject(e) : resolve(ch)))),
+    alive: () => sshOpen && !q.hasExited() && !closed,
+    async run(cmd, opts) {
+      if (closed) throw hostFailure('this VM has been closed');
+      if (!sshOpen || q.hasExited()) throw await lostError(cmd, undefined);
+      // The command runs in its own session (setsid keeps the pid, so pgid = pid), and
+      // records that pid, so a timeout can kill its whole process group, not just the shell.
+      const pidFile = `/run/ktrial/exec.${++execSeq}.pid`;
+      const wrapped = `exec setsid /bin/sh -c 'trap "rm -f ${pidFile}" EXIT; echo $$ > ${pidFile}; eval "$1"' ktrial-exec ${shellQuote(cmd)}`;
+      const onTimeout = async () => {
+        await execOn(client, `p=$(cat ${pidFile} 2>/dev/null) && kill -KILL -$p 2>/dev/null; rm -f ${pidFile}`, { timeoutMs: 5000 });
+      };
+      try {
+        return await execOn(client, wrapped, { ...opts, onTimeout: opts.onTimeout ?? onTimeout });
+      } catch (err) {
+        if (!sshOpen || q.hasExited()) throw await lostError(cmd, err);
+        throw hostFailure(`cannot run \`${cmd}\` in the guest: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    async copy(src, guestPath, mode = 0o644) {
+      if (!guestPath.startsWith('/')) throw badInput(`guest path ${guestPath} must be absolute`);
+      const data = typeof src === 'string' ? await readFile(src) : src;
+      const p = shellQuote(guestPath);
+      const dir = shellQuote(guestPath.replace(/\/[^/]*$/, '') || '/');
+      const cmd = `mkdir -p ${dir} && cat > ${p} && chmod ${mode.toString(8)} ${p}`;
+      const r = await vm.run(cmd, { timeoutMs: 30_000 + Math.ceil(data.length / 100_000) * 1000, stdin: data });
+      if (r.timedOut || r.exitCode !== 0) {
+        throw hostFailure(`copying ${typeof src === 'string' ? src : `${data.length} bytes`} to the guest's ${guestPath} failed${r.timedOut ? ' (timed out)' : ` (exit ${r.exitCode})`}`, { excerpt: r.stderr.trim() || undefined });
+      }
+    },
+    async close(graceMs = 10_000) {
+      if (closed) return;
+      closed = true;
+      ctx.signal.removeEventListener('abort', onAbort);
+      if (!q.hasExited()) {
+        if (sshOpen) {
+          // poweroff signals init, which kills dropbear; the channel then just drops.
+          await execOn(client, 'poweroff', { timeoutMs: 3000 }).catch(() => undefined);
+        }
+        const off = await Promise.race([
+          q.exited.then(() => 'exit' as const),
+          console.waitFor((e) => e.kind === 'power-off' || e.kind === 'restart', graceMs).then((e) => (e ? ('halted' as const) : ('timeout' as const))),
+        ]);
+        // A kernel without ACPI halts instead of ending QEMU; once it says so, QEMU can go.
+        await stopQemu(q, off === 'exit' ? 0 : 1000);
+      }
+      client.end();
+      client.destroy();
+      console.flush();
+      await console.close();
+    },
+  };
+  return vm;
+}
