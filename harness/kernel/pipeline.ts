@@ -27,7 +27,7 @@ export interface KernelManifest {
   ktrialBuildRecipe: number;
   cacheKey: string;
   trial: { name: string; file: string; sha256: string };
-  source: { id: string; version: string; era: string; origin: Record<string, string> };
+  source: { id: string; version: string; era: string; origin: SourceTree['origin'] };
   patches: { series: string; patch: string; sha256: string; compat: boolean }[];
   config: { base: string; fragments: { file: string; sha256: string }[]; options: Record<string, string>; finalSha256: string };
   toolchain: Toolchain;

@@ -8,13 +8,27 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { cached, cacheRoot } from '../common/cache.js';
 import type { StageContext } from '../common/context.js';
-import { badInput, hostFailure } from '../common/errors.js';
+import { badInput, hostFailure, type Where } from '../common/errors.js';
 import { createHash } from 'node:crypto';
 import { digestFile, sha256File } from '../common/hash.js';
 import { requireTools } from '../common/hosttools.js';
+import { isUrl, urlOrPath } from '../common/paths.js';
 import { run, runOk } from '../common/proc.js';
 import { eraFor, versionString, type KernelEra, type KernelVersion } from '../eras/eras.js';
-import type { SourceSpec } from '../trial/trial.js';
+
+/** What each kind of source adds to its spec, and to its origin (how a tree was obtained, for the manifest). */
+interface KindFields {
+  tarball: { spec: { tarball: string; sha256?: string }; origin: { file: string; sha256: string; url?: string } };
+  git: { spec: { git: string; ref: string }; origin: { repository: string; ref: string; commit: string } };
+  path: { spec: { path: string }; origin: { path: string; fingerprint: string } };
+  debian: { spec: { pkg: string }; origin: { package: string; version: string; file: string } };
+}
+export type SourceKindName = keyof KindFields;
+// Distributive, so that the union of kinds gives the union of specs and of origins.
+type SpecOf<K extends SourceKindName> = K extends SourceKindName ? { kind: K; name: string } & KindFields[K]['spec'] : never;
+type OriginOf<K extends SourceKindName> = K extends SourceKindName ? { kind: K } & KindFields[K]['origin'] : never;
+export type SourceSpec = SpecOf<SourceKindName>;
+export type SourceOrigin = OriginOf<SourceKindName>;
 
 export interface SourceTree {
   /** The pristine tree; read it, never write it. */
@@ -23,8 +37,8 @@ export interface SourceTree {
   spec: SourceSpec;
   /** Identity of the content: a tarball's sha256, a git commit, a package version, or a tree fingerprint. */
   id: string;
-  /** How the tree was obtained, for the manifest. */
-  origin: Record<string, string>;
+  /** How the tree was obtained and which setting chose it, for the manifest. */
+  origin: SourceOrigin & { via: string };
   version: KernelVersion;
   era: KernelEra;
   /**
@@ -42,14 +56,8 @@ const knownFile = (name: string) => join(cacheRoot(), 'sources', 'known', `${nam
 
 /** Turn a --source argument into a spec, keeping the trial's name and checksum pin. */
 export function specFromArgument(arg: string, trialSpec: SourceSpec): SourceSpec {
-  const name = trialSpec.name;
-  const pin = trialSpec.kind === 'tarball' && trialSpec.sha256 ? { sha256: trialSpec.sha256 } : {};
-  if (arg.startsWith('debian:')) return { kind: 'debian', name, pkg: arg.slice('debian:'.length) };
-  if (/^[a-z]+:\/\//.test(arg) && /\.tar(\.(gz|bz2|xz))?$|\.tgz$/.test(arg)) return { kind: 'tarball', name, tarball: arg, ...pin };
-  const at = /^(.*)@([^@/]+)$/.exec(arg);
-  if (at) return { kind: 'git', name, git: /^[a-z]+:\/\//.test(at[1]!) ? at[1]! : resolve(at[1]!), ref: at[2]! };
-  if (/\.(tar(\.(gz|bz2|xz))?|tgz)$/.test(arg)) return { kind: 'tarball', name, tarball: resolve(arg), ...pin };
-  return { kind: 'path', name, path: resolve(arg) };
+  const kind = ARGUMENT_ORDER.find((k) => SOURCE_KINDS[k].recognises?.(arg)) ?? 'path';
+  return SOURCE_KINDS[kind].fromArgument(arg, trialSpec);
 }
 
 /** The spec to use: --source, then $KTRIAL_SOURCE_<NAME>, then the trial's own. */
@@ -81,12 +89,12 @@ export async function readKernelVersion(dir: string): Promise<KernelVersion> {
 }
 
 /**
- * A cheap identity for a local tree: every file's path, size and mtime, in sorted
- * depth-first order. The files of one directory are stat'ed concurrently (one stat at a time
- * made this the slowest step of a cached 2.6.20 run: ~21,000 files, 1-3 s on a loaded
- * 2-core host); directories are still walked one by one, which bounds memory.
+ * A local tree's listing and a cheap identity for it: every file's path, size and mtime, in
+ * sorted depth-first order (a changed file changes its size or mtime). The files of one
+ * directory are stat'ed concurrently (one stat at a time made this the slowest step of a
+ * cached 2.6.20 run: ~21,000 files, 1-3 s on a loaded 2-core host); directories are still
+ * walked one by one, which bounds memory.
  */
-/** A local tree's listing and a fingerprint of it: a changed file changes its size or mtime. */
 async function listTree(dir: string): Promise<{ fingerprint: string; listing: TreeListing }> {
   const h = createHash('sha256');
   const listing: TreeListing = new Map();
@@ -135,12 +143,24 @@ async function download(url: string, dest: string, ctx: StageContext): Promise<v
   await rename(tmp, dest);
 }
 
-async function fromTarball(spec: Extract<SourceSpec, { kind: 'tarball' }>, ctx: StageContext): Promise<Omit<SourceTree, 'version' | 'era' | 'spec'>> {
+/** Where a downloaded tarball is kept in the cache. */
+const downloadPath = (url: string) => join(cacheRoot(), 'downloads', basename(new URL(url).pathname));
+
+/** A tree obtained by one kind of source, before its version is read. */
+interface ObtainedTree<K extends SourceKindName> {
+  dir: string;
+  /** Identity of the content: a tarball's sha256, a git commit, a package version, or a tree fingerprint. */
+  id: string;
+  origin: OriginOf<K>;
+  listing?: TreeListing;
+}
+
+async function fromTarball(spec: SpecOf<'tarball'>, ctx: StageContext): Promise<ObtainedTree<'tarball'>> {
+  await requireTools(['tar'], 'unpacking a tarball');
   let file = spec.tarball;
-  if (/^[a-z]+:\/\//.test(file)) {
-    const dlDir = join(cacheRoot(), 'downloads');
-    await mkdir(dlDir, { recursive: true });
-    file = join(dlDir, basename(new URL(spec.tarball).pathname));
+  if (isUrl(file)) {
+    await mkdir(join(cacheRoot(), 'downloads'), { recursive: true });
+    file = downloadPath(spec.tarball);
     if (!(await stat(file).catch(() => undefined))) {
       if (!spec.sha256) throw badInput(`the tarball ${spec.tarball} has no pinned sha256`, { hint: 'add `sha256:` under source in the trial' });
       await download(spec.tarball, file, ctx);
@@ -162,7 +182,7 @@ async function fromTarball(spec: Extract<SourceSpec, { kind: 'tarball' }>, ctx: 
   return { dir: entry.dir, id: `sha256:${actual}`, origin: { kind: 'tarball', file, sha256: actual, ...(spec.tarball !== file ? { url: spec.tarball } : {}) } };
 }
 
-async function fromGit(spec: Extract<SourceSpec, { kind: 'git' }>, ctx: StageContext): Promise<Omit<SourceTree, 'version' | 'era' | 'spec'>> {
+async function fromGit(spec: SpecOf<'git'>, ctx: StageContext): Promise<ObtainedTree<'git'>> {
   await requireTools(['git'], 'a git source');
   const rev = await run('git', ['--git-dir', await gitDir(spec.git), 'rev-parse', '--verify', `${spec.ref}^{commit}`], { signal: ctx.signal });
   if (rev.exitCode !== 0) {
@@ -180,13 +200,13 @@ async function fromGit(spec: Extract<SourceSpec, { kind: 'git' }>, ctx: StageCon
 }
 
 async function gitDir(repo: string): Promise<string> {
-  if (/^[a-z]+:\/\//.test(repo)) throw badInput(`remote git repositories are not cloned by ktrial: ${repo}`, { hint: 'clone it yourself and pass --source /path/to/clone@REF' });
+  if (isUrl(repo)) throw badInput(`remote git repositories are not cloned by ktrial: ${repo}`, { hint: 'clone it yourself and pass --source /path/to/clone@REF' });
   if (await stat(join(repo, '.git')).catch(() => undefined)) return join(repo, '.git');
   if (await stat(join(repo, 'objects')).catch(() => undefined)) return repo;
   throw badInput(`${repo} is not a git repository`, { hint: 'pass a repository (its work tree or its .git directory) followed by @REF' });
 }
 
-async function fromDebian(spec: Extract<SourceSpec, { kind: 'debian' }>, ctx: StageContext): Promise<Omit<SourceTree, 'version' | 'era' | 'spec'>> {
+async function fromDebian(spec: SpecOf<'debian'>, ctx: StageContext): Promise<ObtainedTree<'debian'>> {
   const q = await run('dpkg-query', ['-W', '-f', '${Version}', spec.pkg]);
   if (q.exitCode !== 0 || !q.stdout.trim()) {
     throw hostFailure(`Debian package ${spec.pkg} is not installed`, { hint: `install it: sudo apt-get install -y ${spec.pkg}   (or sudo npx ktrial setup)` });
@@ -213,7 +233,7 @@ async function verifyDebianFile(pkg: string, file: string): Promise<void> {
   if (got !== want) throw hostFailure(`checksum mismatch for ${file}: md5 ${got}, dpkg recorded ${want}`, { hint: `reinstall the package: sudo apt-get install --reinstall ${pkg}` });
 }
 
-async function fromPath(spec: Extract<SourceSpec, { kind: 'path' }>): Promise<Omit<SourceTree, 'version' | 'era' | 'spec'>> {
+async function fromPath(spec: SpecOf<'path'>): Promise<ObtainedTree<'path'>> {
   const st = await stat(spec.path).catch(() => undefined);
   if (!st?.isDirectory()) throw badInput(`source path ${spec.path} is not a directory`, { hint: 'pass the top of a Linux source tree, a tarball, or REPO@REF' });
   const { fingerprint, listing } = await listTree(spec.path);
@@ -239,31 +259,15 @@ export async function knownSpec(name: string): Promise<SourceSpec | undefined> {
 export async function resolveSource(trialSpec: SourceSpec, override: string | undefined, ctx: StageContext): Promise<SourceTree> {
   let { spec, via } = effectiveSpec(trialSpec, override);
   // A trial's default remote tarball is not reachable offline; a tree this machine has used before is.
-  if (via === 'trial' && spec.kind === 'tarball' && /^[a-z]+:\/\//.test(spec.tarball)) {
+  if (via === 'trial' && spec.kind === 'tarball' && isUrl(spec.tarball)) {
     const known = await knownSpec(spec.name);
-    const downloaded = join(cacheRoot(), 'downloads', basename(new URL(spec.tarball).pathname));
-    if (known && !(await stat(downloaded).catch(() => undefined))) {
+    if (known && !(await stat(downloadPath(spec.tarball)).catch(() => undefined))) {
       spec = known;
       via = `the cache's record of ${spec.name}`;
     }
   }
   ctx.progress.info(`source: ${describeSpec(spec)} (from ${via})`);
-  let base: Omit<SourceTree, 'version' | 'era' | 'spec'>;
-  switch (spec.kind) {
-    case 'tarball':
-      await requireTools(['tar'], 'unpacking a tarball');
-      base = await fromTarball(spec, ctx);
-      break;
-    case 'git':
-      base = await fromGit(spec, ctx);
-      break;
-    case 'debian':
-      base = await fromDebian(spec, ctx);
-      break;
-    case 'path':
-      base = await fromPath(spec);
-      break;
-  }
+  const base = await kindOf(spec.kind).obtain(spec, ctx);
   const version = await readKernelVersion(base.dir);
   const era = eraFor(version);
   if (!era) throw badInput(`kernel ${versionString(version)} is older than any era ktrial knows (the oldest is 2.6.20)`, { hint: 'use a 2.6.20 or newer x86_64 tree' });
@@ -271,37 +275,102 @@ export async function resolveSource(trialSpec: SourceSpec, override: string | un
 }
 
 /**
- * A --source value naming exactly the source a kernel was built from: a git source by its
- * commit rather than its ref. A tree is named by its path (its fingerprint is in the
- * manifest), and a Debian package by its name (the version is in the manifest: the archive
- * keeps only the current one).
+ * A --source value naming exactly the source a kernel was built from (see each kind's
+ * `exact`). A manifest is read back from the cache untyped, so an unknown kind gives none.
  */
-export function exactSourceArgument(origin: Record<string, string>): string | undefined {
-  switch (origin.kind) {
-    case 'git':
-      return `${origin.repository}@${origin.commit}`;
-    case 'tarball':
-      return origin.url ?? origin.file;
-    case 'path':
-      return origin.path;
-    case 'debian':
-      return `debian:${origin.package}`;
-    default:
-      return undefined;
-  }
+export function exactSourceArgument(origin: SourceOrigin): string | undefined {
+  return (kindOf(origin.kind) as SourceKind<SourceKindName> | undefined)?.exact(origin);
 }
 
 export function describeSpec(s: SourceSpec): string {
-  switch (s.kind) {
-    case 'tarball':
-      return `tarball ${s.tarball}`;
-    case 'git':
-      return `git ${s.git} @ ${s.ref}`;
-    case 'path':
-      return `tree ${s.path}`;
-    case 'debian':
-      return `Debian package ${s.pkg}`;
-  }
+  return kindOf(s.kind).describe(s);
+}
+
+/** A trial's `source:` mapping: one key per kind, the name, and a tarball's pin or a git ref. */
+export interface TrialSourceFields {
+  name?: string;
+  tarball?: string;
+  sha256?: string;
+  git?: string;
+  ref?: string;
+  path?: string;
+  debian?: string;
+}
+
+/** Everything ktrial knows about one kind of source. */
+interface SourceKind<K extends SourceKindName> {
+  /** The trial's source of this kind; relative paths are relative to the trial file's directory. */
+  fromTrial(fields: TrialSourceFields, name: string, dir: string, where: (key: keyof TrialSourceFields) => Where): SpecOf<K>;
+  /** Whether a --source argument names a source of this kind; absent for a tree, which is what no other kind recognises. */
+  recognises?(arg: string): boolean;
+  /** A --source argument as a spec; it keeps the trial's name (and a tarball the trial's pin). */
+  fromArgument(arg: string, trialSpec: SourceSpec): SpecOf<K>;
+  /** The pristine tree, its identity and its origin. */
+  obtain(spec: SpecOf<K>, ctx: StageContext): Promise<ObtainedTree<K>>;
+  /** For the progress line. */
+  describe(spec: SpecOf<K>): string;
+  /** A --source value naming exactly what was built, for the re-run line. */
+  exact(origin: OriginOf<K>): string;
+}
+
+const TARBALL_NAME = /\.(tar(\.(gz|bz2|xz))?|tgz)$/;
+const REPO_AT_REF = /^(.*)@([^@/]+)$/;
+
+const SOURCE_KINDS: { [K in SourceKindName]: SourceKind<K> } = {
+  tarball: {
+    fromTrial: (f, name, dir) => ({ kind: 'tarball', name, tarball: urlOrPath(f.tarball!, dir), ...(f.sha256 ? { sha256: f.sha256 } : {}) }),
+    // A local name of the form REPO@REF is a git source, whatever its ref ends with.
+    recognises: (arg) => TARBALL_NAME.test(arg) && (isUrl(arg) || !REPO_AT_REF.test(arg)),
+    fromArgument: (arg, trialSpec) => ({ kind: 'tarball', name: trialSpec.name, tarball: urlOrPath(arg), ...(trialSpec.kind === 'tarball' && trialSpec.sha256 ? { sha256: trialSpec.sha256 } : {}) }),
+    obtain: fromTarball,
+    describe: (s) => `tarball ${s.tarball}`,
+    exact: (o) => o.url ?? o.file,
+  },
+  git: {
+    fromTrial: (f, name, dir, where) => {
+      if (!f.ref) throw badInput('a git source needs a ref (commit, tag or branch)', { where: where('git'), hint: 'add `ref:` under source' });
+      return { kind: 'git', name, git: urlOrPath(f.git!, dir), ref: f.ref };
+    },
+    recognises: (arg) => REPO_AT_REF.test(arg),
+    fromArgument: (arg, trialSpec) => {
+      const [, repo, ref] = REPO_AT_REF.exec(arg)!;
+      return { kind: 'git', name: trialSpec.name, git: urlOrPath(repo!), ref: ref! };
+    },
+    obtain: fromGit,
+    describe: (s) => `git ${s.git} @ ${s.ref}`,
+    // The commit, not the ref: a ref moves.
+    exact: (o) => `${o.repository}@${o.commit}`,
+  },
+  path: {
+    fromTrial: (f, name, dir) => ({ kind: 'path', name, path: resolve(dir, f.path!) }),
+    fromArgument: (arg, trialSpec) => ({ kind: 'path', name: trialSpec.name, path: resolve(arg) }),
+    obtain: (spec) => fromPath(spec),
+    describe: (s) => `tree ${s.path}`,
+    // The tree's path; its fingerprint is in the manifest.
+    exact: (o) => o.path,
+  },
+  debian: {
+    fromTrial: (f, name) => ({ kind: 'debian', name, pkg: f.debian! }),
+    recognises: (arg) => arg.startsWith('debian:'),
+    fromArgument: (arg, trialSpec) => ({ kind: 'debian', name: trialSpec.name, pkg: arg.slice('debian:'.length) }),
+    obtain: fromDebian,
+    describe: (s) => `Debian package ${s.pkg}`,
+    // The package's name; its version is in the manifest (the archive keeps only the current one).
+    exact: (o) => `debian:${o.package}`,
+  },
+};
+
+/** The kinds a trial's source may name, in the order messages list them. */
+export const SOURCE_KIND_NAMES = Object.keys(SOURCE_KINDS) as SourceKindName[];
+
+/** The order in which the kinds look at a --source argument: the first that recognises it takes it. */
+const ARGUMENT_ORDER = ['debian', 'tarball', 'git'] as const;
+
+const kindOf = <K extends SourceKindName>(kind: K): SourceKind<K> => SOURCE_KINDS[kind];
+
+/** The trial's source of the given kind as a spec. */
+export function sourceFromTrial(kind: SourceKindName, fields: TrialSourceFields, name: string, dir: string, where: (key: keyof TrialSourceFields) => Where): SourceSpec {
+  return SOURCE_KINDS[kind].fromTrial(fields, name, dir, where);
 }
 
 export const sourceEnvVar = envName;

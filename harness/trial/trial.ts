@@ -5,13 +5,10 @@ import { dirname, resolve } from 'node:path';
 import { badInput } from '../common/errors.js';
 import { validate } from '../common/schema.js';
 import { loadYamlFile, type Located } from '../common/yaml.js';
+import { SOURCE_KIND_NAMES, sourceFromTrial, type SourceSpec } from '../source/source.js';
 import { trialSchema } from './schema.js';
 
-export type SourceSpec =
-  | { kind: 'tarball'; name: string; tarball: string; sha256?: string }
-  | { kind: 'git'; name: string; git: string; ref: string }
-  | { kind: 'path'; name: string; path: string }
-  | { kind: 'debian'; name: string; pkg: string };
+export type { SourceSpec };
 
 export interface ConfigSpec {
   base: string;
@@ -74,31 +71,15 @@ export async function loadTrial(file: string): Promise<Trial> {
   const dir = dirname(abs);
   const at = (p: string) => resolve(dir, p);
 
-  const kinds = (['tarball', 'git', 'path', 'debian'] as const).filter((k) => raw.source[k] !== undefined);
+  const kinds = SOURCE_KIND_NAMES.filter((k) => raw.source[k] !== undefined);
   if (kinds.length !== 1) {
-    throw badInput(`source must name exactly one of tarball, git, path, debian (found ${kinds.length ? kinds.join(', ') : 'none'})`, {
+    throw badInput(`source must name exactly one of ${SOURCE_KIND_NAMES.join(', ')} (found ${kinds.length ? kinds.join(', ') : 'none'})`, {
       where: doc.where(['source']),
       hint: 'keep one of them; use --source on the command line to point at another copy',
     });
   }
   const s = raw.source;
-  const name = s.name ?? raw.name;
-  let source: SourceSpec;
-  switch (kinds[0]!) {
-    case 'tarball':
-      source = { kind: 'tarball', name, tarball: /^[a-z]+:\/\//.test(s.tarball!) ? s.tarball! : at(s.tarball!), ...(s.sha256 ? { sha256: s.sha256 } : {}) };
-      break;
-    case 'git':
-      if (!s.ref) throw badInput('a git source needs a ref (commit, tag or branch)', { where: doc.where(['source', 'git']), hint: 'add `ref:` under source' });
-      source = { kind: 'git', name, git: /^[a-z]+:\/\//.test(s.git!) ? s.git! : at(s.git!), ref: s.ref };
-      break;
-    case 'path':
-      source = { kind: 'path', name, path: at(s.path!) };
-      break;
-    case 'debian':
-      source = { kind: 'debian', name, pkg: s.debian! };
-      break;
-  }
+  const source = sourceFromTrial(kinds[0]!, s, s.name ?? raw.name, dir, (key) => doc.where(['source', key]));
   if (s.sha256 && source.kind !== 'tarball') throw badInput('sha256 pins a tarball; this source has none', { where: doc.where(['source', 'sha256']) });
 
   const patches = (raw.patches ?? []).map(at);

@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { cacheRoot } from '../../harness/common/cache.js';
-import { repoPath } from '../../harness/common/paths.js';
+import { isUrl, repoPath } from '../../harness/common/paths.js';
 import { Progress } from '../../harness/common/progress.js';
 import { knownSpec, resolveSource, sourceEnvVar } from '../../harness/source/source.js';
 import { loadTrial, type SourceSpec } from '../../harness/trial/trial.js';
@@ -39,7 +39,7 @@ async function findSkip(trialName: string): Promise<string | false> {
     case 'path':
       return (await stat(spec.path).catch(() => undefined)) ? false : `no ${spec.name} tree at ${spec.path}: ${how}`;
     case 'tarball': {
-      if (!/^[a-z]+:\/\//.test(spec.tarball)) return (await stat(spec.tarball).catch(() => undefined)) ? false : `no ${spec.tarball}: ${how}`;
+      if (!isUrl(spec.tarball)) return (await stat(spec.tarball).catch(() => undefined)) ? false : `no ${spec.tarball}: ${how}`;
       if (await stat(join(cacheRoot(), 'downloads', basename(new URL(spec.tarball).pathname))).catch(() => undefined)) return false;
       const answer = await reachable(spec.tarball);
       return answer === true ? false : `needs a ${spec.name} source: ${how}; the trial's pinned tarball ${spec.tarball} cannot be downloaded here (${answer})`;

@@ -19,5 +19,5 @@ t.test('the exact --source names a commit, a file, a tree or a package', async (
   t.equal(exactSourceArgument({ kind: 'tarball', file: '/tmp/linux-2.6.20.tar.bz2', sha256: 'x' }), '/tmp/linux-2.6.20.tar.bz2');
   t.equal(exactSourceArgument({ kind: 'path', path: '/work/trees/linux-2.6.20', fingerprint: 'f' }), '/work/trees/linux-2.6.20');
   t.equal(exactSourceArgument({ kind: 'debian', package: 'linux-source-6.1', version: '6.1.1-1', file: '/usr/src/x' }), 'debian:linux-source-6.1');
-  t.equal(exactSourceArgument({ kind: 'unknown' }), undefined);
+  t.equal(exactSourceArgument(JSON.parse('{"kind":"unknown"}')), undefined);
 });
