@@ -1,19 +1,17 @@
 // ktrial's command line. Each command runs the stages it needs in order; every failure is
 // turned into one message and one exit code by its class.
 import { parseArgs } from 'node:util';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { EXIT, exitCodeFor, Interrupted, KtrialError } from './common/errors.js';
 import { HOST_FILES, HOST_TOOLS, SETUP_PACKAGES, which } from './common/hosttools.js';
 import { Progress } from './common/progress.js';
-import { ensureWritableDir } from './common/cache.js';
 import { run } from './common/proc.js';
 import { access } from 'node:fs/promises';
 import type { StageContext } from './common/context.js';
-import { loadTrial, type Trial } from './trial/trial.js';
-import { bootKernel, buildImage, runTrial } from './trialrun.js';
+import { planRun, type RunOptions, type RunPlan } from './runplan.js';
+import { bootKernel, kernelFor, runTrial } from './trialrun.js';
 import { BISECT, bisectVerdict, exitCodeFor as reportExitCode, toSummary } from './report/index.js';
 import { interactiveShell, killAllGuests, runCommandInGuest } from './vm/index.js';
-import { buildKernel, exportKernel } from './kernel/pipeline.js';
 
 const USAGE = `usage: ktrial <command> TRIAL [options]
 
@@ -57,18 +55,6 @@ exit codes: 0 all as expected, 1 some case not as expected, 2 bad input,
             3 kernel-side failure (patch, build, boot, crash), 4 host-side failure,
             130 interrupted`;
 
-interface Common {
-  source?: string;
-  cc?: string;
-  out?: string;
-  'timeout-build'?: string;
-  'timeout-boot'?: string;
-  'timeout-case'?: string;
-  console?: boolean;
-  'kconfig-add'?: string[];
-  cmdline?: string;
-}
-
 const COMMON_OPTIONS = {
   source: { type: 'string' },
   cc: { type: 'string' },
@@ -81,84 +67,34 @@ const COMMON_OPTIONS = {
   cmdline: { type: 'string' },
 } as const;
 
-async function trialFrom(positionals: string[], opts: Common, command: string): Promise<{ trial: Trial; outDir: string }> {
+function planFrom(positionals: string[], options: RunOptions, command: string): Promise<RunPlan> {
   if (positionals.length !== 1) throw new KtrialError('bad-input', `${command} takes one trial file`, { hint: `ktrial ${command} configs/trials/<trial>.yaml` });
-  const trial = await loadTrial(positionals[0]!);
-  if (opts.cc) trial.cc = opts.cc;
-  for (const add of opts['kconfig-add'] ?? []) {
-    const m = /^(CONFIG_[A-Za-z0-9_]+)=(.*)$/.exec(add);
-    if (!m) throw new KtrialError('bad-input', `--kconfig-add takes CONFIG_X=value, got "${add}"`, { hint: 'e.g. --kconfig-add CONFIG_PROVE_LOCKING=y (n unsets it)' });
-    trial.config.options[m[1]!] = m[2]!;
-  }
-  if (opts.cmdline) trial.guest.cmdline = [trial.guest.cmdline, opts.cmdline].filter(Boolean).join(' ');
-  const outDir = resolve(opts.out ?? join('out', trial.name));
-  await ensureWritableDir(outDir, 'the output directory');
-  return { trial, outDir };
-}
-
-function timeoutsFrom(opts: Common) {
-  return {
-    ...(opts['timeout-build'] ? { buildS: numberOpt(opts['timeout-build'], 'timeout-build')! } : {}),
-    ...(opts['timeout-boot'] ? { bootS: numberOpt(opts['timeout-boot'], 'timeout-boot')! } : {}),
-    ...(opts['timeout-case'] ? { caseS: numberOpt(opts['timeout-case'], 'timeout-case')! } : {}),
-  };
+  return planRun(positionals[0]!, options);
 }
 
 async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true }, bisect: { type: 'boolean' } } });
-  const opts = values as Common & { repeat?: string; only?: string[]; suite?: string[]; bisect?: boolean };
-  const { trial, outDir } = await trialFrom(positionals, opts, 'run');
-  if (opts.suite) trial.scenarios = opts.suite.map((f) => resolve(f));
-  const repeat = numberOpt(opts.repeat, 'repeat');
-  const results = await runTrial(
-    trial,
-    {
-      outDir,
-      ...(opts.source ? { sourceOverride: opts.source } : {}),
-      timeouts: timeoutsFrom(opts),
-      ...(repeat ? { repeat } : {}),
-      ...(opts.only ? { only: opts.only } : {}),
-      echoConsole: !!opts.console,
-      rerun: { trialFile: positionals[0]!, options: rerunOptions(opts) },
-    },
-    ctx,
-  );
+  const plan = await planFrom(positionals, values, 'run');
+  const results = await runTrial(plan, ctx);
   process.stdout.write(toSummary(results));
   if (results.error) process.stderr.write(`ktrial: ${results.error.class} error: ${results.error.message}\n${results.error.excerpt ? `${results.error.excerpt.replace(/^/gm, '  | ')}\n` : ''}${results.error.hint ? `  what to do: ${results.error.hint}\n` : ''}`);
-  process.stdout.write(`reports: ${outDir}/{results.json,results.tap,junit.xml,summary.txt,console.log}\n`);
-  if (!opts.bisect) return reportExitCode(results);
+  process.stdout.write(`reports: ${plan.outDir}/{results.json,results.tap,junit.xml,summary.txt,console.log}\n`);
+  if (!values.bisect) return reportExitCode(results);
   const verdict = bisectVerdict(results);
   process.stdout.write(`git bisect: ${verdict} (exit ${BISECT[verdict]})\n`);
   return BISECT[verdict];
-}
-
-/** The options of a run that shape its result, as command-line words (for the re-run line). */
-function rerunOptions(opts: Common & { repeat?: string; only?: string[]; suite?: string[] }): string[] {
-  const out: string[] = [];
-  for (const a of opts['kconfig-add'] ?? []) out.push('--kconfig-add', a);
-  if (opts.cmdline) out.push('--cmdline', opts.cmdline);
-  for (const f of opts.suite ?? []) out.push('--suite', f);
-  for (const g of opts.only ?? []) out.push('--only', g);
-  if (opts.repeat) out.push('--repeat', opts.repeat);
-  for (const k of ['timeout-build', 'timeout-boot', 'timeout-case'] as const) if (opts[k]) out.push(`--${k}`, opts[k]!);
-  return out;
 }
 
 async function cmdBoot(args: string[], ctx: StageContext): Promise<number> {
   const dash = args.indexOf('--');
   const command = dash >= 0 ? args.slice(dash + 1) : [];
   const { values, positionals } = parseArgs({ args: dash >= 0 ? args.slice(0, dash) : args, allowPositionals: true, options: { ...COMMON_OPTIONS, shell: { type: 'boolean' } } });
-  const opts = values as Common & { shell?: boolean };
-  const { trial, outDir } = await trialFrom(positionals, opts, 'boot');
-  if (!opts.shell && command.length === 0) throw new KtrialError('bad-input', 'boot needs --shell or -- COMMAND', { hint: 'ktrial boot TRIAL -- uname -r   or   ktrial boot TRIAL --shell' });
-  const timeouts = timeoutsFrom(opts);
-  const kernel = await buildKernel(trial, { outDir, ...(opts.source ? { sourceOverride: opts.source } : {}), ...(timeouts.buildS ? { buildTimeoutS: timeouts.buildS } : {}) }, ctx);
-  await exportKernel(kernel, outDir);
-  const image = await buildImage(ctx);
-  const vm = await ctx.progress.phase('boot', () => bootKernel(kernel, image, trial, outDir, timeouts.bootS ?? trial.timeouts.bootS, ctx, !!opts.console));
+  const plan = await planFrom(positionals, values, 'boot');
+  if (!values.shell && command.length === 0) throw new KtrialError('bad-input', 'boot needs --shell or -- COMMAND', { hint: 'ktrial boot TRIAL -- uname -r   or   ktrial boot TRIAL --shell' });
+  const vm = await bootKernel(await kernelFor(plan, ctx), plan, ctx);
   try {
-    ctx.progress.info(`guest up (${vm.accel}); console log: ${join(outDir, 'console.log')}`);
-    const code = opts.shell ? await interactiveShell(vm) : await runCommandInGuest(vm, command);
+    ctx.progress.info(`guest up (${vm.accel}); console log: ${join(plan.outDir, 'console.log')}`);
+    const code = values.shell ? await interactiveShell(vm) : await runCommandInGuest(vm, command);
     // An interrupt kills QEMU, which ends the command with a lost connection (255): the
     // run was interrupted, and says so with 130.
     if (ctx.signal.aborted) throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Interrupted('a signal');
@@ -168,21 +104,11 @@ async function cmdBoot(args: string[], ctx: StageContext): Promise<number> {
   }
 }
 
-function numberOpt(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new KtrialError('bad-input', `--${name} takes a whole number of seconds, got "${v}"`);
-  return n;
-}
-
 async function cmdBuild(args: string[], ctx: StageContext): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: COMMON_OPTIONS });
-  const opts = values as Common;
-  const { trial, outDir } = await trialFrom(positionals, opts, 'build');
-  const timeout = numberOpt(opts['timeout-build'], 'timeout-build');
-  const k = await buildKernel(trial, { outDir, ...(opts.source ? { sourceOverride: opts.source } : {}), ...(timeout ? { buildTimeoutS: timeout } : {}) }, ctx);
-  await exportKernel(k, outDir);
-  ctx.progress.info(`kernel ${k.manifest.kernelRelease} ${k.cacheHit ? '(cached)' : `built in ${k.manifest.build.seconds.toFixed(0)}s, ${k.manifest.build.warnings} warnings`}: ${join(outDir, 'bzImage')}`);
+  const plan = await planFrom(positionals, values, 'build');
+  const k = await kernelFor(plan, ctx);
+  ctx.progress.info(`kernel ${k.manifest.kernelRelease} ${k.cacheHit ? '(cached)' : `built in ${k.manifest.build.seconds.toFixed(0)}s, ${k.manifest.build.warnings} warnings`}: ${join(plan.outDir, 'bzImage')}`);
   return EXIT.ok;
 }
 

@@ -11,49 +11,42 @@ import { buildGuestImage, type ExtraProgram, type GuestImage } from './image/ind
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
 import { casesNotRun, loadSuite, runSuiteRepeated, unmatchedIssueNotes, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
+import type { RunPlan } from './runplan.js';
 import { exactSourceArgument } from './source/source.js';
-import type { Trial } from './trial/trial.js';
 import { eraNamed, optionsWithImplied } from './eras/eras.js';
 import { bootGuest, FATAL_KINDS, type Vm } from './vm/index.js';
 
 /** The scenario agent travels in every guest image. */
 export const AGENT_PROGRAM: ExtraProgram = { name: 'ktrial-agent', sources: ['images/agent/agent.c'], installPath: '/usr/bin/ktrial-agent' };
 
-export interface RunTrialOptions {
-  outDir: string;
-  sourceOverride?: string;
-  timeouts?: { buildS?: number; bootS?: number; caseS?: number };
-  /** Run every suite this many times; a case whose outcome varies is flaky. */
-  repeat?: number;
-  /** Only cases matching these globs. */
-  only?: string[];
-  /** Echo the guest console to the terminal. */
-  echoConsole?: boolean;
-  /**
-   * The trial file and the options that shaped this run (not --source, --cc or --out),
-   * for the re-run command in the results; the run adds the exact source and compiler.
-   */
-  rerun?: { trialFile: string; options: string[] };
+function rerunCommand(plan: RunPlan, cc: string, source: string | undefined): string[] {
+  return ['npx', 'ktrial', 'run', plan.rerun.trialFile, ...plan.rerun.options, ...(cc ? ['--cc', cc] : []), ...(source ? ['--source', source] : [])];
 }
 
-function rerunCommand(rerun: NonNullable<RunTrialOptions['rerun']>, cc: string | undefined, source: string | undefined): string[] {
-  return ['npx', 'ktrial', 'run', rerun.trialFile, ...rerun.options, ...(cc ? ['--cc', cc] : []), ...(source ? ['--source', source] : [])];
+/** The plan's kernel, built or taken from the cache, and copied into the output directory. */
+export async function kernelFor(plan: RunPlan, ctx: StageContext): Promise<KernelArtifacts> {
+  const kernel = await buildKernel(plan, ctx);
+  await exportKernel(kernel, plan.outDir);
+  return kernel;
 }
 
-/** Boot a built kernel with the guest image; the caller closes the VM. */
-export function bootKernel(kernel: KernelArtifacts, image: GuestImage, trial: Trial, outDir: string, bootTimeoutS: number, ctx: StageContext, echo = false): Promise<Vm> {
-  return bootGuest(
-    image,
-    {
-      runDir: outDir,
-      kernel: kernel.bzImage,
-      kernelConfig: kernel.options,
-      memoryMiB: trial.guest.memoryMiB,
-      cmdlineExtra: [...(eraNamed(kernel.manifest.source.era)?.bootArgs ?? []), ...(trial.guest.cmdline ? [trial.guest.cmdline] : [])],
-      bootTimeoutMs: bootTimeoutS * 1000,
-      ...(echo ? { onConsoleLine: (l: string) => process.stderr.write(`  console| ${l}\n`) } : {}),
-    },
-    ctx,
+/** Boot a built kernel with the guest image (built or cached first); the caller closes the VM. */
+export async function bootKernel(kernel: KernelArtifacts, plan: RunPlan, ctx: StageContext): Promise<Vm> {
+  const image = await buildImage(ctx);
+  return ctx.progress.phase('boot', () =>
+    bootGuest(
+      image,
+      {
+        runDir: plan.outDir,
+        kernel: kernel.bzImage,
+        kernelConfig: kernel.options,
+        memoryMiB: plan.trial.guest.memoryMiB,
+        cmdlineExtra: [...(eraNamed(kernel.manifest.source.era)?.bootArgs ?? []), ...(plan.cmdline ? [plan.cmdline] : [])],
+        bootTimeoutMs: plan.timeouts.bootS * 1000,
+        ...(plan.echoConsole ? { onConsoleLine: (l: string) => process.stderr.write(`  console| ${l}\n`) } : {}),
+      },
+      ctx,
+    ),
   );
 }
 
@@ -98,33 +91,32 @@ function causeFor(err: unknown): { cause: NotRunCause; cls: RunResults['status']
   return { cause: 'setup-failed', cls: 'host' };
 }
 
-export async function runTrial(trial: Trial, opts: RunTrialOptions, ctx: StageContext): Promise<RunResults> {
+export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunResults> {
   const started = Date.now();
-  const results: RunResults = { trial: trial.name, kernel: {}, phases: ctx.progress.phases, cases: [], status: 'ok', startedAt: new Date(started).toISOString() };
-  if (opts.rerun) results.rerun = { command: rerunCommand(opts.rerun, trial.cc, opts.sourceOverride), ktrial: await ktrialRevision() };
+  const results: RunResults = { trial: plan.trial.name, kernel: {}, phases: ctx.progress.phases, cases: [], status: 'ok', startedAt: new Date(started).toISOString() };
+  const rerun = { command: rerunCommand(plan, plan.cc, plan.source), ktrial: await ktrialRevision() };
+  results.rerun = rerun;
   // Suites are validated before anything is built.
   const suites: Suite[] = [];
-  for (const f of trial.scenarios) suites.push(await loadSuite(f));
+  for (const f of plan.suites) suites.push(await loadSuite(f));
   const done = new Set<string>();
   let vm: Vm | undefined;
   try {
-    const kernel = await buildKernel(trial, { outDir: opts.outDir, ...(opts.sourceOverride ? { sourceOverride: opts.sourceOverride } : {}), ...(opts.timeouts?.buildS ? { buildTimeoutS: opts.timeouts.buildS } : {}) }, ctx);
-    await exportKernel(kernel, opts.outDir);
+    const kernel = await kernelFor(plan, ctx);
     results.kernel = { release: kernel.manifest.kernelRelease, arch: 'x86_64', source: kernel.manifest.source.id, config: kernel.manifest.config.finalSha256, compiler: kernel.manifest.toolchain.ccVersion, cached: kernel.cacheHit };
-    if (opts.rerun && results.rerun) results.rerun.command = rerunCommand(opts.rerun, kernel.manifest.toolchain.cc, exactSourceArgument(kernel.manifest.source.origin) ?? opts.sourceOverride);
-    const image = await buildImage(ctx);
-    vm = await ctx.progress.phase('boot', () => bootKernel(kernel, image, trial, opts.outDir, opts.timeouts?.bootS ?? trial.timeouts.bootS, ctx, opts.echoConsole));
+    rerun.command = rerunCommand(plan, kernel.manifest.toolchain.cc, exactSourceArgument(kernel.manifest.source.origin) ?? plan.source);
+    vm = await bootKernel(kernel, plan, ctx);
     results.kernel.accelerator = vm.accel;
     results.kernel.qemuPid = vm.pid;
     if (vm.kernelVersion) results.kernel.release = vm.kernelVersion;
     const guest = guestExec(vm);
-    const caseS = opts.timeouts?.caseS ?? trial.timeouts.caseS;
+    const { caseS } = plan.timeouts;
     for (const suite of suites) {
       const cases = await ctx.progress.phase(`scenarios ${suite.name}`, ({ status }) =>
-        runSuiteRepeated(suite, guest, opts.repeat ?? 1, {
+        runSuiteRepeated(suite, guest, plan.repeat, {
           kernelConfig: optionsWithImplied(kernel.manifest.source.era, kernel.options),
-          knownIssues: trial.expectedFailures,
-          ...(opts.only ? { only: opts.only } : {}),
+          knownIssues: plan.trial.expectedFailures,
+          ...(plan.only ? { only: plan.only } : {}),
           ...(caseS !== undefined ? { caseTimeoutMs: caseS * 1000 } : {}),
           signal: ctx.signal,
           onCase: (c: CaseResult) => status(`last: ${c.name} ${c.verdict}`),
@@ -153,10 +145,10 @@ export async function runTrial(trial: Trial, opts: RunTrialOptions, ctx: StageCo
   if (ctx.signal.aborted && !results.error) results.error = { class: 'interrupted', message: `interrupted by ${ctx.signal.reason instanceof Interrupted ? ctx.signal.reason.signal : 'a signal'}` };
   for (const s of suites) if (!done.has(s.name) && !results.error) results.cases.push(...casesNotRun(s, 'guest-lost', 'an earlier suite lost the guest'));
   for (const s of suites) if (!done.has(s.name) && results.error?.class === 'interrupted' && !results.cases.some((c) => c.suite === s.name)) results.cases.push(...casesNotRun(s, 'interrupted', results.error.message));
-  const stale = unmatchedIssueNotes(trial.expectedFailures, results.cases);
+  const stale = unmatchedIssueNotes(plan.trial.expectedFailures, results.cases);
   if (stale.length) (results.notes ??= []).push(...stale);
   results.status = overallStatus(results.cases, results.error);
   results.seconds = (Date.now() - started) / 1000;
-  await writeReports(opts.outDir, results);
+  await writeReports(plan.outDir, results);
   return results;
 }

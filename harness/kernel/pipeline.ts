@@ -16,6 +16,7 @@ import { compatSeriesFor, versionString } from '../eras/eras.js';
 import { applySeries } from '../patch/apply.js';
 import { loadSeries, type Series } from '../patch/series.js';
 import { rememberSource, resolveSource, type SourceTree } from '../source/source.js';
+import type { RunPlan } from '../runplan.js';
 import type { Trial } from '../trial/trial.js';
 import { makeKernel, PINNED_BUILD_ENV } from './build.js';
 import { detectToolchain, type Toolchain } from './toolchain.js';
@@ -48,12 +49,8 @@ export interface KernelArtifacts {
   cacheHit: boolean;
 }
 
-export interface BuildOptions {
-  /** Where the build log is written while the build runs (kept there when it fails). */
-  outDir: string;
-  sourceOverride?: string;
-  buildTimeoutS?: number;
-}
+/** What the kernel stage reads of a run's plan; the build log goes to outDir while the build runs (kept there when it fails). */
+export type KernelPlan = Pick<RunPlan, 'trial' | 'outDir' | 'source' | 'cc' | 'config' | 'timeouts'>;
 
 async function loadAllSeries(src: SourceTree, tc: Toolchain, trial: Trial): Promise<{ series: Series[]; compatCount: number }> {
   const compat = compatSeriesFor(src.era, tc.gccMajor).map((c) => repoPath('kernel-patches', 'compat', c.dir));
@@ -62,20 +59,21 @@ async function loadAllSeries(src: SourceTree, tc: Toolchain, trial: Trial): Prom
   return { series, compatCount: compat.length };
 }
 
-export async function buildKernel(trial: Trial, opts: BuildOptions, ctx: StageContext): Promise<KernelArtifacts> {
+export async function buildKernel(plan: KernelPlan, ctx: StageContext): Promise<KernelArtifacts> {
+  const { trial, config } = plan;
   await requireTools(['make', 'patch', 'tar', 'perl', 'bc'], 'a kernel build');
-  const tc = await detectToolchain(trial.cc);
-  const src = await ctx.progress.phase('source', () => resolveSource(trial.source, opts.sourceOverride, ctx));
+  const tc = await detectToolchain(plan.cc);
+  const src = await ctx.progress.phase('source', () => resolveSource(trial.source, plan.source, ctx));
   ctx.progress.info(`kernel ${versionString(src.version)} (era ${src.era.name}), compiler ${tc.ccVersion}`);
   const { series, compatCount } = await loadAllSeries(src, tc, trial);
-  const fragments = await Promise.all(trial.config.fragments.map(async (f) => ({ file: relative(REPO_ROOT, f), sha256: await sha256File(f) })));
+  const fragments = await Promise.all(config.fragments.map(async (f) => ({ file: relative(REPO_ROOT, f), sha256: await sha256File(f) })));
   const patches = series.flatMap((s, i) => s.patches.map((p) => ({ series: relative(REPO_ROOT, s.path), patch: relative(REPO_ROOT, p.file), sha256: p.sha256, compat: i < compatCount })));
   const keyInputs = {
     recipe: BUILD_RECIPE,
     source: src.id,
     era: src.era.name,
     patches: patches.map((p) => p.sha256),
-    config: { base: trial.config.base, fragments: fragments.map((f) => f.sha256), options: trial.config.options, require: trial.config.require },
+    config: { base: config.base, fragments: fragments.map((f) => f.sha256), options: config.options, require: config.require },
     toolchain: tc,
     env: PINNED_BUILD_ENV,
   };
@@ -86,14 +84,14 @@ export async function buildKernel(trial: Trial, opts: BuildOptions, ctx: StageCo
     key,
     async (tmp) => {
       built = true;
-      await mkdir(opts.outDir, { recursive: true });
-      const buildLog = join(opts.outDir, 'build.log');
+      await mkdir(plan.outDir, { recursive: true });
+      const buildLog = join(plan.outDir, 'build.log');
       await writeFile(buildLog, `# ktrial build of ${trial.name}: kernel ${versionString(src.version)}, ${tc.ccVersion}\n# compat patches: ${patches.filter((p) => p.compat).map((p) => p.patch).join(', ') || 'none'}\n# trial patches: ${patches.filter((p) => !p.compat).map((p) => p.patch).join(', ') || 'none'}\n`);
       const tree = await ctx.progress.phase('patch', () => applySeries(src, series, { cc: tc.ccVersion, era: src.era.name }, ctx));
       try {
         for (const a of tree.applied) if (a.notes.length) await writeFile(buildLog, `# ${relative(REPO_ROOT, a.patch)}: ${a.notes.join('; ')}\n`, { flag: 'a' });
-        const cfg = await ctx.progress.phase('config', () => configure(tree.dir, src.era, tc, trial.config, trial.file, ctx, buildLog));
-        const result = await ctx.progress.phase('build', ({ status }) => makeKernel(tree.dir, src.era, tc, tmp, buildLog, opts.buildTimeoutS ?? trial.timeouts.buildS, ctx, status));
+        const cfg = await ctx.progress.phase('config', () => configure(tree.dir, src.era, tc, config, trial.file, ctx, buildLog));
+        const result = await ctx.progress.phase('build', ({ status }) => makeKernel(tree.dir, src.era, tc, tmp, buildLog, plan.timeouts.buildS, ctx, status));
         const rel = await run('make', [`ARCH=${src.era.makeArch}`, '-s', 'kernelrelease'], { cwd: tree.dir, signal: ctx.signal });
         const manifest: KernelManifest = {
           ktrialBuildRecipe: BUILD_RECIPE,
@@ -101,7 +99,7 @@ export async function buildKernel(trial: Trial, opts: BuildOptions, ctx: StageCo
           trial: { name: trial.name, file: relative(REPO_ROOT, trial.file), sha256: sha256(await readFile(trial.file)) },
           source: { id: src.id, version: versionString(src.version), era: src.era.name, origin: src.origin },
           patches,
-          config: { base: trial.config.base, fragments, options: trial.config.options, finalSha256: cfg.sha256 },
+          config: { base: config.base, fragments, options: config.options, finalSha256: cfg.sha256 },
           toolchain: tc,
           make: { args: result.makeArgs, env: PINNED_BUILD_ENV },
           kernelRelease: rel.stdout.trim().split('\n').pop() ?? '',

@@ -25,6 +25,7 @@ import { writeRunOverlay, type GuestImage } from '../../harness/image/index.js';
 import { buildKernel, type KernelArtifacts } from '../../harness/kernel/pipeline.js';
 import { knownSpec, sourceEnvVar } from '../../harness/source/source.js';
 import { loadTrial } from '../../harness/trial/trial.js';
+import { planRun } from '../../harness/runplan.js';
 import { buildImage } from '../../harness/trialrun.js';
 import { chooseDevices, createVm, generateClientKey, killAllGuests, runCommandInGuest, type DeviceChoice, type Vm, type VmRequest } from '../../harness/vm/index.js';
 import { freePort } from '../../harness/vm/qemu.js';
@@ -337,8 +338,9 @@ async function prepareGuest(t: TrialDef, cache: string, source: string, work: st
   return withCache(cache, source, async () => {
     const lines: string[] = [];
     const ctx = silentCtx(lines);
-    const trial = await loadTrial(t.file);
-    const kernel = await buildKernel(trial, { outDir: join(work, `guest-${t.short}`) }, ctx);
+    const plan = await planRun(t.file, { out: join(work, `guest-${t.short}`) });
+    const { trial } = plan;
+    const kernel = await buildKernel(plan, ctx);
     if (!kernel.cacheHit) say(`  note: the ${t.name} kernel was not in the warm cache and was built now`);
     const image = await buildImage(ctx);
     const bootArgs = [...(eraNamed(kernel.manifest.source.era)?.bootArgs ?? []), ...(trial.guest.cmdline ? trial.guest.cmdline.split(/\s+/) : [])];

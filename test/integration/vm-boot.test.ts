@@ -19,7 +19,7 @@ import { createVm, generateClientKey, liveGuestPids, runCommandInGuest, type Vm 
 import { KtrialError } from '../../harness/common/errors.js';
 import { Progress } from '../../harness/common/progress.js';
 import { repoRoot } from '../../harness/image/recipe.js';
-import { loadTrial } from '../../harness/trial/trial.js';
+import { planRun } from '../../harness/runplan.js';
 import { buildKernel } from '../../harness/kernel/pipeline.js';
 import { sourceSkip } from '../helpers/trees.js';
 
@@ -94,8 +94,8 @@ const pidAlive = (pid: number) => {
 async function pipelineKernel(trialName: string): Promise<{ kernel: string; config: string } | string> {
   const skip = await sourceSkip(trialName);
   if (skip) return skip;
-  const trial = await loadTrial(join(repoRoot(), 'configs', 'trials', `${trialName}.yaml`));
-  const k = await buildKernel(trial, { outDir: await mkdtemp(join(tmpdir(), 'ktrial-vm-build-')) }, ctx);
+  const plan = await planRun(join(repoRoot(), 'configs', 'trials', `${trialName}.yaml`), { out: await mkdtemp(join(tmpdir(), 'ktrial-vm-build-')) });
+  const k = await buildKernel(plan, ctx);
   return { kernel: k.bzImage, config: k.config };
 }
 

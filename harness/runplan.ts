@@ -1,0 +1,101 @@
+// A run's plan: the trial as its file says it, with every command-line override resolved
+// once. Every stage reads the plan; the loaded Trial is never edited.
+import { join, resolve } from 'node:path';
+import { ensureWritableDir } from './common/cache.js';
+import { badInput } from './common/errors.js';
+import { loadTrial, type ConfigSpec, type Trial } from './trial/trial.js';
+
+/** The command-line options of run, boot and build, as given. */
+export interface RunOptions {
+  source?: string;
+  cc?: string;
+  out?: string;
+  'kconfig-add'?: string[];
+  cmdline?: string;
+  'timeout-build'?: string;
+  'timeout-boot'?: string;
+  'timeout-case'?: string;
+  console?: boolean;
+  suite?: string[];
+  only?: string[];
+  repeat?: string;
+}
+
+export interface RunPlan {
+  trial: Trial;
+  /** Where outputs and reports go. */
+  outDir: string;
+  /** --source: another copy of the trial's source, used in its place. */
+  source?: string;
+  cc: string;
+  /** The trial's config, with --kconfig-add's options after its own. */
+  config: ConfigSpec;
+  /** More kernel command line: the trial's, then --cmdline's. */
+  cmdline: string;
+  /** The scenario suite files: --suite's, else the trial's. */
+  suites: string[];
+  /** Only the cases matching these globs. */
+  only?: string[];
+  /** Run every suite this many times; a case whose outcome varies is flaky. */
+  repeat: number;
+  /** Seconds; caseS, when set, replaces every suite's own per-case timeout. */
+  timeouts: { buildS: number; bootS: number; caseS?: number };
+  /** Echo the guest console to the terminal. */
+  echoConsole: boolean;
+  /**
+   * The trial file as given and the options that shaped the run, for the re-run command;
+   * not --source, --cc or --out: the run adds the exact source and compiler it used.
+   */
+  rerun: { trialFile: string; options: string[] };
+}
+
+export async function planRun(trialFile: string, options: RunOptions): Promise<RunPlan> {
+  const trial = await loadTrial(trialFile);
+  const config = { ...trial.config, options: { ...trial.config.options } };
+  for (const add of options['kconfig-add'] ?? []) {
+    const m = /^(CONFIG_[A-Za-z0-9_]+)=(.*)$/.exec(add);
+    if (!m) throw badInput(`--kconfig-add takes CONFIG_X=value, got "${add}"`, { hint: 'e.g. --kconfig-add CONFIG_PROVE_LOCKING=y (n unsets it)' });
+    config.options[m[1]!] = m[2]!;
+  }
+  const outDir = resolve(options.out ?? join('out', trial.name));
+  await ensureWritableDir(outDir, 'the output directory');
+  const repeat = wholeNumber(options.repeat, 'repeat') ?? 1;
+  // An empty timeout is no override, as in the re-run line.
+  const timeout = (name: 'timeout-build' | 'timeout-boot' | 'timeout-case') => (options[name] ? wholeNumber(options[name], name) : undefined);
+  const buildS = timeout('timeout-build') ?? trial.timeouts.buildS;
+  const bootS = timeout('timeout-boot') ?? trial.timeouts.bootS;
+  const caseS = timeout('timeout-case') ?? trial.timeouts.caseS;
+  return {
+    trial,
+    outDir,
+    ...(options.source ? { source: options.source } : {}),
+    cc: options.cc || trial.cc,
+    config,
+    cmdline: [trial.guest.cmdline, options.cmdline].filter(Boolean).join(' '),
+    suites: options.suite ? options.suite.map((f) => resolve(f)) : trial.scenarios,
+    ...(options.only ? { only: options.only } : {}),
+    repeat,
+    timeouts: { buildS, bootS, ...(caseS !== undefined ? { caseS } : {}) },
+    echoConsole: !!options.console,
+    rerun: { trialFile, options: rerunOptions(options) },
+  };
+}
+
+function wholeNumber(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw badInput(`--${name} takes a whole number of seconds, got "${v}"`);
+  return n;
+}
+
+/** The options of a run that shape its result, as command-line words (for the re-run line). */
+function rerunOptions(options: RunOptions): string[] {
+  const out: string[] = [];
+  for (const a of options['kconfig-add'] ?? []) out.push('--kconfig-add', a);
+  if (options.cmdline) out.push('--cmdline', options.cmdline);
+  for (const f of options.suite ?? []) out.push('--suite', f);
+  for (const g of options.only ?? []) out.push('--only', g);
+  if (options.repeat) out.push('--repeat', options.repeat);
+  for (const k of ['timeout-build', 'timeout-boot', 'timeout-case'] as const) if (options[k]) out.push(`--${k}`, options[k]);
+  return out;
+}
