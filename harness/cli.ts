@@ -2,7 +2,7 @@
 // turned into one message and one exit code by its class.
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { EXIT, exitCodeFor, Interrupted, KtrialError } from './common/errors.js';
+import { Interrupted, KtrialError } from './common/errors.js';
 import { HOST_FILES, HOST_TOOLS, SETUP_PACKAGES, which } from './common/hosttools.js';
 import { Progress } from './common/progress.js';
 import { run } from './common/proc.js';
@@ -10,7 +10,7 @@ import { access } from 'node:fs/promises';
 import type { StageContext } from './common/context.js';
 import { planRun, type RunOptions, type RunPlan } from './runplan.js';
 import { bootKernel, kernelFor, runTrial } from './trialrun.js';
-import { BISECT, bisectVerdict, exitCodeFor as reportExitCode, toSummary } from './report/index.js';
+import { BISECT, bisectVerdict, EXIT_CODES, exitCodeFor, toSummary } from './report/index.js';
 import { interactiveShell, killAllGuests, runCommandInGuest } from './vm/index.js';
 
 const USAGE = `usage: ktrial <command> TRIAL [options]
@@ -79,7 +79,7 @@ async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
   process.stdout.write(toSummary(results));
   if (results.error) process.stderr.write(`ktrial: ${results.error.class} error: ${results.error.message}\n${results.error.excerpt ? `${results.error.excerpt.replace(/^/gm, '  | ')}\n` : ''}${results.error.hint ? `  what to do: ${results.error.hint}\n` : ''}`);
   process.stdout.write(`reports: ${plan.outDir}/{results.json,results.tap,junit.xml,summary.txt,console.log}\n`);
-  if (!values.bisect) return reportExitCode(results);
+  if (!values.bisect) return exitCodeFor(results);
   const verdict = bisectVerdict(results);
   process.stdout.write(`git bisect: ${verdict} (exit ${BISECT[verdict]})\n`);
   return BISECT[verdict];
@@ -109,7 +109,7 @@ async function cmdBuild(args: string[], ctx: StageContext): Promise<number> {
   const plan = await planFrom(positionals, values, 'build');
   const k = await kernelFor(plan, ctx);
   ctx.progress.info(`kernel ${k.manifest.kernelRelease} ${k.cacheHit ? '(cached)' : `built in ${k.manifest.build.seconds.toFixed(0)}s, ${k.manifest.build.warnings} warnings`}: ${join(plan.outDir, 'bzImage')}`);
-  return EXIT.ok;
+  return EXIT_CODES.ok;
 }
 
 async function cmdDoctor(): Promise<number> {
@@ -133,10 +133,10 @@ async function cmdDoctor(): Promise<number> {
   }
   if (missing) {
     process.stdout.write(`\n${missing} missing. Install: sudo apt-get install -y ${[...pkgs].join(' ')}   (or: sudo npx ktrial setup)\n`);
-    return EXIT.host;
+    return EXIT_CODES.host;
   }
   process.stdout.write('\nall host tools are present\n');
-  return EXIT.ok;
+  return EXIT_CODES.ok;
 }
 
 async function cmdSetup(ctx: StageContext): Promise<number> {
@@ -159,7 +159,7 @@ export async function main(argv: string[]): Promise<number> {
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
-    if (signals > 1) process.exit(EXIT.interrupted);
+    if (signals > 1) process.exit(EXIT_CODES.interrupted);
     process.stderr.write(`\nktrial: ${sig} received, stopping and cleaning up (send again to quit at once)\n`);
     controller.abort(new Interrupted(sig));
   };
@@ -183,26 +183,26 @@ export async function main(argv: string[]): Promise<number> {
       case '--help':
       case '-h':
         process.stdout.write(`${USAGE}\n`);
-        return command === undefined ? EXIT.badInput : EXIT.ok;
+        return command === undefined ? EXIT_CODES['bad-input'] : EXIT_CODES.ok;
       default:
         process.stderr.write(`ktrial: unknown command "${command}"\n${USAGE}\n`);
-        return EXIT.badInput;
+        return EXIT_CODES['bad-input'];
     }
   } catch (err) {
     if (err instanceof Interrupted || controller.signal.aborted) {
       process.stderr.write(`ktrial: interrupted; nothing half-written was kept\n`);
-      return failed(EXIT.interrupted);
+      return failed(EXIT_CODES.interrupted);
     }
     if (err instanceof KtrialError) {
       process.stderr.write(`${err.render()}\n`);
-      return failed(exitCodeFor(err.cls));
+      return failed(EXIT_CODES[err.cls]);
     }
     if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`ktrial: ${err.message}\n${USAGE}\n`);
-      return failed(EXIT.badInput);
+      return failed(EXIT_CODES['bad-input']);
     }
     process.stderr.write(`ktrial: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
-    return failed(EXIT.host);
+    return failed(EXIT_CODES.host);
   } finally {
     killAllGuests();
     process.off('SIGINT', onSignal);

@@ -1,27 +1,8 @@
-// Every failure ktrial reports belongs to one class; the class decides the exit code,
-// so CI can tell a bad trial file from a kernel that crashed from a broken host.
+// Every failure ktrial reports belongs to one class; the class decides the exit code
+// (harness/report/status.ts), so CI can tell a bad trial file from a kernel that crashed
+// from a broken host.
 
 export type FailureClass = 'bad-input' | 'kernel' | 'host';
-
-export const EXIT = {
-  ok: 0,
-  unexpected: 1,
-  badInput: 2,
-  kernel: 3,
-  host: 4,
-  interrupted: 130,
-} as const;
-
-export function exitCodeFor(cls: FailureClass): number {
-  switch (cls) {
-    case 'bad-input':
-      return EXIT.badInput;
-    case 'kernel':
-      return EXIT.kernel;
-    case 'host':
-      return EXIT.host;
-  }
-}
 
 export interface Where {
   file: string;

@@ -1,8 +1,11 @@
 // What the user sees while a run goes on: which phase runs, for how long, and its outcome.
 // Phase timings are also collected for results.json and the benchmark.
 
+/** The phases of a run, in order; each scenario suite is a phase of its own. */
+export type PhaseName = 'source' | 'patch' | 'config' | 'build' | 'kernel' | 'guest image' | 'boot' | `scenarios ${string}` | 'shutdown';
+
 export interface PhaseRecord {
-  phase: string;
+  phase: PhaseName;
   status: 'ok' | 'failed' | 'cached' | 'skipped';
   seconds: number;
   detail?: string;
@@ -37,7 +40,7 @@ export class Progress {
    * Run one phase. `status` lets a phase report what it saw while it runs
    * (the heartbeat prints it); the phase may return 'cached' through `markCached`.
    */
-  async phase<T>(name: string, fn: (ctl: { status(s: string): void; markCached(detail?: string): void }) => Promise<T>): Promise<T> {
+  async phase<T>(name: PhaseName, fn: (ctl: { status(s: string): void; markCached(detail?: string): void }) => Promise<T>): Promise<T> {
     const start = Date.now();
     let status = '';
     let cached: string | undefined | false = false;

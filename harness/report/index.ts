@@ -9,8 +9,8 @@ import { toTap } from './tap.js';
 import type { RunResults } from './types.js';
 
 export { toResultsJson, toJunit, toSummary, toTap };
-export { BISECT, bisectVerdict, exitCodeFor, overallStatus, effectiveStatus } from './status.js';
-export { RESULTS_FORMAT, type RunResults, type RunStatus, type KernelInfo } from './types.js';
+export { BISECT, bisectVerdict, EXIT_CODES, exitCodeFor, overallStatus, effectiveStatus, type RunStatus } from './status.js';
+export { RESULTS_FORMAT, type RunResults, type KernelInfo } from './types.js';
 
 export const REPORT_FILES = { json: 'results.json', tap: 'results.tap', junit: 'junit.xml', summary: 'summary.txt' } as const;
 

@@ -3,6 +3,7 @@
 import type { FailureClass } from '../common/errors.js';
 import type { PhaseRecord } from '../common/progress.js';
 import type { CaseResult } from '../scenarios/types.js';
+import type { RunStatus } from './status.js';
 
 export const RESULTS_FORMAT = 'ktrial-results/1';
 
@@ -13,9 +14,6 @@ export interface KernelInfo {
   /** Free-form facts worth keeping with the results: patch series, config hash, accelerator. */
   [fact: string]: string | number | boolean | undefined;
 }
-
-/** ok: every case as expected; unexpected: some case not; the others name a failure class. */
-export type RunStatus = 'ok' | 'unexpected' | FailureClass | 'interrupted';
 
 export interface RunResults {
   trial: string;
