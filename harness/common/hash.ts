@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, lstat, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
 
 export function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -31,30 +29,6 @@ export function stableStringify(value: unknown): string {
     .filter((k) => obj[k] !== undefined)
     .sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${stableStringify(obj[k])}`).join(',')}}`;
-}
-
-/** Hash of a directory's content (names, modes' executable bit, bytes, link targets), in sorted order. */
-export async function sha256Dir(dir: string, ignore: (rel: string) => boolean = () => false): Promise<string> {
-  const h = createHash('sha256');
-  async function walk(rel: string): Promise<void> {
-    const names = (await readdir(join(dir, rel))).sort();
-    for (const name of names) {
-      const r = rel ? `${rel}/${name}` : name;
-      if (ignore(r)) continue;
-      const p = join(dir, r);
-      const st = await lstat(p);
-      if (st.isSymbolicLink()) h.update(`L ${r} ${await readlink(p)}\n`);
-      else if (st.isDirectory()) {
-        h.update(`D ${r}\n`);
-        await walk(r);
-      } else if (st.isFile()) {
-        h.update(`F ${r} ${st.mode & 0o111 ? 'x' : '-'} ${st.size}\n`);
-        h.update(await readFile(p));
-      }
-    }
-  }
-  await walk('');
-  return h.digest('hex');
 }
 
 export const shortHash = (h: string) => h.slice(0, 16);

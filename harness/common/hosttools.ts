@@ -3,7 +3,6 @@
 import { access, constants } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { hostFailure } from './errors.js';
-import { run } from './proc.js';
 
 export interface HostTool {
   command: string;
@@ -66,9 +65,4 @@ export async function requireTools(commands: readonly string[], stage: string): 
   throw hostFailure(`${stage} needs host tools that are missing: ${missing.map((m) => `${m.command} (package ${m.pkg})`).join(', ')}`, {
     hint: `install them: sudo apt-get install -y ${pkgs.join(' ')}   (or run \`sudo npx ktrial setup\` to install everything ktrial uses)`,
   });
-}
-
-export async function toolVersion(command: string): Promise<string> {
-  const r = await run(command, ['--version']);
-  return (r.stdout || r.stderr).split('\n')[0]?.trim() ?? 'unknown';
 }

@@ -2,7 +2,6 @@
 // Identical inputs give byte-identical archives: every entry is owned by 0:0 with mtime 0,
 // entries are sorted by path (a parent always sorts before its children), missing parent
 // directories are added, and inode numbers are assigned in that order.
-import { writeFile } from 'node:fs/promises';
 import { badInput } from '../common/errors.js';
 
 export type CpioEntry =
@@ -126,10 +125,4 @@ export function buildCpio(entries: readonly CpioEntry[]): Buffer {
   const tailPad = (512 - (size % 512)) % 512;
   if (tailPad) push(Buffer.alloc(tailPad));
   return Buffer.concat(chunks, size);
-}
-
-export async function writeCpio(path: string, entries: readonly CpioEntry[]): Promise<Buffer> {
-  const buf = buildCpio(entries);
-  await writeFile(path, buf);
-  return buf;
 }

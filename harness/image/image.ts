@@ -9,9 +9,10 @@ import { run, runOk } from '../common/proc.js';
 import { cached } from '../common/cache.js';
 import { hashValue, sha256, shortHash } from '../common/hash.js';
 import { requireTools } from '../common/hosttools.js';
+import { REPO_ROOT } from '../common/paths.js';
 import type { StageContext } from '../common/context.js';
 import { buildCpio, normalizeCpioPath, type CpioEntry } from './cpio.js';
-import { inRepo, loadImageRecipe, repoRoot, type ImageRecipe } from './recipe.js';
+import { inRepo, loadImageRecipe, type ImageRecipe } from './recipe.js';
 import { buildUserland, type ComponentManifest } from './userland.js';
 
 /** Bump when image assembly changes, so old cache entries are not reused. */
@@ -65,7 +66,7 @@ async function sourcesDigest(sources: string[]): Promise<{ digest: string; files
   for (const s of sources) {
     const p = inRepo(s);
     try {
-      files[relative(repoRoot(), p)] = sha256(await readFile(p));
+      files[relative(REPO_ROOT, p)] = sha256(await readFile(p));
     } catch {
       throw badInput(`guest image: source file ${s} does not exist`, { hint: 'extra programs name C files relative to the repository root' });
     }
@@ -73,7 +74,7 @@ async function sourcesDigest(sources: string[]): Promise<{ digest: string; files
   }
   for (const d of dirs) {
     for (const n of (await readdir(d)).sort()) {
-      if (extname(n) === '.h') files[relative(repoRoot(), join(d, n))] = sha256(await readFile(join(d, n)));
+      if (extname(n) === '.h') files[relative(REPO_ROOT, join(d, n))] = sha256(await readFile(join(d, n)));
     }
   }
   return { digest: hashValue(files), files };

@@ -1,20 +1,15 @@
 // The guest image recipes are data (images/recipes/*.yaml); this module loads and checks
 // them, so a typo in a recipe is reported with file:line:column before anything is built.
 import { readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { isAbsolute, join } from 'node:path';
 import { badInput } from '../common/errors.js';
+import { repoPath } from '../common/paths.js';
 import { loadYamlFile } from '../common/yaml.js';
 import { validate, obj, str, list, dict, int, oneOf, type Schema } from '../common/schema.js';
 
-/** The repository root (this file is dist/harness/image/recipe.js once compiled). */
-export function repoRoot(): string {
-  return process.env.KTRIAL_REPO_ROOT || resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-}
+export const recipesDir = () => repoPath('images', 'recipes');
 
-export const recipesDir = () => join(repoRoot(), 'images', 'recipes');
-
-export const inRepo = (p: string) => (isAbsolute(p) ? p : join(repoRoot(), p));
+export const inRepo = (p: string) => (isAbsolute(p) ? p : repoPath(p));
 
 export type Step =
   | { run: string[]; input?: string }

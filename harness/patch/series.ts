@@ -2,7 +2,7 @@
 // to be a real unified diff before anything is applied, so an empty or mangled patch is
 // refused with its reason instead of failing obscurely inside `patch`.
 import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { badInput } from '../common/errors.js';
 import { sha256 } from '../common/hash.js';
 
@@ -135,4 +135,3 @@ export async function loadSeries(path: string): Promise<Series> {
   return { path, patches };
 }
 
-export const seriesLabel = (s: Series) => (s.patches.length === 1 && s.patches[0]!.file === s.path ? basename(s.path) : `${basename(dirname(join(s.path, 'x')))}/`);

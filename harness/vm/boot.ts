@@ -2,7 +2,7 @@
 // (base image + that key) in the run directory, then createVm().
 import { join } from 'node:path';
 import type { StageContext } from '../common/context.js';
-import { writeRunOverlay, type GuestImage } from '../image/image.js';
+import { writeRunOverlay, type GuestImage } from '../image/index.js';
 import { generateClientKey } from './ssh.js';
 import { createVm, type VmRequest } from './vm.js';
 import type { Vm } from './guest.js';

@@ -18,7 +18,7 @@ import { buildGuestImage, writeRunOverlay, type GuestImage } from '../../harness
 import { createVm, generateClientKey, liveGuestPids, runCommandInGuest, type Vm } from '../../harness/vm/index.js';
 import { KtrialError } from '../../harness/common/errors.js';
 import { Progress } from '../../harness/common/progress.js';
-import { repoRoot } from '../../harness/image/recipe.js';
+import { repoPath } from '../../harness/common/paths.js';
 import { planRun } from '../../harness/runplan.js';
 import { buildKernel } from '../../harness/kernel/pipeline.js';
 import { sourceSkip } from '../helpers/trees.js';
@@ -94,7 +94,7 @@ const pidAlive = (pid: number) => {
 async function pipelineKernel(trialName: string): Promise<{ kernel: string; config: string } | string> {
   const skip = await sourceSkip(trialName);
   if (skip) return skip;
-  const plan = await planRun(join(repoRoot(), 'configs', 'trials', `${trialName}.yaml`), { out: await mkdtemp(join(tmpdir(), 'ktrial-vm-build-')) });
+  const plan = await planRun(repoPath('configs', 'trials', `${trialName}.yaml`), { out: await mkdtemp(join(tmpdir(), 'ktrial-vm-build-')) });
   const k = await buildKernel(plan, ctx);
   return { kernel: k.bzImage, config: k.config };
 }
