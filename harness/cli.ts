@@ -2,7 +2,7 @@
 // turned into one message and one exit code by its class.
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { Interrupted, KtrialError } from './common/errors.js';
+import { Interrupted, KtrialError, renderFailure } from './common/errors.js';
 import { HOST_FILES, HOST_TOOLS, SETUP_PACKAGES, which } from './common/hosttools.js';
 import { Progress } from './common/progress.js';
 import { run } from './common/proc.js';
@@ -77,7 +77,7 @@ async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
   const plan = await planFrom(positionals, values, 'run');
   const results = await runTrial(plan, ctx);
   process.stdout.write(toSummary(results));
-  if (results.error) process.stderr.write(`ktrial: ${results.error.class} error: ${results.error.message}\n${results.error.excerpt ? `${results.error.excerpt.replace(/^/gm, '  | ')}\n` : ''}${results.error.hint ? `  what to do: ${results.error.hint}\n` : ''}`);
+  if (results.error) process.stderr.write(`${renderFailure(results.error.class, results.error.message, results.error)}\n`);
   process.stdout.write(`reports: ${plan.outDir}/{results.json,results.tap,junit.xml,summary.txt,console.log}\n`);
   if (!values.bisect) return exitCodeFor(results);
   const verdict = bisectVerdict(results);

@@ -2,12 +2,11 @@
 // Each stage is its own module; this file only chains them, turns a stage's failure into
 // the run's status, marks what could not run as "not run" with the reason, and always
 // writes the reports and stops the VM.
-import { join } from 'node:path';
 import type { StageContext } from './common/context.js';
 import { formatWhere, Interrupted, KtrialError } from './common/errors.js';
 import { repoPath } from './common/paths.js';
 import { ktrialRevision } from './common/revision.js';
-import { buildGuestImage, type ExtraProgram, type GuestImage } from './image/index.js';
+import { buildGuestImage, type ExtraProgram } from './image/index.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
 import { casesNotRun, loadSuite, runSuiteRepeated, unmatchedIssueNotes, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
@@ -85,7 +84,7 @@ export function guestExec(vm: Vm): GuestExec & { warnings: string[] } {
 
 export const buildImage = (ctx: StageContext) => buildGuestImage({ extraPrograms: [{ ...AGENT_PROGRAM, sources: AGENT_PROGRAM.sources.map((s) => repoPath(s)) }] }, ctx);
 
-function causeFor(err: unknown): { cause: NotRunCause; cls: RunResults['status'] } {
+function causeFor(err: unknown): { cause: NotRunCause; cls: NonNullable<RunResults['error']>['class'] } {
   if (err instanceof Interrupted) return { cause: 'interrupted', cls: 'interrupted' };
   if (err instanceof KtrialError) return { cause: err.cls === 'kernel' ? 'boot-failed' : 'setup-failed', cls: err.cls };
   return { cause: 'setup-failed', cls: 'host' };
@@ -99,7 +98,8 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
   // Suites are validated before anything is built.
   const suites: Suite[] = [];
   for (const f of plan.suites) suites.push(await loadSuite(f));
-  const done = new Set<string>();
+  /** Suites whose cases are in the results. */
+  const reported = new Set<string>();
   let vm: Vm | undefined;
   try {
     const kernel = await kernelFor(plan, ctx);
@@ -124,7 +124,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
         }),
       );
       results.cases.push(...cases);
-      done.add(suite.name);
+      reported.add(suite.name);
       if (guest.warnings.length) (results.notes ??= []).push(...guest.warnings.splice(0).map((w) => `${suite.name}: ${w}`));
       if (cases.some((c) => c.crash || c.notRun?.cause === 'guest-lost')) break;
     }
@@ -132,19 +132,24 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
     const { cause, cls } = causeFor(err);
     const where = err instanceof KtrialError && err.where ? `${formatWhere(err.where)}: ` : '';
     results.error = {
-      class: cls === 'ok' || cls === 'unexpected' ? 'host' : cls,
+      class: cls,
       message: `${where}${err instanceof Error ? err.message : String(err)}`,
       ...(err instanceof KtrialError && err.hint ? { hint: err.hint } : {}),
       ...(err instanceof KtrialError && err.excerpt ? { excerpt: err.excerpt } : {}),
     };
-    for (const s of suites) if (!done.has(s.name)) results.cases.push(...casesNotRun(s, cause, results.error.message.split('\n')[0]!));
+    for (const s of suites.filter((s) => !reported.has(s.name))) {
+      results.cases.push(...casesNotRun(s, cause, results.error.message.split('\n')[0]!));
+      reported.add(s.name);
+    }
   } finally {
     if (vm) await ctx.progress.phase('shutdown', () => vm!.close());
   }
   // The runner stops quietly on an interrupt; the run as a whole was interrupted.
   if (ctx.signal.aborted && !results.error) results.error = { class: 'interrupted', message: `interrupted by ${ctx.signal.reason instanceof Interrupted ? ctx.signal.reason.signal : 'a signal'}` };
-  for (const s of suites) if (!done.has(s.name) && !results.error) results.cases.push(...casesNotRun(s, 'guest-lost', 'an earlier suite lost the guest'));
-  for (const s of suites) if (!done.has(s.name) && results.error?.class === 'interrupted' && !results.cases.some((c) => c.suite === s.name)) results.cases.push(...casesNotRun(s, 'interrupted', results.error.message));
+  // The suites left did not run: an interrupt came between suites, or an earlier suite lost the guest.
+  for (const s of suites.filter((s) => !reported.has(s.name))) {
+    results.cases.push(...(results.error ? casesNotRun(s, 'interrupted', results.error.message) : casesNotRun(s, 'guest-lost', 'an earlier suite lost the guest')));
+  }
   const stale = unmatchedIssueNotes(plan.trial.expectedFailures, results.cases);
   if (stale.length) (results.notes ??= []).push(...stale);
   results.status = overallStatus(results.cases, results.error);

@@ -41,12 +41,16 @@ export class KtrialError extends Error {
   }
 
   render(): string {
-    const head = this.where ? `${formatWhere(this.where)}: ${this.message}` : this.message;
-    const parts = [`ktrial: ${this.cls} error: ${head}`];
-    if (this.excerpt) parts.push(this.excerpt.replace(/^/gm, '  | '));
-    if (this.hint) parts.push(`  what to do: ${this.hint}`);
-    return parts.join('\n');
+    return renderFailure(this.cls, this.where ? `${formatWhere(this.where)}: ${this.message}` : this.message, this);
   }
+}
+
+/** A failure as the user reads it: its class and message, the excerpt under it, and what to do. */
+export function renderFailure(cls: string, message: string, detail: { excerpt?: string | undefined; hint?: string | undefined }): string {
+  const parts = [`ktrial: ${cls} error: ${message}`];
+  if (detail.excerpt) parts.push(detail.excerpt.replace(/^/gm, '  | '));
+  if (detail.hint) parts.push(`  what to do: ${detail.hint}`);
+  return parts.join('\n');
 }
 
 export const badInput = (message: string, opts: ConstructorParameters<typeof KtrialError>[2] = {}) =>

@@ -5,10 +5,7 @@ export const caseTitle = (c: Pick<CaseResult, 'suite' | 'name'>) => `${c.suite}:
 
 export const oneLine = (s: string) => s.replace(/\s*\r?\n\s*/g, ' ').trim();
 
-export function fmtSeconds(s: number): string {
-  if (s < 60) return `${s.toFixed(1)}s`;
-  return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
-}
+export { fmtSeconds } from '../common/progress.js';
 
 const PLAIN = /^[A-Za-z/][A-Za-z0-9_ ./()+,=-]*$/;
 const RESERVED = /^(true|false|null|yes|no|on|off|y|n)$/i;
