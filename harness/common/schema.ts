@@ -10,20 +10,26 @@ export interface Issue {
   atKey?: boolean;
 }
 
-export interface Schema {
+/** A schema for values of type T: check() accepting a value proves it is a T. */
+export interface Schema<T = unknown> {
   describe: string;
   check(value: unknown, path: YamlPath, out: Issue[]): void;
   json(): Record<string, unknown>;
+  /** Never set: it only carries T, so that validate() can return the checked value's type. */
+  readonly valueType?: T;
 }
+
+/** The type of the values a schema accepts. */
+export type Infer<S> = S extends Schema<infer T> ? T : never;
 
 const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`);
 
-export function str(opts: { enum?: readonly string[]; pattern?: RegExp; description?: string } = {}): Schema {
+export function str<const E extends string = string>(opts: { enum?: readonly E[]; pattern?: RegExp; description?: string } = {}): Schema<E> {
   return {
     describe: opts.enum ? `one of ${opts.enum.join(', ')}` : 'a string',
     check(v, path, out) {
       if (typeof v !== 'string') return void out.push({ path, message: `expected ${this.describe}, got ${typeName(v)}` });
-      if (opts.enum && !opts.enum.includes(v)) out.push({ path, message: `"${v}" is not ${this.describe}` });
+      if (opts.enum && !opts.enum.some((e) => e === v)) out.push({ path, message: `"${v}" is not ${this.describe}` });
       if (opts.pattern && !opts.pattern.test(v)) out.push({ path, message: `"${v}" does not match ${opts.pattern.source}` });
     },
     json() {
@@ -37,7 +43,7 @@ export function str(opts: { enum?: readonly string[]; pattern?: RegExp; descript
   };
 }
 
-export function int(opts: { min?: number; max?: number; description?: string } = {}): Schema {
+export function int(opts: { min?: number; max?: number; description?: string } = {}): Schema<number> {
   return {
     describe: 'a whole number',
     check(v, path, out) {
@@ -51,7 +57,7 @@ export function int(opts: { min?: number; max?: number; description?: string } =
   };
 }
 
-export function bool(description?: string): Schema {
+export function bool(description?: string): Schema<boolean> {
   return {
     describe: 'true or false',
     check(v, path, out) {
@@ -61,7 +67,7 @@ export function bool(description?: string): Schema {
   };
 }
 
-export function list(item: Schema, opts: { minItems?: number; description?: string } = {}): Schema {
+export function list<T>(item: Schema<T>, opts: { minItems?: number; description?: string } = {}): Schema<T[]> {
   return {
     describe: `a list of ${item.describe}`,
     check(v, path, out) {
@@ -73,13 +79,21 @@ export function list(item: Schema, opts: { minItems?: number; description?: stri
   };
 }
 
-export interface Field {
-  schema: Schema;
+export interface Field<T = unknown> {
+  schema: Schema<T>;
   required?: boolean;
   description?: string;
 }
 
-export function obj(fields: Record<string, Field | Schema>, opts: { description?: string } = {}): Schema {
+export type Fields = Record<string, Field | Schema>;
+type FieldType<F> = F extends Field<infer T> ? T : Infer<F>;
+type RequiredKeys<F extends Fields> = { [K in keyof F]: F[K] extends { required: true } ? K : never }[keyof F];
+/** The mapping obj(fields) accepts: required fields are required keys, the others optional. */
+export type ObjType<F extends Fields> = { [K in RequiredKeys<F>]: FieldType<F[K]> } & { [K in Exclude<keyof F, RequiredKeys<F>>]?: FieldType<F[K]> } extends infer O
+  ? { [K in keyof O]: O[K] }
+  : never;
+
+export function obj<const F extends Fields>(fields: F, opts: { description?: string } = {}): Schema<ObjType<F>> {
   const norm: Record<string, Field> = {};
   for (const [k, f] of Object.entries(fields)) norm[k] = 'check' in f ? { schema: f } : f;
   return {
@@ -105,7 +119,7 @@ export function obj(fields: Record<string, Field | Schema>, opts: { description?
   };
 }
 
-export function dict(value: Schema, opts: { keyPattern?: RegExp; description?: string } = {}): Schema {
+export function dict<T>(value: Schema<T>, opts: { keyPattern?: RegExp; description?: string } = {}): Schema<Record<string, T>> {
   return {
     describe: `a mapping of ${value.describe}`,
     check(v, path, out) {
@@ -120,7 +134,7 @@ export function dict(value: Schema, opts: { keyPattern?: RegExp; description?: s
 }
 
 /** The first alternative whose top-level type fits is used, so its errors are the helpful ones. */
-export function oneOf(alts: Schema[], description?: string): Schema {
+export function oneOf<const A extends readonly Schema[]>(alts: A, description?: string): Schema<Infer<A[number]>> {
   return {
     describe: alts.map((a) => a.describe).join(' or '),
     check(v, path, out) {
@@ -142,7 +156,7 @@ export function oneOf(alts: Schema[], description?: string): Schema {
 export const anything: Schema = { describe: 'any value', check() {}, json: () => ({}) };
 
 /** Validate a located document; all problems are reported at once, each with its place. */
-export function validate<T>(doc: Located, schema: Schema, what: string): T {
+export function validate<T>(doc: Located, schema: Schema<T>, what: string): T {
   const issues: Issue[] = [];
   schema.check(doc.value, [], issues);
   if (issues.length === 0) return doc.value as T;

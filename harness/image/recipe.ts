@@ -46,7 +46,7 @@ export interface ImageRecipe {
   files?: Record<string, { mode: number; text: string }>;
 }
 
-const stepSchema: Schema = oneOf([
+const stepSchema: Schema<Step> = oneOf([
   obj({ run: { schema: list(str(), { minItems: 1 }), required: true }, input: str() }),
   obj({ kconfig: { schema: obj({ file: { schema: str(), required: true }, set: { schema: dict(str(), { keyPattern: /^CONFIG_[A-Z0-9_]+$/ }), required: true } }), required: true } }),
   obj({ write: { schema: obj({ path: { schema: str(), required: true }, text: { schema: str(), required: true } }), required: true } }),
@@ -104,9 +104,9 @@ export interface Loaded<T> {
   file: string;
 }
 
-async function load<T>(file: string, schema: Schema, what: string): Promise<Loaded<T>> {
+async function load<T>(file: string, schema: Schema<T>, what: string): Promise<Loaded<T>> {
   const doc = await loadYamlFile(file);
-  const recipe = validate<T>(doc, schema, what);
+  const recipe = validate(doc, schema, what);
   return { recipe, text: await readFile(file, 'utf8'), file };
 }
 

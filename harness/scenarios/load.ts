@@ -16,7 +16,7 @@ type Raw = Record<string, unknown>;
 const isMap = (v: unknown): v is Raw => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Schema check, then reference checks, so one error lists every problem with its place. */
-const fullSchema: Schema = {
+const fullSchema: Schema<Raw> = {
   describe: suiteSchema.describe,
   check(v, path, out) {
     const issues: Issue[] = [];

@@ -1,4 +1,4 @@
-import { bool, dict, int, list, obj, oneOf, str, type Schema } from '../common/schema.js';
+import { bool, dict, int, list, obj, oneOf, str } from '../common/schema.js';
 
 const configSymbol = /^CONFIG_[A-Za-z0-9_]+$/;
 const relPath = str({ description: 'a path, relative to the trial file' });
@@ -29,7 +29,7 @@ const timeouts = obj({
   case: int({ min: 1, description: "seconds for every scenario case, in place of the suites' own per-case timeouts (unset: the suites decide)" }),
 });
 
-export const trialSchema: Schema = obj({
+export const trialSchema = obj({
   name: { schema: str({ pattern: /^[A-Za-z0-9._-]+$/ }), required: true },
   description: str(),
   source: { schema: source, required: true },

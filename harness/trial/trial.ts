@@ -35,19 +35,6 @@ export interface Trial {
   timeouts: { buildS: number; bootS: number; caseS?: number };
 }
 
-interface RawTrial {
-  name: string;
-  description?: string;
-  source: { name?: string; tarball?: string; sha256?: string; git?: string; ref?: string; path?: string; debian?: string };
-  patches?: string[];
-  config: { base: string; fragments?: string[]; options?: Record<string, string | number | boolean>; require?: string[] };
-  toolchain?: { cc?: string };
-  guest?: { memory?: number; cmdline?: string };
-  scenarios?: string[];
-  'expected-failures'?: { case: string; reason: string; finding?: string }[];
-  timeouts?: { build?: number; boot?: number; case?: number };
-}
-
 export const DEFAULT_TIMEOUTS = { buildS: 3600, bootS: 180 };
 
 function optionValue(v: string | number | boolean): string {
@@ -67,7 +54,7 @@ async function mustExist(doc: Located, path: (string | number)[], abs: string, w
 export async function loadTrial(file: string): Promise<Trial> {
   const abs = resolve(file);
   const doc = await loadYamlFile(abs);
-  const raw = validate<RawTrial>(doc, trialSchema, 'trial file');
+  const raw = validate(doc, trialSchema, 'trial file');
   const dir = dirname(abs);
   const at = (p: string) => resolve(dir, p);
 
