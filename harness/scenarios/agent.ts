@@ -1,58 +1,10 @@
 // The host side of the guest agent's protocol (images/agent/README.md): building its
 // command line from a step, and reading its JSON lines back into an observation.
+import { actionArgv } from './actions.js';
 import { isPlainRoot } from './expand.js';
 import { AGENT_EXIT } from './names.js';
 import { shellLine } from '../common/shell.js';
-import type { Action, Identity, Step } from './types.js';
-
-
-export function actionArgv(a: Action): string[] {
-  switch (a.kind) {
-    case 'unshare':
-      return ['unshare', a.flags.join(',') || 'none'];
-    case 'clone': {
-      const argv = ['clone', a.flags.join(',') || 'none'];
-      for (const r of a.read) argv.push('--read', r);
-      if (a.hostname) argv.push('--hostname');
-      if (a.hold) argv.push('--hold');
-      if (a.name) argv.push('--name', a.name);
-      if (a.tls !== undefined) argv.push('--tls', a.tls);
-      return argv;
-    }
-    case 'spawn':
-      return ['spawn', a.name];
-    case 'write':
-      return ['write', a.path, a.data, ...(a.create ? ['--create'] : []), ...(a.append ? ['--append'] : [])];
-    case 'join':
-      return ['join', a.dir];
-    case 'read':
-    case 'readlink':
-    case 'exists':
-    case 'rmdir':
-      return [a.kind, a.path];
-    case 'mkdir':
-      return ['mkdir', a.path, ...(a.mode ? [a.mode] : [])];
-    case 'chmod':
-      return ['chmod', a.path, a.mode];
-    case 'mount':
-      return ['mount', a.type, a.source, a.target, ...(a.options !== undefined ? [a.options] : []), ...(a.flags?.length ? ['--flags', a.flags.join(',')] : [])];
-    case 'umount':
-      return ['umount', a.path, ...(a.detach ? ['--detach'] : [])];
-    case 'sethostname':
-      return ['sethostname', a.name];
-    case 'gethostname':
-    case 'id':
-      return [a.kind];
-    case 'kill':
-      return ['kill', a.pid, a.signal, ...(a.waitMs !== undefined ? ['--wait', String(a.waitMs)] : [])];
-    case 'setns':
-      return ['setns', a.path, ...(a.type ? [a.type] : [])];
-    case 'sleep':
-      return ['sleep', String(a.ms)];
-    case 'try':
-      return ['try', ...actionArgv(a.action)];
-  }
-}
+import type { Identity, Step } from './types.js';
 
 export function identityArgv(id: Identity): string[] {
   if (isPlainRoot(id)) return [];

@@ -1,6 +1,7 @@
 // Expansion: a Suite's case list with every matrix turned into one case per cell.
+import { describeAction } from './actions.js';
 import { substitute } from './vars.js';
-import type { Action, Case, Identity, Step, Suite } from './types.js';
+import type { Case, Identity, Step, Suite } from './types.js';
 
 const union = (...lists: (readonly string[] | undefined)[]) => [...new Set(lists.flatMap((l) => l ?? []))];
 
@@ -61,48 +62,6 @@ export function expandSuite(suite: Suite): Case[] {
 
 // ---------------------------------------------------------------------------------------
 // Readable labels for reports.
-
-export function describeAction(a: Action): string {
-  switch (a.kind) {
-    case 'unshare':
-      return `unshare ${a.flags.join(',') || 'none'}`;
-    case 'clone': {
-      const extra = [...a.read.map((r) => `read ${r}`), ...(a.hostname ? ['hostname'] : []), ...(a.hold ? ['hold'] : []), ...(a.tls !== undefined ? [`tls ${a.tls}`] : [])];
-      return `clone ${a.flags.join(',') || 'none'}${extra.length ? ` (${extra.join(', ')})` : ''}`;
-    }
-    case 'spawn':
-      return `spawn ${a.name}`;
-    case 'write':
-      return `write ${JSON.stringify(a.data)} to ${a.path}`;
-    case 'join':
-      return `join ${a.dir}`;
-    case 'read':
-    case 'readlink':
-    case 'exists':
-    case 'rmdir':
-    case 'umount':
-      return `${a.kind} ${a.path}`;
-    case 'mkdir':
-      return `mkdir ${a.path}`;
-    case 'chmod':
-      return `chmod ${a.mode} ${a.path}`;
-    case 'mount':
-      return `mount -t ${a.type}${a.options ? ` -o ${a.options}` : ''} ${a.source} ${a.target}`;
-    case 'sethostname':
-      return `sethostname ${a.name}`;
-    case 'gethostname':
-    case 'id':
-      return a.kind;
-    case 'kill':
-      return `kill -${a.signal} ${a.pid}`;
-    case 'setns':
-      return `setns ${a.path}${a.type ? ` ${a.type}` : ''}`;
-    case 'sleep':
-      return `sleep ${a.ms}ms`;
-    case 'try':
-      return `try ${describeAction(a.action)}`;
-  }
-}
 
 const isRoot = (id: Identity) => id.uid === 0 && id.gid === 0 && id.groups === undefined && (id.caps === undefined || id.caps === 'all');
 

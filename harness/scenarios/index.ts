@@ -1,6 +1,7 @@
 // The scenario API: load a suite, expand it to cases, run them in a guest, and judge.
 export { loadSuite, parseSuite, ROOT, NOBODY } from './load.js';
-export { expandSuite, stepLabel, describeAction } from './expand.js';
+export { expandSuite, stepLabel } from './expand.js';
+export { describeAction } from './actions.js';
 export { runSuite, runSuiteRepeated, type RunOptions } from './run.js';
 export { applyKnownIssues, mergeRepeats, casesNotRun, isAsExpected, countVerdicts, missingRequirements, findKnownIssue, unmatchedIssueNotes } from './verdicts.js';
 export { judge, describeExpectation, captureValues, type Judgement } from './expect.js';

@@ -5,7 +5,8 @@ import { badInput, formatWhere, type Where } from '../common/errors.js';
 import { validate, type Issue, type Schema } from '../common/schema.js';
 import { parseYaml, type Located, type YamlPath } from '../common/yaml.js';
 import { expandSuite } from './expand.js';
-import { ACTION_KEYS, checkReferences, resolveCell, suiteSchema } from './schema.js';
+import { actionOf, type ActionItem } from './actions.js';
+import { checkReferences, resolveCell, suiteSchema } from './schema.js';
 import type { Action, Capture, CapsSpec, CaseDef, Expectation, HelperDef, Identity, MatrixDef, Step, Suite, ValueCheck } from './types.js';
 
 const DEFAULT_CASE_TIMEOUT_S = 60;
@@ -62,11 +63,6 @@ function str(v: unknown): string {
   return typeof v === 'string' ? v : String(v);
 }
 
-function flagsOf(v: unknown): string[] {
-  const list = Array.isArray(v) ? v.map(str) : str(v).split(',');
-  return list.map((f) => f.trim()).filter((f) => f && f !== 'none');
-}
-
 export function describeCaps(caps: CapsSpec | undefined): string {
   if (caps === undefined) return '';
   if (caps === 'all') return 'all capabilities';
@@ -87,66 +83,7 @@ function identityOf(v: unknown, named: Record<string, Identity>): Identity {
   return id;
 }
 
-function actionOf(item: Raw): Action {
-  const key = Object.keys(item).find((k) => ACTION_KEYS.includes(k))!;
-  const v = item[key];
-  const o = isMap(v) ? v : undefined;
-  switch (key) {
-    case 'unshare':
-      return { kind: 'unshare', flags: flagsOf(v) };
-    case 'clone': {
-      if (!o) return { kind: 'clone', flags: flagsOf(v), read: [], hostname: false, hold: false };
-      const a: Action = { kind: 'clone', flags: flagsOf(o.flags), read: o.read === undefined ? [] : Array.isArray(o.read) ? o.read.map(str) : [str(o.read)], hostname: o.hostname === true, hold: o.hold === true };
-      if (o.name !== undefined) a.name = str(o.name);
-      if (o.tls !== undefined) a.tls = str(o.tls);
-      return a;
-    }
-    case 'write': {
-      const a: Action = { kind: 'write', path: str(o!.path), data: str(o!.data) };
-      if (o!.create) a.create = true;
-      if (o!.append) a.append = true;
-      return a;
-    }
-    case 'join':
-      return { kind: 'join', dir: str(v) };
-    case 'read':
-    case 'readlink':
-    case 'exists':
-    case 'rmdir':
-      return { kind: key, path: str(v) };
-    case 'chmod':
-      return { kind: 'chmod', path: str(o!.path), mode: str(o!.mode) };
-    case 'mkdir':
-      return o ? { kind: 'mkdir', path: str(o.path), ...(o.mode !== undefined ? { mode: str(o.mode) } : {}) } : { kind: 'mkdir', path: str(v) };
-    case 'mount': {
-      const a: Action = { kind: 'mount', type: str(o!.type), source: str(o!.source ?? o!.type), target: str(o!.target) };
-      if (o!.options !== undefined) a.options = str(o!.options);
-      if (o!.flags !== undefined) a.flags = (o!.flags as unknown[]).map(str);
-      return a;
-    }
-    case 'umount':
-      return o ? { kind: 'umount', path: str(o.path), ...(o.detach ? { detach: true } : {}) } : { kind: 'umount', path: str(v) };
-    case 'sethostname':
-      return { kind: 'sethostname', name: str(v) };
-    case 'gethostname':
-      return { kind: 'gethostname' };
-    case 'kill':
-      return o
-        ? { kind: 'kill', pid: str(o.pid), signal: o.signal === undefined ? 'TERM' : str(o.signal), ...(o.wait !== undefined ? { waitMs: o.wait as number } : {}) }
-        : { kind: 'kill', pid: str(v), signal: 'TERM' };
-    case 'setns':
-      return o ? { kind: 'setns', path: str(o.path), ...(o.type !== undefined ? { type: str(o.type) } : {}) } : { kind: 'setns', path: str(v) };
-    case 'sleep':
-      return { kind: 'sleep', ms: v as number };
-    case 'id':
-      return { kind: 'id' };
-    case 'try':
-      return { kind: 'try', action: actionOf(v as Raw) };
-  }
-  throw new Error(`unhandled action ${key}`);
-}
-
-const actionsOf = (v: unknown): Action[] => (v === undefined ? [] : Array.isArray(v) ? v.map((x) => actionOf(x as Raw)) : [actionOf(v as Raw)]);
+const actionsOf = (v: unknown): Action[] => (v === undefined ? [] : Array.isArray(v) ? v.map((x) => actionOf(x as ActionItem)) : [actionOf(v as ActionItem)]);
 
 function checkOf(v: unknown): ValueCheck {
   return isMap(v) ? { match: str(v.match) } : { equals: str(v) };
@@ -221,7 +158,7 @@ function stepOf(s: Raw, path: YamlPath, ctx: Ctx): Step {
     step.actions = [{ kind: 'kill', pid: `\${${inst}.pid}`, signal: 'TERM', waitMs: 5000 }];
     if (s.name === undefined) step.name = `stop helper ${inst}`;
   } else {
-    step.actions = [actionOf(s)];
+    step.actions = [actionOf(s as ActionItem)];
   }
   return step;
 }

@@ -2,176 +2,29 @@
 // its file:line:column) and configs/schema/scenario.schema.json is generated from it.
 // Structural rules live in the schema; rules that need the whole file (references to
 // identities, helpers, variables and matrix names) are checked by checkReferences below.
-import { bool, dict, int, list, obj, oneOf, str, type Field, type Issue, type Schema } from '../common/schema.js';
+import { bool, dict, int, list, obj, oneOf, str, type Infer, type Issue, type Schema } from '../common/schema.js';
 import type { YamlPath } from '../common/yaml.js';
-import { CAP_NAMES, ERRNO_NAMES, MOUNT_FLAGS, NS_FLAGS, SIGNAL_NAMES } from './names.js';
+import { ACTION_KEYS, ACTION_SCHEMAS, actionItem, actionList } from './actions.js';
+import { DEFS, exactlyOne, isMap, named, refine, scalar, suggest } from './combinators.js';
+import { CAP_NAMES, ERRNO_NAMES } from './names.js';
 import { VAR_NAME_RE, varRefs } from './vars.js';
 
-// ---------------------------------------------------------------------------------------
-// Combinators on top of harness/common/schema.ts
-
-type Extra = (v: unknown, path: YamlPath, out: Issue[]) => void;
-
-/** base, plus a check that runs only when the base found nothing wrong. */
-function refine(base: Schema, extra: Extra, description?: string): Schema {
-  return {
-    describe: base.describe,
-    check(v, path, out) {
-      const mine: Issue[] = [];
-      base.check(v, path, mine);
-      if (mine.length === 0) extra(v, path, mine);
-      out.push(...mine);
-    },
-    json: () => ({ ...base.json(), ...(description ? { description } : {}) }),
-  };
-}
-
-/** Definitions emitted once under $defs in the JSON Schema and referenced by name. */
-const DEFS = new Map<string, Schema>();
-function named(name: string, s: Schema): Schema {
-  DEFS.set(name, s);
-  return { describe: s.describe, check: (v, p, o) => s.check(v, p, o), json: () => ({ $ref: `#/$defs/${name}` }) };
-}
-
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++)
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-  return d[a.length]![b.length]!;
-}
-
-function suggest(word: string, known: readonly string[]): string {
-  const best = known.map((k) => ({ k, d: editDistance(word.toUpperCase(), k.toUpperCase()) })).sort((x, y) => x.d - y.d)[0];
-  return best && best.d <= 2 ? ` (did you mean ${best.k}?)` : '';
-}
-
-const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-const noArgs: Schema = {
-  describe: 'nothing (leave the value empty)',
-  check(v, path, out) {
-    if (v === null || v === true || (isMap(v) && Object.keys(v).length === 0)) return;
-    out.push({ path, message: 'this action takes no value: leave it empty (e.g. "- gethostname:")' });
-  },
-  json: () => ({ anyOf: [{ type: 'null' }, { const: true }, { type: 'object', maxProperties: 0 }], description: 'takes no value' }),
-};
-
-const scalar = (description?: string): Schema => {
-  const base = oneOf([str(), int()], description);
-  return { ...base, describe: 'a string' };
-};
-
-const regex = (description: string): Schema =>
+const regex = (description: string): Schema<string> =>
   refine(str({ description }), (v, path, out) => {
     try {
-      new RegExp(v as string);
+      new RegExp(v);
     } catch (err) {
       out.push({ path, message: `not a valid regular expression: ${(err as Error).message}` });
     }
   });
 
 const errnoName = refine(str({ pattern: /^E[A-Z0-9]+$/, description: 'an errno name such as EPERM' }), (v, path, out) => {
-  if (!ERRNO_NAMES.includes(v as string)) out.push({ path, message: `"${v}" is not a Linux errno name${suggest(v as string, ERRNO_NAMES)}` });
+  if (!ERRNO_NAMES.includes(v)) out.push({ path, message: `"${v}" is not a Linux errno name${suggest(v, ERRNO_NAMES)}` });
 });
 
 const capName = refine(str({ pattern: /^CAP_[A-Z_]+$/, description: 'a capability name such as CAP_SYS_ADMIN' }), (v, path, out) => {
-  if (!CAP_NAMES.includes(v as string)) out.push({ path, message: `"${v}" is not a capability name${suggest(v as string, CAP_NAMES)}` });
+  if (!CAP_NAMES.includes(v)) out.push({ path, message: `"${v}" is not a capability name${suggest(v, CAP_NAMES)}` });
 });
-
-const nsFlags = named('nsFlags', refine(
-  oneOf([str({ description: 'namespace flags joined by commas, e.g. "uts,ipc"' }), list(str({ enum: NS_FLAGS }), { minItems: 1 })], `namespace flags: ${NS_FLAGS.join(', ')}`),
-  (v, path, out) => {
-    if (typeof v !== 'string') return;
-    for (const w of v.split(',')) {
-      if (w !== 'none' && !NS_FLAGS.includes(w)) out.push({ path, message: `"${w}" is not a namespace flag${suggest(w, NS_FLAGS)} (flags: ${NS_FLAGS.join(', ')}, joined by commas)` });
-    }
-  },
-));
-
-const signal = oneOf([str({ pattern: new RegExp(`^(SIG)?(${SIGNAL_NAMES.join('|')})$`) }), int({ min: 0, max: 64 })], 'a signal name (TERM, KILL, ...) or number');
-
-const path = str({ description: 'a path in the guest' });
-const pathOr = (fields: Record<string, Field | Schema>) => oneOf([path, obj(fields)]);
-
-// ---------------------------------------------------------------------------------------
-// Actions
-
-export const ACTION_SCHEMAS: Record<string, Schema> = {
-  unshare: nsFlags,
-  clone: oneOf([
-    nsFlags,
-    obj({
-      flags: { schema: nsFlags, required: true },
-      read: oneOf([path, list(path)], 'files the child reads and reports'),
-      hostname: bool('the child reports its hostname'),
-      hold: bool('the child stays alive (a helper) instead of exiting'),
-      name: str({ description: 'helper name when held' }),
-      tls: str({ pattern: /^(0x[0-9a-fA-F]+|[0-9]+)$/, description: 'CLONE_SETTLS with this address (decimal or 0x hex); one above the user address space makes the fork fail late (EPERM on x86_64)' }),
-    }),
-  ]),
-  write: obj({
-    path: { schema: path, required: true },
-    data: { schema: scalar('what to write; "self" writes the agent\'s own pid'), required: true },
-    create: bool('create the file if missing'),
-    append: bool('append instead of truncating'),
-  }),
-  join: str({ description: 'a container/cgroup directory: write the agent\'s pid to DIR/tasks' }),
-  read: path,
-  readlink: path,
-  exists: path,
-  mkdir: pathOr({ path: { schema: path, required: true }, mode: str({ pattern: /^0?[0-7]{3,4}$/, description: 'octal mode' }) }),
-  rmdir: path,
-  chmod: obj({ path: { schema: path, required: true }, mode: { schema: str({ pattern: /^0?[0-7]{3,4}$/, description: 'octal mode, e.g. "0666"' }), required: true } }),
-  mount: obj({
-    type: { schema: str(), required: true },
-    source: str({ description: 'defaults to the type' }),
-    target: { schema: path, required: true },
-    options: str({ description: 'the file system\'s data string, e.g. "ns" or "size=1m"' }),
-    flags: list(str({ enum: MOUNT_FLAGS })),
-  }),
-  umount: pathOr({ path: { schema: path, required: true }, detach: bool() }),
-  sethostname: scalar('the new hostname'),
-  gethostname: noArgs,
-  kill: oneOf([scalar('a pid'), obj({ pid: { schema: scalar('a pid'), required: true }, signal, wait: int({ min: 0, max: 600000, description: 'milliseconds to wait for it to exit' }) })]),
-  setns: pathOr({ path: { schema: path, required: true }, type: str({ enum: NS_FLAGS }) }),
-  sleep: int({ min: 0, max: 3_600_000, description: 'milliseconds' }),
-  id: noArgs,
-  // An action whose failure does not stop the step (defined below: it holds an action).
-  try: {
-    describe: 'one action that may fail',
-    check: (v, p, o) => tryAction.check(v, p, o),
-    json: () => ({ $ref: '#/$defs/action', description: 'one action that may fail: its result is reported and the next action runs' }),
-  },
-};
-export const ACTION_KEYS = Object.keys(ACTION_SCHEMAS);
-
-function exactlyOne(v: unknown, path: YamlPath, out: Issue[], keys: readonly string[], what: string): string | undefined {
-  const present = Object.keys(v as Record<string, unknown>).filter((k) => keys.includes(k));
-  if (present.length === 1) return present[0];
-  if (present.length === 0) out.push({ path, message: `${what} needs one of: ${keys.join(', ')}` });
-  else out.push({ path: [...path, present[1]!], atKey: true, message: `${what} has both "${present[0]}" and "${present[1]}"; put several actions in a list under "do"` });
-  return undefined;
-}
-
-const actionItem = named(
-  'action',
-  refine(obj(ACTION_SCHEMAS, { description: 'one action: a mapping with a single action key' }), (v, path, out) => {
-    exactlyOne(v, path, out, ACTION_KEYS, 'an action');
-  }),
-);
-/** The action inside "try": any action but another "try". */
-const tryAction: Schema = refine(actionItem, (v, path, out) => {
-  if ('try' in (v as Record<string, unknown>)) out.push({ path: [...path, 'try'], atKey: true, message: '"try" applies to one action; it cannot hold another "try"' });
-});
-/** Pre-steps must succeed, so "try" has no place among them. */
-const actionList = (description: string) =>
-  refine(list(actionItem, { description }), (v, path, out) => {
-    (v as Record<string, unknown>[]).forEach((a, i) => {
-      if ('try' in a) out.push({ path: [...path, i, 'try'], atKey: true, message: 'a pre-step must succeed: "try" is for the actions of "do"' });
-    });
-  });
 
 // ---------------------------------------------------------------------------------------
 // Identities, expectations, captures
@@ -193,7 +46,7 @@ const EXPECT_KEYS = ['errno', 'exit', 'output', 'match', 'values', 'error'];
 const EXPECT_WORDS = ['ok', 'error', 'any'];
 const valueCheck = oneOf([str(), int(), bool(), obj({ match: { schema: regex('a regular expression'), required: true } })]);
 const expectStr = refine(str({ description: 'ok, error (any errno), any (whatever happens), or an errno name such as EPERM' }), (v, path, out) => {
-  const s = v as string;
+  const s = v;
   if (EXPECT_WORDS.includes(s) || ERRNO_NAMES.includes(s)) return;
   out.push({ path, message: `"${s}" is not ok, error, any or an errno name${suggest(s, ERRNO_NAMES)}` });
 });
@@ -232,7 +85,7 @@ const timeout = int({ min: 1, max: 86_400, description: 'seconds' });
 
 const KIND_KEYS = ['do', 'sh', 'spawn', 'stop', ...ACTION_KEYS];
 
-const stepFields: Record<string, Field | Schema> = {
+const stepFields = {
   name: str({ description: 'what the step checks, for reports' }),
   as: identityRef,
   pre: actionList('actions run as root with all capabilities before the identity is taken on, e.g. join a container'),
@@ -246,9 +99,8 @@ const stepFields: Record<string, Field | Schema> = {
   ...ACTION_SCHEMAS,
 };
 
-function stepRules(v: unknown, path: YamlPath, out: Issue[]): void {
-  const s = v as Record<string, unknown>;
-  const kind = exactlyOne(v, path, out, KIND_KEYS, 'a step');
+function stepRules(s: Infer<typeof stepObj>, path: YamlPath, out: Issue[]): void {
+  const kind = exactlyOne(s, path, out, KIND_KEYS, 'a step');
   const ex = s.expect;
   if (kind === 'sh') {
     const fails = ex === 'error' || (typeof ex === 'string' && ex.startsWith('E')) || (isMap(ex) && (ex.errno !== undefined || ex.error !== undefined || ex.values !== undefined));
@@ -258,7 +110,8 @@ function stepRules(v: unknown, path: YamlPath, out: Issue[]): void {
   }
 }
 
-export const stepSchema = named('step', refine(obj(stepFields, { description: 'one step: exactly one of do, sh, spawn, stop or an action key' }), stepRules));
+const stepObj = obj(stepFields, { description: 'one step: exactly one of do, sh, spawn, stop or an action key' });
+export const stepSchema = named('step', refine(stepObj, stepRules));
 const steps = (description: string) => list(stepSchema, { description });
 
 const helperSchema = obj({

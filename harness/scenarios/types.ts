@@ -1,6 +1,7 @@
 // The scenario model: a Suite as loaded from YAML, the Cases it expands to, and the
 // results the runner hands to the reporters. Everything here is plain data (JSON-safe).
 import type { Where } from '../common/errors.js';
+import type { Action } from './actions.js';
 
 /** Capabilities of an identity: every one it has, none, exactly these, or all but these. */
 export type CapsSpec = 'all' | 'none' | string[] | { drop: string[] };
@@ -16,31 +17,7 @@ export interface Identity {
   caps?: CapsSpec;
 }
 
-/** One system-call level action the guest agent performs. Strings may hold ${variables}. */
-export type Action =
-  | { kind: 'unshare'; flags: string[] }
-  | { kind: 'clone'; flags: string[]; read: string[]; hostname: boolean; hold: boolean; name?: string; tls?: string }
-  | { kind: 'spawn'; name: string }
-  | { kind: 'write'; path: string; data: string; create?: boolean; append?: boolean }
-  | { kind: 'join'; dir: string }
-  | { kind: 'read'; path: string }
-  | { kind: 'readlink'; path: string }
-  | { kind: 'exists'; path: string }
-  | { kind: 'mkdir'; path: string; mode?: string }
-  | { kind: 'rmdir'; path: string }
-  | { kind: 'chmod'; path: string; mode: string }
-  | { kind: 'mount'; type: string; source: string; target: string; options?: string; flags?: string[] }
-  | { kind: 'umount'; path: string; detach?: boolean }
-  | { kind: 'sethostname'; name: string }
-  | { kind: 'gethostname' }
-  | { kind: 'kill'; pid: string; signal: string; waitMs?: number }
-  | { kind: 'setns'; path: string; type?: string }
-  | { kind: 'sleep'; ms: number }
-  | { kind: 'id' }
-  /** The action may fail: its result is reported and the next action runs. */
-  | { kind: 'try'; action: Action };
-
-export type ActionKind = Action['kind'];
+export type { Action, ActionKind } from './actions.js';
 
 /** A value expected in the result: equal to a string, or matching a regular expression. */
 export interface ValueCheck {
