@@ -76,7 +76,7 @@ const BASIC_ACTIONS = {
         ? { flags: flagsOf(v), read: [], hostname: false, hold: false }
         : {
             flags: flagsOf(v.flags),
-            read: v.read === undefined ? [] : Array.isArray(v.read) ? v.read : [v.read],
+            read: v.read === undefined ? [] : Array.isArray(v.read) ? [...v.read] : [v.read],
             hostname: v.hostname === true,
             hold: v.hold === true,
             ...(v.name !== undefined ? { name: v.name } : {}),
@@ -137,7 +137,7 @@ const BASIC_ACTIONS = {
       options: str({ description: 'the file system\'s data string, e.g. "ns" or "size=1m"' }),
       flags: list(str({ enum: MOUNT_FLAGS })),
     }),
-    parse: (v) => ({ type: v.type, source: v.source ?? v.type, target: v.target, ...(v.options !== undefined ? { options: v.options } : {}), ...(v.flags !== undefined ? { flags: v.flags } : {}) }),
+    parse: (v) => ({ type: v.type, source: v.source ?? v.type, target: v.target, ...(v.options !== undefined ? { options: v.options } : {}), ...(v.flags !== undefined ? { flags: [...v.flags] } : {}) }),
     argv: (a) => [a.type, a.source, a.target, ...(a.options !== undefined ? [a.options] : []), ...(a.flags?.length ? ['--flags', a.flags.join(',')] : [])],
     describe: (a) => `-t ${a.type}${a.options ? ` -o ${a.options}` : ''} ${a.source} ${a.target}`,
   }),

@@ -2,31 +2,20 @@
 // references), then normalisation into the typed Suite the runner works with.
 import { readFile } from 'node:fs/promises';
 import { badInput, formatWhere, type Where } from '../common/errors.js';
-import { validate, type Issue, type Schema } from '../common/schema.js';
+import { validate } from '../common/schema.js';
 import { parseYaml, type Located, type YamlPath } from '../common/yaml.js';
-import { expandSuite } from './expand.js';
 import { actionOf, type ActionItem } from './actions.js';
-import { checkReferences, resolveCell, suiteSchema } from './schema.js';
-import type { Action, Capture, CapsSpec, CaseDef, Expectation, HelperDef, Identity, MatrixDef, Step, Suite, ValueCheck } from './types.js';
+import { refine } from './combinators.js';
+import { expandSuite } from './expand.js';
+import { checkReferences, resolveCell, suiteSchema, type RawCase, type RawExpect, type RawIdentity, type RawMatrix, type RawMatrixStep, type RawStep, type RawSuite } from './schema.js';
+import type { Action, Capture, CapsSpec, CaseDef, Expectation, HelperDef, Identity, MatrixDef, Step, Suite } from './types.js';
 
 const DEFAULT_CASE_TIMEOUT_S = 60;
 export const ROOT: Identity = { name: 'root', uid: 0, gid: 0 };
 export const NOBODY: Identity = { name: 'nobody', uid: 65534, gid: 65534 };
 
-type Raw = Record<string, unknown>;
-const isMap = (v: unknown): v is Raw => v !== null && typeof v === 'object' && !Array.isArray(v);
-
 /** Schema check, then reference checks, so one error lists every problem with its place. */
-const fullSchema: Schema<Raw> = {
-  describe: suiteSchema.describe,
-  check(v, path, out) {
-    const issues: Issue[] = [];
-    suiteSchema.check(v, path, issues);
-    if (issues.length === 0) checkReferences(v as Raw, issues);
-    out.push(...issues);
-  },
-  json: () => suiteSchema.json(),
-};
+const fullSchema = refine(suiteSchema, (raw, _path, out) => checkReferences(raw, out));
 
 export async function loadSuite(file: string): Promise<Suite> {
   let text: string;
@@ -40,7 +29,7 @@ export async function loadSuite(file: string): Promise<Suite> {
 
 export function parseSuite(text: string, file: string): Suite {
   const doc = parseYaml(text, file);
-  const raw = validate<Raw>(doc, fullSchema, 'scenario file');
+  const raw = validate(doc, fullSchema, 'scenario file');
   const suite = normalise(raw, doc);
   // Expansion can still find a problem only the expanded list shows: duplicate case names.
   const seen = new Map<string, Where | undefined>();
@@ -59,10 +48,6 @@ export function parseSuite(text: string, file: string): Suite {
 
 // ---------------------------------------------------------------------------------------
 
-function str(v: unknown): string {
-  return typeof v === 'string' ? v : String(v);
-}
-
 export function describeCaps(caps: CapsSpec | undefined): string {
   if (caps === undefined) return '';
   if (caps === 'all') return 'all capabilities';
@@ -71,54 +56,47 @@ export function describeCaps(caps: CapsSpec | undefined): string {
   return `without ${caps.drop.join(', ')}`;
 }
 
-function identityOf(v: unknown, named: Record<string, Identity>): Identity {
+function identityOf(v: RawIdentity | undefined, named: Record<string, Identity>): Identity {
   if (v === undefined) return ROOT;
   if (typeof v === 'string') return v === 'root' ? ROOT : v === 'nobody' ? NOBODY : named[v]!;
-  const o = v as Raw;
-  const uid = o.uid as number;
-  const id: Identity = { name: '', uid, gid: (o.gid as number | undefined) ?? uid };
-  if (o.groups !== undefined) id.groups = o.groups as number[];
-  if (o.caps !== undefined) id.caps = o.caps as CapsSpec;
-  id.name = (o.description as string | undefined) ?? [`uid ${uid}`, describeCaps(id.caps)].filter(Boolean).join(' ');
+  const uid = v.uid;
+  const id: Identity = { name: '', uid, gid: v.gid ?? uid };
+  if (v.groups !== undefined) id.groups = v.groups;
+  if (v.caps !== undefined) id.caps = v.caps;
+  id.name = v.description ?? [`uid ${uid}`, describeCaps(id.caps)].filter(Boolean).join(' ');
   return id;
 }
 
-const actionsOf = (v: unknown): Action[] => (v === undefined ? [] : Array.isArray(v) ? v.map((x) => actionOf(x as ActionItem)) : [actionOf(v as ActionItem)]);
+const actionsOf = (v: ActionItem | ActionItem[] | undefined): Action[] => (v === undefined ? [] : Array.isArray(v) ? v.map(actionOf) : [actionOf(v)]);
 
-function checkOf(v: unknown): ValueCheck {
-  return isMap(v) ? { match: str(v.match) } : { equals: str(v) };
-}
-
-export function expectationOf(v: unknown): Expectation {
+export function expectationOf(v: RawExpect | undefined): Expectation {
   if (v === undefined || v === 'ok') return { outcome: 'ok' };
   if (v === 'error') return { outcome: 'error' };
   if (v === 'any') return { outcome: 'any' };
   if (typeof v === 'string') return { outcome: 'errno', errno: v };
-  const o = v as Raw;
   const e: Expectation = { outcome: 'ok' };
-  if (o.errno !== undefined) {
+  if (v.errno !== undefined) {
     e.outcome = 'errno';
-    e.errno = str(o.errno);
-  } else if (o.error === true) e.outcome = 'error';
-  else if (o.exit !== undefined) {
+    e.errno = v.errno;
+  } else if (v.error === true) e.outcome = 'error';
+  else if (v.exit !== undefined) {
     e.outcome = 'exit';
-    e.exit = o.exit as number;
+    e.exit = v.exit;
   }
-  if (o.output !== undefined || o.match !== undefined) {
+  if (v.output !== undefined || v.match !== undefined) {
     e.output = {};
-    if (o.output !== undefined) e.output.equals = str(o.output);
-    if (o.match !== undefined) e.output.match = str(o.match);
+    if (v.output !== undefined) e.output.equals = String(v.output);
+    if (v.match !== undefined) e.output.match = v.match;
   }
-  if (o.values !== undefined) {
+  if (v.values !== undefined) {
     e.values = {};
-    for (const [k, x] of Object.entries(o.values as Raw)) e.values[k] = checkOf(x);
+    for (const [k, x] of Object.entries(v.values)) e.values[k] = typeof x === 'object' ? { match: x.match } : { equals: String(x) };
   }
   return e;
 }
 
-function capturesOf(v: unknown): Capture[] {
-  if (!isMap(v)) return [];
-  return Object.entries(v).map(([variable, spec]) => (isMap(spec) ? { variable, field: str(spec.field), ...(spec.match !== undefined ? { match: str(spec.match) } : {}) } : { variable, field: str(spec) }));
+function capturesOf(v: RawStep['capture']): Capture[] {
+  return Object.entries(v ?? {}).map(([variable, spec]) => (typeof spec === 'string' ? { variable, field: spec } : { variable, field: spec.field, ...(spec.match !== undefined ? { match: spec.match } : {}) }));
 }
 
 interface Ctx {
@@ -128,7 +106,7 @@ interface Ctx {
   timeoutS: number;
 }
 
-function stepOf(s: Raw, path: YamlPath, ctx: Ctx): Step {
+function stepOf(s: RawStep | RawMatrixStep, path: YamlPath, ctx: Ctx): Step {
   const where = ctx.doc.where(path);
   const step: Step = {
     kind: s.sh !== undefined ? 'sh' : 'agent',
@@ -139,14 +117,14 @@ function stepOf(s: Raw, path: YamlPath, ctx: Ctx): Step {
     capture: capturesOf(s.capture),
     where,
   };
-  if (s.name !== undefined) step.name = str(s.name);
-  if (s.timeout !== undefined) step.timeoutMs = (s.timeout as number) * 1000;
-  if (s.sh !== undefined) step.sh = str(s.sh);
+  if (s.name !== undefined) step.name = s.name;
+  if (s.timeout !== undefined) step.timeoutMs = s.timeout * 1000;
+  if (s.sh !== undefined) step.sh = s.sh;
   else if (s.do !== undefined) step.actions = actionsOf(s.do);
   else if (s.spawn !== undefined) {
     const sp = s.spawn;
-    const helperName = typeof sp === 'string' ? sp : str((sp as Raw).helper);
-    const instance = typeof sp === 'string' ? sp : str((sp as Raw).name ?? helperName);
+    const helperName = typeof sp === 'string' ? sp : sp.helper;
+    const instance = typeof sp === 'string' ? sp : (sp.name ?? helperName);
     const h = ctx.helpers[helperName]!;
     if (s.as === undefined) step.as = h.as;
     step.pre = [...h.pre, ...step.pre];
@@ -154,48 +132,50 @@ function stepOf(s: Raw, path: YamlPath, ctx: Ctx): Step {
     step.capture = [{ variable: `${instance}.pid`, field: 'pid' }, ...step.capture];
     if (s.name === undefined) step.name = `start helper ${instance}`;
   } else if (s.stop !== undefined) {
-    const inst = str(s.stop);
+    const inst = s.stop;
     step.actions = [{ kind: 'kill', pid: `\${${inst}.pid}`, signal: 'TERM', waitMs: 5000 }];
     if (s.name === undefined) step.name = `stop helper ${inst}`;
   } else {
-    step.actions = [actionOf(s as ActionItem)];
+    step.actions = [actionOf(s)];
   }
   return step;
 }
 
-const stepsOf = (v: unknown, path: YamlPath, ctx: Ctx): Step[] => (Array.isArray(v) ? v.map((s, i) => stepOf(s as Raw, [...path, i], ctx)) : []);
+const stepsOf = (v: RawStep[] | undefined, path: YamlPath, ctx: Ctx): Step[] => (v ?? []).map((s, i) => stepOf(s, [...path, i], ctx));
 
-const varsOf = (v: unknown): Record<string, string> => Object.fromEntries(Object.entries((v ?? {}) as Raw).map(([k, x]) => [k, str(x)]));
-const reqOf = (v: unknown): string[] => (Array.isArray(v) ? v.map(str) : []);
+const varsOf = (v: Record<string, string | number> | undefined): Record<string, string> => Object.fromEntries(Object.entries(v ?? {}).map(([k, x]) => [k, String(x)]));
+const reqOf = (v: string[] | undefined): string[] => (v ? [...v] : []);
 
-function matrixOf(m: Raw, path: YamlPath, ctx: Ctx): MatrixDef {
-  const actors = Object.entries(m.actors as Raw).map(([name, a]) =>
+function matrixOf(m: RawMatrix, path: YamlPath, ctx: Ctx): MatrixDef {
+  const actors = Object.entries(m.actors).map(([name, a]) =>
     typeof a === 'string'
-      ? { name, as: identityOf(a, ctx.identities), pre: [] as Action[], vars: {} }
-      : { name, as: identityOf((a as Raw).as, ctx.identities), pre: actionsOf((a as Raw).pre), vars: varsOf((a as Raw).vars) },
+      ? { name, as: identityOf(a, ctx.identities), pre: [], vars: {} }
+      : { name, as: identityOf(a.as, ctx.identities), pre: actionsOf(a.pre), vars: varsOf(a.vars) },
   );
-  const actions = Object.entries(m.actions as Raw).map(([name, a]) => ({
+  const actions = Object.entries(m.actions).map(([name, a]) => ({
     name,
-    step: stepOf(a as Raw, [...path, 'actions', name], ctx),
-    requires: reqOf((a as Raw).requires),
-    vars: varsOf((a as Raw).vars),
+    step: stepOf(a, [...path, 'actions', name], ctx),
+    requires: reqOf(a.requires),
+    vars: varsOf(a.vars),
   }));
-  const targets = Object.entries((m.targets ?? {}) as Raw).map(([name, t]) => ({
+  const targets = Object.entries(m.targets ?? {}).map(([name, t]) => ({
     name,
-    vars: varsOf((t as Raw).vars),
-    setup: stepsOf((t as Raw).setup, [...path, 'targets', name, 'setup'], ctx),
-    cleanup: stepsOf((t as Raw).cleanup, [...path, 'targets', name, 'cleanup'], ctx),
-    requires: reqOf((t as Raw).requires),
+    vars: varsOf(t.vars),
+    setup: stepsOf(t.setup, [...path, 'targets', name, 'setup'], ctx),
+    cleanup: stepsOf(t.cleanup, [...path, 'targets', name, 'cleanup'], ctx),
+    requires: reqOf(t.requires),
   }));
   const cells: MatrixDef['cells'] = [];
   for (const actor of actors)
     for (const action of actions)
       for (const target of targets.length ? targets.map((t) => t.name) : [undefined]) {
-        const cell = resolveCell(m.expect as Raw, actor.name, action.name, target)!;
-        cells.push({ actor: actor.name, action: action.name, ...(target !== undefined ? { target } : {}), expect: expectationOf(cell.value), where: ctx.doc.where([...path, 'expect', ...cell.path]) });
+        const cell = resolveCell(m.expect, actor.name, action.name, target)!;
+        // checkReferences made sure that every cell resolves to an outcome.
+        const expect = expectationOf(cell.value as RawExpect);
+        cells.push({ actor: actor.name, action: action.name, ...(target !== undefined ? { target } : {}), expect, where: ctx.doc.where([...path, 'expect', ...cell.path]) });
       }
   const def: MatrixDef = {
-    title: str(m.title),
+    title: m.title,
     requires: reqOf(m.requires),
     vars: varsOf(m.vars),
     actors,
@@ -206,37 +186,36 @@ function matrixOf(m: Raw, path: YamlPath, ctx: Ctx): MatrixDef {
     cells,
     where: ctx.doc.where(path),
   };
-  if (m.name !== undefined) def.nameTemplate = str(m.name);
-  if (m.description !== undefined) def.description = str(m.description);
-  if (m.timeout !== undefined) def.timeoutMs = (m.timeout as number) * 1000;
+  if (m.name !== undefined) def.nameTemplate = m.name;
+  if (m.description !== undefined) def.description = m.description;
+  if (m.timeout !== undefined) def.timeoutMs = m.timeout * 1000;
   return def;
 }
 
-function normalise(raw: Raw, doc: Located): Suite {
+function caseOf(c: RawCase, p: YamlPath, ctx: Ctx): Extract<CaseDef, { kind: 'case' }>['def'] {
+  const def: Extract<CaseDef, { kind: 'case' }>['def'] = {
+    name: c.name,
+    requires: reqOf(c.requires),
+    vars: varsOf(c.vars),
+    steps: stepsOf(c.steps, [...p, 'steps'], ctx),
+    cleanup: stepsOf(c.cleanup, [...p, 'cleanup'], ctx),
+    where: ctx.doc.where(p),
+  };
+  if (c.description !== undefined) def.description = c.description;
+  if (c.timeout !== undefined) def.timeoutMs = c.timeout * 1000;
+  return def;
+}
+
+function normalise(raw: RawSuite, doc: Located): Suite {
   const identities: Record<string, Identity> = {};
-  for (const [k, v] of Object.entries((raw.identities ?? {}) as Raw)) identities[k] = { ...identityOf(v, {}), name: (v as Raw).description ? str((v as Raw).description) : k };
-  const ctx: Ctx = { doc, identities, helpers: {}, timeoutS: (raw.timeout as number | undefined) ?? DEFAULT_CASE_TIMEOUT_S };
-  for (const [k, v] of Object.entries((raw.helpers ?? {}) as Raw)) {
-    const h = v as Raw;
-    ctx.helpers[k] = { name: k, as: identityOf(h.as, identities), pre: actionsOf(h.pre), actions: actionsOf(h.do), ...(h.description !== undefined ? { description: str(h.description) } : {}) };
+  for (const [k, v] of Object.entries(raw.identities ?? {})) identities[k] = { ...identityOf(v, {}), name: v.description ? v.description : k };
+  const ctx: Ctx = { doc, identities, helpers: {}, timeoutS: raw.timeout ?? DEFAULT_CASE_TIMEOUT_S };
+  for (const [k, h] of Object.entries(raw.helpers ?? {})) {
+    ctx.helpers[k] = { name: k, as: identityOf(h.as, identities), pre: actionsOf(h.pre), actions: actionsOf(h.do), ...(h.description !== undefined ? { description: h.description } : {}) };
   }
-  const cases: CaseDef[] = (raw.cases as Raw[]).map((c, i) => {
-    const p: YamlPath = ['cases', i];
-    if ('matrix' in c) return { kind: 'matrix', def: matrixOf(c.matrix as Raw, [...p, 'matrix'], ctx) };
-    const def: Extract<CaseDef, { kind: 'case' }>['def'] = {
-      name: str(c.name),
-      requires: reqOf(c.requires),
-      vars: varsOf(c.vars),
-      steps: stepsOf(c.steps, [...p, 'steps'], ctx),
-      cleanup: stepsOf(c.cleanup, [...p, 'cleanup'], ctx),
-      where: doc.where(p),
-    };
-    if (c.description !== undefined) def.description = str(c.description);
-    if (c.timeout !== undefined) def.timeoutMs = (c.timeout as number) * 1000;
-    return { kind: 'case', def };
-  });
+  const cases = raw.cases.map((c, i): CaseDef => ('matrix' in c ? { kind: 'matrix', def: matrixOf(c.matrix, ['cases', i, 'matrix'], ctx) } : { kind: 'case', def: caseOf(c, ['cases', i], ctx) }));
   const suite: Suite = {
-    name: str(raw.name),
+    name: raw.name,
     file: doc.file,
     requires: reqOf(raw.requires),
     timeoutMs: ctx.timeoutS * 1000,
@@ -247,6 +226,6 @@ function normalise(raw: Raw, doc: Located): Suite {
     cases,
     cleanup: stepsOf(raw.cleanup, ['cleanup'], ctx),
   };
-  if (raw.description !== undefined) suite.description = str(raw.description).trim();
+  if (raw.description !== undefined) suite.description = raw.description.trim();
   return suite;
 }

@@ -59,8 +59,7 @@ const expectObj = refine(
     match: regex('a regular expression the output must match'),
     values: dict(valueCheck, { description: 'result fields by dotted path (child.pid, exists, ...)' }),
   }),
-  (v, path, out) => {
-    const e = v as Record<string, unknown>;
+  (e, path, out) => {
     const fails = e.errno !== undefined || e.error === true;
     if (fails && (e.output !== undefined || e.match !== undefined || e.values !== undefined))
       out.push({ path, message: 'a failing action has no output: expect either an errno or output/match/values' });
@@ -134,19 +133,26 @@ const caseSchema = obj({
   cleanup: steps('always run after the steps'),
 });
 
+const MATRIX_SUPPLIED: readonly ('as' | 'expect')[] = ['as', 'expect'];
 const matrixAction = named('matrixAction', refine(
   obj({ ...stepFields, requires: requiresList, vars: varsDict }, { description: 'a step without as/expect: the matrix supplies both' }),
-  (v, path, out) => {
-    const s = v as Record<string, unknown>;
-    for (const k of ['as', 'expect']) if (s[k] !== undefined) out.push({ path: [...path, k], atKey: true, message: `"${k}" is set by the matrix (actors and expect), not by an action` });
-    stepRules(v, path, out);
+  (s, path, out) => {
+    for (const k of MATRIX_SUPPLIED) if (s[k] !== undefined) out.push({ path: [...path, k], atKey: true, message: `"${k}" is set by the matrix (actors and expect), not by an action` });
+    stepRules(s, path, out);
   },
 ));
 
-const isOutcome = (v: unknown) => typeof v === 'string' || (isMap(v) && Object.keys(v).length > 0 && Object.keys(v).every((k) => EXPECT_KEYS.includes(k)));
+export type RawExpect = Infer<typeof expectSchema>;
+/** actor -> (outcome | action -> (outcome | target -> outcome)), as matrixExpect checks it. */
+export interface OutcomeTree {
+  [name: string]: RawExpect | OutcomeTree;
+}
+
+/** Within a checked matrix expect, a node that is an outcome passed expectSchema. */
+const isOutcome = (v: unknown): v is RawExpect => typeof v === 'string' || (isMap(v) && Object.keys(v).length > 0 && Object.keys(v).every((k) => EXPECT_KEYS.includes(k)));
 
 /** actor -> (outcome | action -> (outcome | target -> outcome)); "*" matches any name. */
-const matrixExpect: Schema = {
+const matrixExpect: Schema<OutcomeTree> = {
   describe: 'a mapping of actor to outcome, or to a mapping of action (then target) to outcome',
   check(v, path, out) {
     const walk = (x: unknown, p: YamlPath, depth: number) => {
@@ -181,7 +187,7 @@ const matrixSchema = obj({
   },
 });
 
-const caseItem: Schema = {
+const caseItem: Schema<Infer<typeof caseSchema> | Infer<typeof matrixSchema>> = {
   describe: 'a case or a matrix',
   check(v, path, out) {
     (isMap(v) && 'matrix' in v ? matrixSchema : caseSchema).check(v, path, out);
@@ -205,6 +211,15 @@ export const suiteSchema = obj(
   { description: 'a ktrial scenario suite' },
 );
 
+/** A suite file as the schema accepts it, and its parts, for the loader. */
+export type RawSuite = Infer<typeof suiteSchema>;
+export type RawStep = Infer<typeof stepSchema>;
+export type RawMatrixStep = Infer<typeof matrixAction>;
+export type RawIdentity = Infer<typeof identityRef>;
+export type RawCase = Infer<typeof caseSchema>;
+export type RawMatrix = Infer<typeof matrixSchema>['matrix'];
+type RawHelper = Infer<typeof helperSchema>;
+
 export function scenarioJsonSchema(): Record<string, unknown> {
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -226,161 +241,184 @@ export const BUILTIN_VARS = ['suite', 'case', 'case_index', 'agent'];
 const CASE_VARS = ['case', 'case_index'];
 export const MATRIX_VARS = ['actor', 'action', 'target'];
 
+/** What the reference checks of one suite share: its definitions and the issues found. */
+interface RefContext {
+  identities: Record<string, unknown>;
+  helpers: Record<string, RawHelper>;
+  /** Report an issue once, however many matrix cells find it. */
+  push(issue: Issue): void;
+  /** Variables every scope starts with: built-ins, the suite's vars and, once its setup is
+   * walked, the setup's captures and helper pids. */
+  suiteScope: Set<string>;
+  /** Helper instances the suite's setup started. */
+  suiteInstances: Set<string>;
+}
+
 /** Run after the schema passed: raw is structurally valid. */
-export function checkReferences(raw: Record<string, unknown>, out: Issue[]): void {
-  const identities = (raw.identities ?? {}) as Record<string, unknown>;
-  const helpers = (raw.helpers ?? {}) as Record<string, Record<string, unknown>>;
+export function checkReferences(raw: RawSuite, out: Issue[]): void {
   const seen = new Set<string>();
-  const push = (i: Issue) => {
-    const key = `${JSON.stringify(i.path)}\u0000${i.message}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      out.push(i);
-    }
-  };
-
-  for (const k of Object.keys(identities))
-    if (BUILTIN_IDENTITIES.includes(k)) push({ path: ['identities', k], atKey: true, message: `"${k}" is a built-in identity; choose another name` });
-
-  const checkIdentity = (v: unknown, p: YamlPath) => {
-    if (typeof v === 'string' && !(v in identities) && !BUILTIN_IDENTITIES.includes(v))
-      push({ path: p, message: `unknown identity "${v}" (defined: ${[...BUILTIN_IDENTITIES, ...Object.keys(identities)].join(', ')})` });
-  };
-
-  const checkStrings = (value: unknown, p: YamlPath, scope: ReadonlySet<string>, skipKeys: readonly string[] = []) => {
-    if (typeof value === 'string') {
-      for (const name of varRefs(value)) if (!scope.has(name)) push({ path: p, message: `undefined variable \${${name}}${hint(name, scope)}` });
-    } else if (Array.isArray(value)) value.forEach((x, i) => checkStrings(x, [...p, i], scope));
-    else if (isMap(value)) for (const [k, x] of Object.entries(value)) if (!skipKeys.includes(k)) checkStrings(x, [...p, k], scope);
-  };
-  const hint = (name: string, scope: ReadonlySet<string>) => {
-    const known = [...scope];
-    const s = suggest(name, known);
-    return s || (known.length ? ` (known here: ${known.sort().join(', ')})` : '');
-  };
-
-  /** Walk steps in order; scope grows with captures and helper instances. */
-  const checkSteps = (list: unknown, base: YamlPath, scope: Set<string>, instances: Set<string>) => {
-    if (!Array.isArray(list)) return;
-    list.forEach((s, i) => checkStep(s as Record<string, unknown>, [...base, i], scope, instances));
-  };
-  const checkStep = (s: Record<string, unknown>, p: YamlPath, scope: Set<string>, instances: Set<string>) => {
-    checkIdentity(s.as, [...p, 'as']);
-    checkStrings(s, p, scope, ['capture', 'spawn', 'stop', 'requires', 'vars']);
-    if (s.spawn !== undefined) {
-      const sp = s.spawn;
-      const helper = typeof sp === 'string' ? sp : ((sp as Record<string, unknown>).helper as string);
-      const inst = typeof sp === 'string' ? sp : (((sp as Record<string, unknown>).name as string | undefined) ?? helper);
-      const hp: YamlPath = typeof sp === 'string' ? [...p, 'spawn'] : [...p, 'spawn', 'helper'];
-      const def = helpers[helper];
-      if (!def) push({ path: hp, message: `unknown helper "${helper}"${Object.keys(helpers).length ? ` (defined: ${Object.keys(helpers).join(', ')})` : ' (no helpers are defined)'}` });
-      else {
-        checkIdentity(def.as, ['helpers', helper, 'as']);
-        checkStrings({ pre: def.pre, do: def.do }, ['helpers', helper], scope);
+  const ctx: RefContext = {
+    identities: raw.identities ?? {},
+    helpers: raw.helpers ?? {},
+    push(i) {
+      const key = `${JSON.stringify(i.path)}\u0000${i.message}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        out.push(i);
       }
-      instances.add(inst);
-      scope.add(`${inst}.pid`);
-    }
-    if (typeof s.stop === 'string' && !instances.has(s.stop))
-      push({ path: [...p, 'stop'], message: `no helper instance "${s.stop}" was started before this step${instances.size ? ` (started: ${[...instances].join(', ')})` : ''}` });
-    for (const v of Object.keys((s.capture ?? {}) as Record<string, unknown>)) scope.add(v);
+    },
+    suiteScope: new Set<string>([...BUILTIN_VARS.filter((v) => !CASE_VARS.includes(v)), ...Object.keys(raw.vars ?? {})]),
+    suiteInstances: new Set<string>(),
   };
 
-  const suiteScope = new Set<string>([...BUILTIN_VARS.filter((v) => !CASE_VARS.includes(v)), ...Object.keys((raw.vars ?? {}) as object)]);
-  // Variable values may use built-ins and earlier variables.
-  const checkVars = (vars: unknown, p: YamlPath, scope: Set<string>) => {
-    for (const [k, v] of Object.entries((vars ?? {}) as Record<string, unknown>)) {
-      checkStrings(v, [...p, k], scope);
-      scope.add(k);
-    }
-  };
-  checkVars(raw.vars, ['vars'], new Set(BUILTIN_VARS.filter((v) => !CASE_VARS.includes(v))));
-  const suiteInstances = new Set<string>();
-  checkSteps(raw.setup, ['setup'], suiteScope, suiteInstances);
+  for (const k of Object.keys(ctx.identities))
+    if (BUILTIN_IDENTITIES.includes(k)) ctx.push({ path: ['identities', k], atKey: true, message: `"${k}" is a built-in identity; choose another name` });
 
-  (raw.cases as unknown[]).forEach((c, ci) => {
-    const cp: YamlPath = ['cases', ci];
-    const item = c as Record<string, unknown>;
-    if (!('matrix' in item)) {
-      const scope = new Set([...suiteScope, ...CASE_VARS]);
-      checkVars(item.vars, [...cp, 'vars'], scope);
-      const inst = new Set(suiteInstances);
-      checkSteps(item.steps, [...cp, 'steps'], scope, inst);
-      checkSteps(item.cleanup, [...cp, 'cleanup'], scope, inst);
-      return;
-    }
-    checkMatrix(item.matrix as Record<string, unknown>, [...cp, 'matrix']);
+  checkVars(ctx, raw.vars, ['vars'], new Set(BUILTIN_VARS.filter((v) => !CASE_VARS.includes(v))));
+  checkSteps(ctx, raw.setup, ['setup'], ctx.suiteScope, ctx.suiteInstances);
+
+  raw.cases.forEach((c, ci) => {
+    if ('matrix' in c) checkMatrix(ctx, c.matrix, ['cases', ci, 'matrix']);
+    else checkCase(ctx, c, ['cases', ci]);
   });
 
-  function checkMatrix(m: Record<string, unknown>, mp: YamlPath) {
-    const actors = m.actors as Record<string, unknown>;
-    const actions = m.actions as Record<string, Record<string, unknown>>;
-    const targets = (m.targets ?? {}) as Record<string, Record<string, unknown>>;
-    for (const [group, names] of [['actors', actors], ['actions', actions], ['targets', targets]] as const)
-      for (const n of Object.keys(names))
-        if (EXPECT_KEYS.includes(n) || n === '*') push({ path: [...mp, group, n], atKey: true, message: `"${n}" cannot be used as a name here (it is an expectation keyword)` });
-    for (const [n, a] of Object.entries(actors)) {
-      if (typeof a === 'string') checkIdentity(a, [...mp, 'actors', n]);
-      else checkIdentity((a as Record<string, unknown>).as, [...mp, 'actors', n, 'as']);
-    }
-    // Names used in expect must exist; every cell must get an outcome.
-    const exp = m.expect as Record<string, unknown>;
-    const targetNames = Object.keys(targets);
-    const checkNames = (x: unknown, p: YamlPath, level: number) => {
-      if (isOutcome(x) || !isMap(x)) return;
-      const known = level === 1 ? Object.keys(actions) : targetNames;
-      const what = level === 1 ? 'action' : 'target';
-      for (const [k, y] of Object.entries(x)) {
-        if (k !== '*' && !known.includes(k)) push({ path: [...p, k], atKey: true, message: `unknown ${what} "${k}" (defined: ${known.length ? known.join(', ') : 'none'})` });
-        checkNames(y, [...p, k], level + 1);
-      }
-    };
-    for (const [k, y] of Object.entries(exp)) {
-      if (k !== '*' && !(k in actors)) push({ path: [...mp, 'expect', k], atKey: true, message: `unknown actor "${k}" (defined: ${Object.keys(actors).join(', ')})` });
-      checkNames(y, [...mp, 'expect', k], 1);
-    }
-    for (const actor of Object.keys(actors))
-      for (const action of Object.keys(actions))
-        for (const target of targetNames.length ? targetNames : [undefined]) {
-          const cell = resolveCell(exp, actor, action, target);
-          if (!cell) push({ path: [...mp, 'expect'], atKey: true, message: `no expected outcome for actor "${actor}", action "${action}"${target ? `, target "${target}"` : ''}` });
-          else if (target === undefined && !isOutcome(cell.value)) push({ path: cell.path.length ? [...mp, 'expect', ...cell.path] : [...mp, 'expect'], message: 'this matrix has no targets: give an outcome here, not a mapping' });
-          // Variables, per cell.
-          const a = actors[actor];
-          const aVars = typeof a === 'string' ? {} : (((a as Record<string, unknown>).vars ?? {}) as object);
-          const t = target ? targets[target]! : undefined;
-          const scope = new Set([...suiteScope, ...CASE_VARS, ...MATRIX_VARS]);
-          checkVars(m.vars, [...mp, 'vars'], scope);
-          checkVars(aVars, [...mp, 'actors', actor, 'vars'], scope);
-          checkVars(actions[action]!.vars, [...mp, 'actions', action, 'vars'], scope);
-          if (t) checkVars(t.vars, [...mp, 'targets', target!, 'vars'], scope);
-          const inst = new Set(suiteInstances);
-          if (typeof m.name === 'string') checkStrings(m.name, [...mp, 'name'], scope);
-          checkSteps(m.setup, [...mp, 'setup'], scope, inst);
-          if (t) checkSteps(t.setup, [...mp, 'targets', target!, 'setup'], scope, inst);
-          if (typeof a !== 'string') checkStrings((a as Record<string, unknown>).pre, [...mp, 'actors', actor, 'pre'], scope);
-          checkStep(actions[action]!, [...mp, 'actions', action], scope, inst);
-          if (t) checkSteps(t.cleanup, [...mp, 'targets', target!, 'cleanup'], scope, inst);
-          checkSteps(m.cleanup, [...mp, 'cleanup'], scope, inst);
-        }
-  }
+  checkSteps(ctx, raw.cleanup, ['cleanup'], new Set(ctx.suiteScope), new Set(ctx.suiteInstances));
+}
 
-  const cleanupScope = new Set(suiteScope);
-  checkSteps(raw.cleanup, ['cleanup'], cleanupScope, new Set(suiteInstances));
+function checkIdentity(ctx: RefContext, v: RawIdentity | undefined, p: YamlPath): void {
+  if (typeof v === 'string' && !(v in ctx.identities) && !BUILTIN_IDENTITIES.includes(v))
+    ctx.push({ path: p, message: `unknown identity "${v}" (defined: ${[...BUILTIN_IDENTITIES, ...Object.keys(ctx.identities)].join(', ')})` });
+}
+
+/** Every ${variable} in the strings of value must be in scope. */
+function checkStrings(ctx: RefContext, value: unknown, p: YamlPath, scope: ReadonlySet<string>, skipKeys: readonly string[] = []): void {
+  if (typeof value === 'string') {
+    for (const name of varRefs(value)) if (!scope.has(name)) ctx.push({ path: p, message: `undefined variable \${${name}}${knownVarsHint(name, scope)}` });
+  } else if (Array.isArray(value)) value.forEach((x, i) => checkStrings(ctx, x, [...p, i], scope));
+  else if (isMap(value)) for (const [k, x] of Object.entries(value)) if (!skipKeys.includes(k)) checkStrings(ctx, x, [...p, k], scope);
+}
+
+function knownVarsHint(name: string, scope: ReadonlySet<string>): string {
+  const known = [...scope];
+  const s = suggest(name, known);
+  return s || (known.length ? ` (known here: ${known.sort().join(', ')})` : '');
+}
+
+/** Variable values may use built-ins and earlier variables; each one joins the scope. */
+function checkVars(ctx: RefContext, vars: Record<string, unknown> | undefined, p: YamlPath, scope: Set<string>): void {
+  for (const [k, v] of Object.entries(vars ?? {})) {
+    checkStrings(ctx, v, [...p, k], scope);
+    scope.add(k);
+  }
+}
+
+/** Walk steps in order; scope grows with captures and helper instances. */
+function checkSteps(ctx: RefContext, steps: RawStep[] | undefined, base: YamlPath, scope: Set<string>, instances: Set<string>): void {
+  steps?.forEach((s, i) => checkStep(ctx, s, [...base, i], scope, instances));
+}
+
+function checkStep(ctx: RefContext, s: RawStep | RawMatrixStep, p: YamlPath, scope: Set<string>, instances: Set<string>): void {
+  checkIdentity(ctx, s.as, [...p, 'as']);
+  checkStrings(ctx, s, p, scope, ['capture', 'spawn', 'stop', 'requires', 'vars']);
+  if (s.spawn !== undefined) checkSpawn(ctx, s.spawn, [...p, 'spawn'], scope, instances);
+  if (s.stop !== undefined && !instances.has(s.stop))
+    ctx.push({ path: [...p, 'stop'], message: `no helper instance "${s.stop}" was started before this step${instances.size ? ` (started: ${[...instances].join(', ')})` : ''}` });
+  for (const v of Object.keys(s.capture ?? {})) scope.add(v);
+}
+
+/** The helper must be defined; its instance's pid becomes a variable. */
+function checkSpawn(ctx: RefContext, sp: NonNullable<RawStep['spawn']>, p: YamlPath, scope: Set<string>, instances: Set<string>): void {
+  const helper = typeof sp === 'string' ? sp : sp.helper;
+  const inst = typeof sp === 'string' ? sp : (sp.name ?? helper);
+  const def = ctx.helpers[helper];
+  const names = Object.keys(ctx.helpers);
+  if (!def) ctx.push({ path: typeof sp === 'string' ? p : [...p, 'helper'], message: `unknown helper "${helper}"${names.length ? ` (defined: ${names.join(', ')})` : ' (no helpers are defined)'}` });
+  else {
+    checkIdentity(ctx, def.as, ['helpers', helper, 'as']);
+    checkStrings(ctx, { pre: def.pre, do: def.do }, ['helpers', helper], scope);
+  }
+  instances.add(inst);
+  scope.add(`${inst}.pid`);
+}
+
+function checkCase(ctx: RefContext, c: RawCase, cp: YamlPath): void {
+  const scope = new Set([...ctx.suiteScope, ...CASE_VARS]);
+  checkVars(ctx, c.vars, [...cp, 'vars'], scope);
+  const inst = new Set(ctx.suiteInstances);
+  checkSteps(ctx, c.steps, [...cp, 'steps'], scope, inst);
+  checkSteps(ctx, c.cleanup, [...cp, 'cleanup'], scope, inst);
+}
+
+function checkMatrix(ctx: RefContext, m: RawMatrix, mp: YamlPath): void {
+  const targets = m.targets ?? {};
+  const groups: [string, object][] = [['actors', m.actors], ['actions', m.actions], ['targets', targets]];
+  for (const [group, names] of groups)
+    for (const n of Object.keys(names))
+      if (EXPECT_KEYS.includes(n) || n === '*') ctx.push({ path: [...mp, group, n], atKey: true, message: `"${n}" cannot be used as a name here (it is an expectation keyword)` });
+  for (const [n, a] of Object.entries(m.actors)) {
+    if (typeof a === 'string') checkIdentity(ctx, a, [...mp, 'actors', n]);
+    else checkIdentity(ctx, a.as, [...mp, 'actors', n, 'as']);
+  }
+  checkExpectNames(ctx, m, mp);
+  const targetNames = Object.keys(targets);
+  for (const actor of Object.keys(m.actors))
+    for (const action of Object.keys(m.actions))
+      for (const target of targetNames.length ? targetNames : [undefined]) checkCell(ctx, m, mp, actor, action, target);
+}
+
+/** Names used in expect must exist. */
+function checkExpectNames(ctx: RefContext, m: RawMatrix, mp: YamlPath): void {
+  const targetNames = Object.keys(m.targets ?? {});
+  const checkNames = (x: RawExpect | OutcomeTree, p: YamlPath, level: number) => {
+    if (isOutcome(x) || !isMap(x)) return;
+    const known = level === 1 ? Object.keys(m.actions) : targetNames;
+    const what = level === 1 ? 'action' : 'target';
+    for (const [k, y] of Object.entries(x)) {
+      if (k !== '*' && !known.includes(k)) ctx.push({ path: [...p, k], atKey: true, message: `unknown ${what} "${k}" (defined: ${known.length ? known.join(', ') : 'none'})` });
+      checkNames(y, [...p, k], level + 1);
+    }
+  };
+  for (const [k, y] of Object.entries(m.expect)) {
+    if (k !== '*' && !(k in m.actors)) ctx.push({ path: [...mp, 'expect', k], atKey: true, message: `unknown actor "${k}" (defined: ${Object.keys(m.actors).join(', ')})` });
+    checkNames(y, [...mp, 'expect', k], 1);
+  }
+}
+
+/** One cell must get an outcome, and its steps' variables must be defined. */
+function checkCell(ctx: RefContext, m: RawMatrix, mp: YamlPath, actor: string, action: string, target: string | undefined): void {
+  const cell = resolveCell(m.expect, actor, action, target);
+  if (!cell) ctx.push({ path: [...mp, 'expect'], atKey: true, message: `no expected outcome for actor "${actor}", action "${action}"${target ? `, target "${target}"` : ''}` });
+  else if (target === undefined && !isOutcome(cell.value)) ctx.push({ path: cell.path.length ? [...mp, 'expect', ...cell.path] : [...mp, 'expect'], message: 'this matrix has no targets: give an outcome here, not a mapping' });
+  const a = m.actors[actor]!;
+  const t = target === undefined ? undefined : m.targets?.[target];
+  const scope = new Set([...ctx.suiteScope, ...CASE_VARS, ...MATRIX_VARS]);
+  checkVars(ctx, m.vars, [...mp, 'vars'], scope);
+  checkVars(ctx, typeof a === 'string' ? {} : a.vars, [...mp, 'actors', actor, 'vars'], scope);
+  checkVars(ctx, m.actions[action]!.vars, [...mp, 'actions', action, 'vars'], scope);
+  if (t) checkVars(ctx, t.vars, [...mp, 'targets', target!, 'vars'], scope);
+  const inst = new Set(ctx.suiteInstances);
+  if (m.name !== undefined) checkStrings(ctx, m.name, [...mp, 'name'], scope);
+  checkSteps(ctx, m.setup, [...mp, 'setup'], scope, inst);
+  if (t) checkSteps(ctx, t.setup, [...mp, 'targets', target!, 'setup'], scope, inst);
+  if (typeof a !== 'string') checkStrings(ctx, a.pre, [...mp, 'actors', actor, 'pre'], scope);
+  checkStep(ctx, m.actions[action]!, [...mp, 'actions', action], scope, inst);
+  if (t) checkSteps(ctx, t.cleanup, [...mp, 'targets', target!, 'cleanup'], scope, inst);
+  checkSteps(ctx, m.cleanup, [...mp, 'cleanup'], scope, inst);
 }
 
 /** The outcome that applies to one matrix cell. At each level an exact name is tried
  * before "*"; an outcome higher up applies to everything below it. */
-export function resolveCell(exp: Record<string, unknown>, actor: string, action: string, target: string | undefined): { value: unknown; path: YamlPath } | undefined {
+export function resolveCell(exp: OutcomeTree, actor: string, action: string, target: string | undefined): { value: RawExpect | OutcomeTree; path: YamlPath } | undefined {
   const names = [actor, action, target];
-  const search = (cur: unknown, level: number, path: YamlPath): { value: unknown; path: YamlPath } | undefined => {
+  const search = (cur: RawExpect | OutcomeTree, level: number, path: YamlPath): { value: RawExpect | OutcomeTree; path: YamlPath } | undefined => {
     if (isOutcome(cur)) return { value: cur, path };
     if (!isMap(cur)) return undefined;
     const name = names[level];
     if (level >= names.length || name === undefined) return { value: cur, path };
     for (const key of [name, '*']) {
-      if (cur[key] === undefined) continue;
-      const hit = search(cur[key], level + 1, [...path, key]);
+      const next = cur[key];
+      if (next === undefined) continue;
+      const hit = search(next, level + 1, [...path, key]);
       if (hit) return hit;
     }
     return undefined;

@@ -13,7 +13,7 @@ const line = (index: number, action: string, ok: boolean, extra: Record<string, 
   JSON.stringify({ action, index, stage, ok, ...(ok ? {} : { errno: 'EPERM', errnum: 1, syscall: action, message: 'Operation not permitted' }), ...extra });
 
 const unshare = step([{ kind: 'unshare', flags: ['uts'] }]);
-const verdict = (expect: unknown, s: Step, r: ExecResult) => judge(expectationOf(expect), interpret(s, r));
+const verdict = (expect: Parameters<typeof expectationOf>[0], s: Step, r: ExecResult) => judge(expectationOf(expect), interpret(s, r));
 
 t.test('ok and errno outcomes of the final action', async (t) => {
   t.same(verdict('ok', unshare, run(`${line(1, 'unshare', true)}\n`)), { passed: true, expected: 'ok', actual: 'ok' });
