@@ -2,8 +2,7 @@
 // has them on its side: how the suite file writes the action (its schema), what the loader
 // reads from it, the agent's arguments after the action's name and the report's label.
 // Adding an action means one entry here and one in the agent.
-import { bool, int, list, obj, oneOf, str, type Fields, type Infer, type Issue, type Schema } from '../common/schema.js';
-import type { YamlPath } from '../common/yaml.js';
+import { bool, int, list, obj, oneOf, str, type Fields, type Schema } from '../common/schema.js';
 import { exactlyOne, named, refine, scalar, suggest } from './combinators.js';
 import { MOUNT_FLAGS, NS_FLAGS, SIGNAL_NAMES } from './names.js';
 
@@ -170,7 +169,6 @@ const BASIC_ACTIONS = {
 
 type FieldsOf<D> = D extends AgentAction<infer A> ? A : never;
 type RawOf<D> = D extends SuiteAction<infer R, unknown> ? R : never;
-type ActionsOf<T> = { [K in keyof T]: { kind: K } & FieldsOf<T[K]> }[keyof T];
 /** The mapping a suite writes for one action: one key of T (the schema checks there is one). */
 type ItemOf<T> = { [K in keyof T]?: RawOf<T[K]> };
 
