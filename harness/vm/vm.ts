@@ -252,6 +252,11 @@ async function fatalError(ev: TimedEvent, q: QemuProcess, console: ConsoleWatch)
   // Let the rest of the report (call trace, panic line) arrive, or QEMU exit (panic=-1).
   await Promise.race([q.exited, sleep(FATAL_SETTLE_MS)]);
   console.flush();
+  // The kernel announces each init it tries and falls back to the next when one fails: the
+  // last one announced is the one that runs.
+  const tried = console.events.filter(foreignInit).map((e) => e.detail!);
+  const ran = tried.at(-1) ?? ev.detail ?? 'another program';
+  const fellBack = tried.length > 1 ? `, after trying ${tried.slice(0, -1).join(', ')}` : '';
   const what: Record<string, string> = {
     panic: 'the kernel panicked',
     oops: 'the kernel oopsed',
@@ -259,7 +264,7 @@ async function fatalError(ev: TimedEvent, q: QemuProcess, console: ConsoleWatch)
     'no-init': 'the kernel could not start init',
     'init-fatal': 'the guest init failed',
     'sshd-gave-up': 'the guest SSH server keeps dying',
-    'run-init': `the kernel did not start ktrial's ${GUEST_INIT} but ${ev.detail ?? 'another program'} (an rdinit= or init= option, or an initramfs the kernel could not unpack?)`,
+    'run-init': `the kernel did not start ktrial's ${GUEST_INIT} but ${ran}${fellBack} (an rdinit= or init= option, or an initramfs the kernel could not unpack?)`,
     'power-off': 'the guest powered off',
     restart: 'the guest restarted',
   };

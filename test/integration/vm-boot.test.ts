@@ -189,7 +189,7 @@ for (const [label, env, release, trialName] of kernels) {
       const e = err as KtrialError;
       t.equal(e.cls, 'kernel');
       // Failing fast means failing on what the console showed, not on the boot deadline.
-      t.match(e.message, /^the kernel (could not start init|panicked) before SSH came up/, 'the console\'s failure ends the boot');
+      t.match(e.message, /^the kernel (could not start init|panicked|did not start ktrial's \/init but \S+) .*before SSH came up/, 'the console\'s failure ends the boot');
       t.notMatch(e.message, /boot deadline/);
       t.ok((e.excerpt ?? '').split('\n').length >= 5, 'with a console excerpt');
     }

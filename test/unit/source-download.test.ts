@@ -35,7 +35,8 @@ t.test('a downloaded tarball that fails its sha256 is not kept; the next run fet
     else process.env.KTRIAL_CACHE = saved;
   });
   const ctx = { progress: new Progress(() => {}), signal: new AbortController().signal };
-  const spec = { kind: 'tarball' as const, name: 'linux-2.6.20', tarball: url, sha256: pin };
+  // A source name of its own: KTRIAL_SOURCE_<NAME> set for other tests must not stand in for it.
+  const spec = { kind: 'tarball' as const, name: 'ktrial-download-test', tarball: url, sha256: pin };
 
   const err = await resolveSource(spec, undefined, ctx).then(() => undefined, (e: unknown) => e);
   t.ok(err instanceof KtrialError && err.cls === 'bad-input', 'a mismatch is bad input');
