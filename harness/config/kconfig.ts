@@ -73,6 +73,32 @@ export class KernelConfig {
   }
 }
 
+/**
+ * What a trial (`require:`) or a suite (`requires:`) asks of a kernel option, in one syntax:
+ * CONFIG_X (built in, =y), CONFIG_X=value, or CONFIG_X=n (not set).
+ */
+export interface Requirement {
+  symbol: string;
+  /** As written, quotes included: "n" means not set. */
+  value: string;
+}
+
+export const REQUIREMENT_PATTERN = /^CONFIG_[A-Za-z0-9_]+(=.+)?$/;
+export const REQUIREMENT_SYNTAX = 'CONFIG_X (=y), CONFIG_X=value, or CONFIG_X=n (not set)';
+
+export function parseRequirement(text: string): Requirement {
+  const eq = text.indexOf('=');
+  return eq < 0 ? { symbol: text, value: 'y' } : { symbol: text.slice(0, eq), value: text.slice(eq + 1) };
+}
+
+/** How `config` falls short of the requirement, or undefined when it meets it. */
+export function unmetRequirement(r: Requirement, config: KernelConfig): string | undefined {
+  const have = config.get(r.symbol);
+  if (r.value === 'n') return have === undefined ? undefined : `${r.symbol} is set (=${have}); the case needs a kernel without it`;
+  if (have === r.value.replace(/^"(.*)"$/, '$1')) return undefined;
+  return have === undefined ? `${r.symbol} is not set` : `${r.symbol} is =${have}, not =${r.value}`;
+}
+
 export interface Conflict {
   symbol: string;
   earlier: Setting;

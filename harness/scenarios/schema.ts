@@ -2,6 +2,7 @@
 // its file:line:column) and configs/schema/scenario.schema.json is generated from it.
 // Structural rules live in the schema; rules that need the whole file (references to
 // identities, helpers, variables and matrix names) are checked by checkReferences below.
+import { REQUIREMENT_PATTERN, REQUIREMENT_SYNTAX } from '../config/kconfig.js';
 import { bool, dict, int, list, obj, oneOf, str, type Infer, type Issue, type Schema } from '../common/schema.js';
 import type { YamlPath } from '../common/yaml.js';
 import { ACTION_KEYS, ACTION_SCHEMAS, actionItem, actionList } from './actions.js';
@@ -73,7 +74,7 @@ const capture = named('capture', oneOf([
   obj({ field: { schema: str(), required: true }, match: regex('its first group (or whole match) is captured') }),
 ]));
 
-const requiresList = named('requires', list(str({ pattern: /^!?CONFIG_[A-Za-z0-9_]+(=.+)?$/, description: 'CONFIG_X (set to y or m), CONFIG_X=value, or !CONFIG_X (not set)' }), {
+const requiresList = named('requires', list(str({ pattern: REQUIREMENT_PATTERN, description: REQUIREMENT_SYNTAX }), {
   description: 'kernel config options the kernel must have; otherwise "not run"',
 }));
 const varsDict = named('vars', dict(scalar(), { keyPattern: VAR_NAME_RE, description: 'variables, used as ${name}' }));

@@ -79,7 +79,7 @@ export interface Case {
   index: number;
   name: string;
   description?: string;
-  /** Kernel config requirements: CONFIG_X (y or m), CONFIG_X=value, !CONFIG_X (not set). */
+  /** Kernel config requirements: CONFIG_X (=y), CONFIG_X=value, CONFIG_X=n (not set). */
   requires: string[];
   timeoutMs: number;
   vars: Record<string, string>;

@@ -3,24 +3,12 @@
 import { expandSuite } from './expand.js';
 import type { CaseResult, KnownIssue, NotRunCause, Suite, Verdict } from './types.js';
 import { globMatch } from './vars.js';
-import type { KernelConfig } from '../config/kconfig.js';
-
+import { parseRequirement, unmetRequirement, type KernelConfig } from '../config/kconfig.js';
 
 /** Why the kernel does not meet these requirements (empty when it does). */
 export function missingRequirements(requires: readonly string[], config: KernelConfig | undefined): string[] {
   if (!config) return [];
-  const out: string[] = [];
-  for (const r of requires) {
-    const negate = r.startsWith('!');
-    const [option, want] = (negate ? r.slice(1) : r).split('=', 2) as [string, string | undefined];
-    const have = config.get(option);
-    if (negate) {
-      if (have !== undefined) out.push(`${option} is set (=${have}); the case needs a kernel without it`);
-    } else if (want === undefined) {
-      if (have === undefined) out.push(`${option} is not set`);
-    } else if (have !== want.replace(/^"(.*)"$/, '$1')) out.push(`${option} is ${have === undefined ? 'not set' : `=${have}`}, not =${want}`);
-  }
-  return out;
+  return requires.flatMap((r) => unmetRequirement(parseRequirement(r), config) ?? []);
 }
 
 export function notRunResult(base: Pick<CaseResult, 'suite' | 'name' | 'index'> & Partial<CaseResult>, cause: NotRunCause, detail: string): CaseResult {

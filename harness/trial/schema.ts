@@ -1,3 +1,4 @@
+import { REQUIREMENT_PATTERN, REQUIREMENT_SYNTAX } from '../config/kconfig.js';
 import { bool, dict, int, list, obj, oneOf, str } from '../common/schema.js';
 
 const configSymbol = /^CONFIG_[A-Za-z0-9_]+$/;
@@ -20,7 +21,7 @@ const config = obj({
   base: { schema: str({ pattern: /^[a-z0-9_]+config$/ }), description: 'make target giving the base .config (allnoconfig, tinyconfig, defconfig, ...)', required: true },
   fragments: { schema: list(relPath), description: 'kconfig fragments merged in order; later wins' },
   options: { schema: dict(oneOf([str(), int(), bool()]), { keyPattern: configSymbol }), description: 'inline options, merged last (y, n, m, a number or a string)' },
-  require: { schema: list(str({ pattern: /^CONFIG_[A-Za-z0-9_]+(=.*)?$/ })), description: 'options that must hold in the final .config: CONFIG_X (=y) or CONFIG_X=value (n for unset)' },
+  require: { schema: list(str({ pattern: REQUIREMENT_PATTERN })), description: `options that must hold in the final .config: ${REQUIREMENT_SYNTAX}` },
 });
 
 const timeouts = obj({

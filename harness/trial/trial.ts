@@ -3,6 +3,7 @@
 import { access } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { badInput } from '../common/errors.js';
+import { parseRequirement } from '../config/kconfig.js';
 import { validate } from '../common/schema.js';
 import { loadYamlFile, type Located } from '../common/yaml.js';
 import { SOURCE_KIND_NAMES, sourceFromTrial, type SourceSpec } from '../source/source.js';
@@ -82,10 +83,7 @@ export async function loadTrial(file: string): Promise<Trial> {
     options[k] = optionValue(v);
     optionLines[k] = doc.where(['config', 'options', k], true).line ?? 0;
   }
-  const require = (raw.config.require ?? []).map((r) => {
-    const eq = r.indexOf('=');
-    return eq < 0 ? { symbol: r, value: 'y' } : { symbol: r.slice(0, eq), value: r.slice(eq + 1) };
-  });
+  const require = (raw.config.require ?? []).map(parseRequirement);
 
   return {
     file: abs,

@@ -161,7 +161,7 @@ t.test('requirements: not run with the reason; negations; no config means no che
   const rs = await runSuite(parseSuite(three, 'c.yaml'), g, { kernelConfig: new KernelConfig([['CONFIG_UTS_NS', 'y']]) });
   t.same(rs[3]!.notRun, { cause: 'missing-requirement', detail: 'requirement not met: CONFIG_PID_NS is not set' });
   t.equal(rs[3]!.reason, 'requirement not met: CONFIG_PID_NS is not set');
-  const neg = parseSuite(`name: n\ncases:\n  - name: a\n    requires: ["!CONFIG_PID_NS", "CONFIG_HZ=250"]\n    steps: [{unshare: pid}]\n`, 'n.yaml');
+  const neg = parseSuite(`name: n\ncases:\n  - name: a\n    requires: [CONFIG_PID_NS=n, CONFIG_HZ=250]\n    steps: [{unshare: pid}]\n`, 'n.yaml');
   const r2 = await runSuite(neg, g, { kernelConfig: new KernelConfig([['PID_NS', 'y'], ['CONFIG_HZ', '1000']]) });
   t.equal(r2[0]!.reason, 'requirement not met: CONFIG_PID_NS is set (=y); the case needs a kernel without it; CONFIG_HZ is =1000, not =250');
   const r3 = await runSuite(neg, g, { kernelConfig: new KernelConfig([['CONFIG_PID_NS', 'n'], ['CONFIG_HZ', '250']]) });
