@@ -108,15 +108,13 @@ export function parseYaml(text: string, file: string): Located {
   };
 }
 
-export async function loadYamlFile(file: string): Promise<Located> {
+/** Read and parse a YAML file; `what` names it in the message when it cannot be read. */
+export async function loadYamlFile(file: string, what = '', hint = 'check the path; relative paths in a trial are relative to the trial file'): Promise<Located> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw badInput(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`, {
-      where: { file },
-      hint: 'check the path; relative paths in a trial are relative to the trial file',
-    });
+    throw badInput(`cannot read ${what ? `${what} ` : ''}${file}: ${(err as NodeJS.ErrnoException).code ?? err}`, { where: { file }, hint });
   }
   return parseYaml(text, file);
 }

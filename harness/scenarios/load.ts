@@ -1,9 +1,8 @@
 // Loading a scenario file: YAML with positions, validation (schema plus whole-file
 // references), then normalisation into the typed Suite the runner works with.
-import { readFile } from 'node:fs/promises';
 import { badInput, formatWhere, type Where } from '../common/errors.js';
 import { validate } from '../common/schema.js';
-import { parseYaml, type Located, type YamlPath } from '../common/yaml.js';
+import { loadYamlFile, parseYaml, type Located, type YamlPath } from '../common/yaml.js';
 import { actionOf, type ActionItem } from './actions.js';
 import { refine } from './combinators.js';
 import { expandSuite } from './expand.js';
@@ -18,17 +17,14 @@ export const NOBODY: Identity = { name: 'nobody', uid: 65534, gid: 65534 };
 const fullSchema = refine(suiteSchema, (raw, _path, out) => checkReferences(raw, out));
 
 export async function loadSuite(file: string): Promise<Suite> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw badInput(`cannot read scenario file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`, { where: { file }, hint: 'check the path to the scenario file' });
-  }
-  return parseSuite(text, file);
+  return suiteFrom(await loadYamlFile(file, 'scenario file', 'check the path to the scenario file'));
 }
 
 export function parseSuite(text: string, file: string): Suite {
-  const doc = parseYaml(text, file);
+  return suiteFrom(parseYaml(text, file));
+}
+
+function suiteFrom(doc: Located): Suite {
   const raw = validate(doc, fullSchema, 'scenario file');
   const suite = normalise(raw, doc);
   // Expansion can still find a problem only the expanded list shows: duplicate case names.
@@ -37,7 +33,7 @@ export function parseSuite(text: string, file: string): Suite {
     if (seen.has(c.name)) {
       const first = seen.get(c.name);
       throw badInput(`two cases are named "${c.name}"${first ? ` (the first at ${formatWhere(first)})` : ''}`, {
-        where: c.where ?? { file },
+        where: c.where ?? { file: doc.file },
         hint: 'case names identify results and known issues: make each one unique',
       });
     }
