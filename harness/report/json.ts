@@ -1,5 +1,5 @@
 // results.json: the whole run as data, with counts and the exit code spelled out.
-import { countVerdicts } from '../scenarios/verdicts.js';
+import { countVerdicts } from '../scenarios/index.js';
 import { effectiveStatus, exitCodeFor } from './status.js';
 import { RESULTS_FORMAT, type RunResults } from './types.js';
 

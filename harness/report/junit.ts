@@ -1,7 +1,7 @@
 // JUnit XML, the common denominator of CI dashboards: a testsuite per scenario suite.
 // failed, unexpectedly passed, flaky -> <failure>; a kernel crash -> <error>; not run and
 // expected failures -> <skipped>. A run error becomes an erroring "(run)" test case.
-import type { CaseResult } from '../scenarios/types.js';
+import type { CaseResult } from '../scenarios/index.js';
 import { effectiveStatus, exitCodeFor } from './status.js';
 import type { RunResults } from './types.js';
 

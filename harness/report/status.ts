@@ -3,8 +3,8 @@
 // every report take their codes from here.
 import type { FailureClass } from '../common/errors.js';
 import type { PhaseName } from '../common/progress.js';
-import type { CaseResult } from '../scenarios/types.js';
-import { isAsExpected } from '../scenarios/verdicts.js';
+import type { CaseResult } from '../scenarios/index.js';
+import { isAsExpected } from '../scenarios/index.js';
 import type { RunResults } from './types.js';
 
 /** ok: every case as expected; unexpected: some case not; the others name a failure class. */

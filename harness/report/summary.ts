@@ -1,7 +1,7 @@
 // The short human summary printed at the end of a run: what ran, what did not go as
 // expected (expected and actual side by side), and why cases did not run.
-import type { CaseResult } from '../scenarios/types.js';
-import { countVerdicts } from '../scenarios/verdicts.js';
+import type { CaseResult } from '../scenarios/index.js';
+import { countVerdicts } from '../scenarios/index.js';
 import { effectiveStatus, exitCodeFor } from './status.js';
 import { shellLine } from '../common/shell.js';
 import { caseTitle, fmtSeconds } from './text.js';

@@ -1,7 +1,7 @@
 // TAP version 14: one test point per case, YAML diagnostics for anything not passed.
 // Not run -> "ok # SKIP reason"; expected failure -> "not ok # TODO reason"; an unexpected
 // pass or a flaky case is "not ok" (it needs attention); a run error ends with "Bail out!".
-import type { CaseResult } from '../scenarios/types.js';
+import type { CaseResult } from '../scenarios/index.js';
 import { effectiveStatus, exitCodeFor } from './status.js';
 import { caseTitle, fmtSeconds, oneLine, yamlLines } from './text.js';
 import type { RunResults } from './types.js';

@@ -1,6 +1,6 @@
 // Small text helpers shared by the reporters.
 import { dump } from 'js-yaml';
-import type { CaseResult } from '../scenarios/types.js';
+import type { CaseResult } from '../scenarios/index.js';
 
 export const caseTitle = (c: Pick<CaseResult, 'suite' | 'name'>) => `${c.suite}: ${c.name}`;
 

@@ -2,7 +2,7 @@
 // object (plus counts and the exit code), so other tools can read it back.
 import type { FailureClass } from '../common/errors.js';
 import type { PhaseRecord } from '../common/progress.js';
-import type { CaseResult } from '../scenarios/types.js';
+import type { CaseResult } from '../scenarios/index.js';
 import type { RunStatus } from './status.js';
 
 export const RESULTS_FORMAT = 'ktrial-results/1';
