@@ -1,7 +1,7 @@
 // Stage 3: patched tree + config spec -> the final .config. The base target, fragments and
 // inline options are merged in order, completed by the kernel's own kconfig without
 // questions, and every required option is checked in the result.
-import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { StageContext } from '../common/context.js';
 import { badInput, kernelFailure } from '../common/errors.js';
@@ -10,7 +10,9 @@ import { run } from '../common/proc.js';
 import type { KernelEra } from '../eras/eras.js';
 import type { ConfigSpec } from '../trial/trial.js';
 import { makeVars, type Toolchain } from '../kernel/toolchain.js';
-import { applySettings, checkRequired, configMap, indexKconfig, mergeLayers, parseConfig, type Conflict, type MissingOption, type Setting } from './kconfig.js';
+import { applySettings, configMap, mergeLayers, parseConfig, type Conflict, type Setting } from './kconfig.js';
+import { indexKconfig } from './kconfig-lang.js';
+import { explainMismatches, type Mismatch, type Request } from './explain.js';
 
 /** What the config stage hands on: the final .config and what happened on the way. */
 export interface FinalConfig {
@@ -19,23 +21,20 @@ export interface FinalConfig {
   sha256: string;
   values: Map<string, string>;
   conflicts: Conflict[];
-  /** Options a fragment or the trial asked for that kconfig changed (not required, so a warning). */
-  dropped: MissingOption[];
+  /** Options of best-effort fragments that kconfig dropped or changed (warnings). */
+  dropped: Mismatch[];
 }
 
-async function kconfigFiles(tree: string): Promise<{ file: string; text: string }[]> {
-  const out: { file: string; text: string }[] = [];
-  async function walk(rel: string): Promise<void> {
-    for (const e of await readdir(join(tree, rel), { withFileTypes: true })) {
-      if (e.name.startsWith('.')) continue;
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) {
-        if (r !== 'Documentation' && r !== 'tools') await walk(r);
-      } else if (e.name.startsWith('Kconfig')) out.push({ file: r, text: await readFile(join(tree, r), 'utf8') });
-    }
-  }
-  await walk('');
-  return out;
+/** The tree's Kconfig, read from the file kconfig starts at. */
+async function treeKconfig(tree: string, era: KernelEra) {
+  const exists = (f: string) => stat(join(tree, f)).then(() => true, () => false);
+  // SRCARCH is x86 from 2.6.24 on; 2.6.20-2.6.23 have arch/x86_64 and no top-level Kconfig.
+  const srcarch = (await exists('arch/x86/Kconfig')) ? 'x86' : era.makeArch;
+  return indexKconfig({
+    root: (await exists('Kconfig')) ? 'Kconfig' : `arch/${srcarch}/Kconfig`,
+    vars: { SRCARCH: srcarch, ARCH: era.makeArch },
+    read: (f) => readFile(join(tree, f), 'utf8').catch(() => undefined),
+  });
 }
 
 function sameSettings(a: string, b: string): boolean {
@@ -74,19 +73,22 @@ export async function configure(tree: string, era: KernelEra, tc: Toolchain, spe
 
   const text = await readFile(dotConfig, 'utf8');
   const values = configMap(parseConfig(text, '.config'));
-  const requested = [...merged.requested.values()].map((s) => ({ symbol: s.symbol, value: s.value }));
-  const needKconfig = [...spec.require, ...requested].some((r) => (values.get(r.symbol) ?? 'n') !== r.value);
-  const kidx = needKconfig ? indexKconfig(await kconfigFiles(tree)) : new Map();
-  const missing = checkRequired(spec.require, values, kidx);
-  if (missing.length) {
-    throw badInput(`required config option${missing.length > 1 ? 's' : ''} not in the final .config:\n${missing.map((m) => `  ${m.symbol}: wanted ${m.wanted}, got ${m.actual}. ${m.reason}`).join('\n')}`, {
-      where: { file: trialFile },
-      hint: 'enable the dependencies named above in a fragment (or drop the requirement); nothing was built',
-    });
-  }
+  const trialRel = relative(process.cwd(), trialFile);
+  // An inline option without a line in the trial came from --kconfig-add.
+  const originOf = (s: Setting) => (s.origin.file === trialRel && !s.origin.line ? '--kconfig-add' : `${s.origin.file}:${s.origin.line}`);
+  const asked = new Map<string, Request>([...merged.requested.values()].map((s) => [s.symbol, { symbol: s.symbol, value: s.value, origin: originOf(s) }]));
+  const required: Request[] = spec.require.map((r) => ({ ...r, origin: `${trialRel} require` }));
   const requiredSyms = new Set(spec.require.map((r) => r.symbol));
-  const dropped = checkRequired(requested.filter((r) => !requiredSyms.has(r.symbol)), values, kidx);
-  for (const d of dropped) ctx.progress.info(`config: warning: ${d.symbol}=${d.wanted} was requested but the final value is ${d.actual}. ${d.reason}`);
+  const bestEffort = new Set(spec.bestEffort.map((f) => relative(process.cwd(), f)));
+  const requested = [...merged.requested.values()].filter((s) => !requiredSyms.has(s.symbol));
+  const strict = requested.filter((s) => !bestEffort.has(s.origin.file)).map((s) => asked.get(s.symbol)!);
+  const loose = requested.filter((s) => bestEffort.has(s.origin.file)).map((s) => asked.get(s.symbol)!);
+  const all = [...required, ...strict, ...loose];
+  const kidx = all.some((r) => (values.get(r.symbol) ?? 'n') !== r.value) ? await treeKconfig(tree, era) : new Map();
+  const bad = explainMismatches([...required, ...strict], values, kidx, asked);
+  if (bad.length) throw mismatchError(bad, trialFile);
+  const dropped = explainMismatches(loose, values, kidx, asked);
+  for (const d of dropped) ctx.progress.info(`config: warning: ${d.symbol}=${d.value} (${d.origin}, best-effort) became ${d.actual}. ${d.reason}`);
 
   // An unchanged result keeps the old file and timestamp, so make does not rebuild for
   // nothing. Settings are compared, not text: old kconfig writes the date into .config.
@@ -96,4 +98,18 @@ export async function configure(tree: string, era: KernelEra, tc: Toolchain, spe
     return { text: before, sha256: sha256(before), values, conflicts: merged.conflicts, dropped };
   }
   return { text, sha256: sha256(text), values, conflicts: merged.conflicts, dropped };
+}
+
+/** Options asked for by name that Kconfig dropped or changed: bad input, with the reason and the fix. */
+function mismatchError(bad: Mismatch[], trialFile: string) {
+  const fixes = [...new Set(bad.flatMap((m) => m.fixes))];
+  const fromFragment = bad.some((m) => /\.config:\d+$/.test(m.origin));
+  return badInput(`config option${bad.length > 1 ? 's' : ''} not as asked in the final .config:\n${bad.map((m) => `  ${m.symbol}: wanted ${m.value} (${m.origin}), got ${m.actual}. ${m.reason}`).join('\n')}`, {
+    where: { file: trialFile },
+    hint: [
+      fixes.length ? `add ${fixes.map((f) => `--kconfig-add ${f}`).join(' ')} (or the same in a fragment)` : 'enable what the options above depend on, or drop them',
+      ...(fromFragment ? ['a fragment meant for kernels that lack some of its options can be marked `best-effort: true` in the trial'] : []),
+      'nothing was built',
+    ].join('; '),
+  });
 }

@@ -1,5 +1,5 @@
-// Pure .config handling: parse, merge fragments in order with their origins, check the
-// final config against what was required, and explain from Kconfig why an option is gone.
+// Pure .config handling: parse, and merge fragments in order with their origins (why an
+// option is gone is explain.ts, from the Kconfig language in kconfig-lang.ts).
 // KernelConfig is how every later stage reads a kernel's options.
 import { readFile } from 'node:fs/promises';
 import { badInput } from '../common/errors.js';
@@ -144,88 +144,4 @@ export function applySettings(base: string, requested: Iterable<Setting>): strin
   while (lines.length && lines[lines.length - 1] === '') lines.pop();
   for (const [sym, v] of want) if (!done.has(sym)) lines.push(line(sym, v));
   return `${lines.join('\n')}\n`;
-}
-
-export interface KconfigEntry {
-  symbol: string;
-  file: string;
-  line: number;
-  dependsOn: string[];
-  /** Symbols that select this one. */
-  selectedBy: string[];
-}
-
-/** Index `config X` entries of Kconfig files: where each is and what it depends on. */
-export function indexKconfig(files: { file: string; text: string }[]): Map<string, KconfigEntry> {
-  const idx = new Map<string, KconfigEntry>();
-  const selects: { from: string; to: string }[] = [];
-  for (const { file, text } of files) {
-    let cur: KconfigEntry | undefined;
-    // Entries inside `if X ... endif` depend on X.
-    const ifs: string[] = [];
-    text.split('\n').forEach((l, i) => {
-      const c = /^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$/.exec(l);
-      if (c) {
-        const symbol = `CONFIG_${c[1]}`;
-        cur = idx.get(symbol) ?? { symbol, file, line: i + 1, dependsOn: [...ifs], selectedBy: [] };
-        idx.set(symbol, cur);
-        return;
-      }
-      const ifm = /^\s*if\s+(.+?)\s*$/.exec(l);
-      if (ifm) ifs.push(ifm[1]!);
-      if (/^\s*endif\b/.test(l)) ifs.pop();
-      if (/^\s*(endmenu|menu|choice|endchoice|if|endif|source|comment)\b/.test(l)) {
-        cur = undefined;
-        return;
-      }
-      if (!cur) return;
-      const d = /^\s*depends on\s+(.+?)\s*$/.exec(l);
-      if (d) cur.dependsOn.push(d[1]!);
-      const s = /^\s*select\s+([A-Za-z0-9_]+)/.exec(l);
-      if (s) selects.push({ from: cur.symbol, to: `CONFIG_${s[1]}` });
-    });
-  }
-  for (const { from, to } of selects) idx.get(to)?.selectedBy.push(from);
-  return idx;
-}
-
-export interface MissingOption {
-  symbol: string;
-  wanted: string;
-  actual: string;
-  /** Why, where Kconfig tells. */
-  reason: string;
-}
-
-/** Symbols named in a dependency expression. */
-export function exprSymbols(expr: string): string[] {
-  return [...new Set((expr.match(/[A-Za-z0-9_]+/g) ?? []).filter((t) => !/^(y|n|m)$/.test(t) && /[A-Z]/.test(t)).map((t) => `CONFIG_${t}`))];
-}
-
-/** Check required options against the final config and explain each one that is off. */
-export function checkRequired(
-  required: { symbol: string; value: string }[],
-  final: Map<string, string>,
-  kconfig: Map<string, KconfigEntry>,
-): MissingOption[] {
-  const missing: MissingOption[] = [];
-  for (const r of required) {
-    const actual = final.get(r.symbol) ?? 'n';
-    if (actual === r.value) continue;
-    const entry = kconfig.get(r.symbol);
-    let reason: string;
-    if (!entry) reason = `${r.symbol} does not exist in this kernel's Kconfig`;
-    else {
-      const unmet = entry.dependsOn
-        .flatMap(exprSymbols)
-        .filter((s) => (final.get(s) ?? 'n') === 'n')
-        .map((s) => `${s} is ${kconfig.has(s) ? 'not set' : 'not in this kernel'}`);
-      const where = `${entry.file}:${entry.line}`;
-      reason = entry.dependsOn.length
-        ? `Kconfig (${where}) says it depends on ${entry.dependsOn.map((d) => `"${d}"`).join(' and ')}${unmet.length ? `; ${unmet.join(', ')}` : ''}`
-        : `Kconfig (${where}) lists no dependency; check the enclosing menu or if-block`;
-    }
-    missing.push({ symbol: r.symbol, wanted: r.value, actual, reason });
-  }
-  return missing;
 }

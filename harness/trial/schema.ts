@@ -19,7 +19,10 @@ const source = obj(
 
 const config = obj({
   base: { schema: str({ pattern: /^[a-z0-9_]+config$/ }), description: 'make target giving the base .config (allnoconfig, tinyconfig, defconfig, ...)', required: true },
-  fragments: { schema: list(relPath), description: 'kconfig fragments merged in order; later wins' },
+  fragments: {
+    schema: list(oneOf([relPath, obj({ file: { schema: relPath, required: true }, 'best-effort': { schema: bool(), description: 'options kconfig drops are warnings, not bad input (a fragment shared by kernels that lack some of them)' } })])),
+    description: 'kconfig fragments merged in order; later wins',
+  },
   options: { schema: dict(oneOf([str(), int(), bool()]), { keyPattern: configSymbol }), description: 'inline options, merged last (y, n, m, a number or a string)' },
   require: { schema: list(str({ pattern: REQUIREMENT_PATTERN })), description: `options that must hold in the final .config: ${REQUIREMENT_SYNTAX}` },
 });

@@ -14,6 +14,8 @@ export type { SourceSpec };
 export interface ConfigSpec {
   base: string;
   fragments: string[];
+  /** Fragments whose options kconfig may drop with only a warning. */
+  bestEffort: string[];
   /** Inline options, normalised to .config values ('n' for unset). */
   options: Record<string, string>;
   /** Where each inline option stands, for messages. */
@@ -72,7 +74,8 @@ export async function loadTrial(file: string): Promise<Trial> {
 
   const patches = (raw.patches ?? []).map(at);
   for (const [i, p] of patches.entries()) await mustExist(doc, ['patches', i], p, 'patch series');
-  const fragments = (raw.config.fragments ?? []).map(at);
+  const fragmentEntries = (raw.config.fragments ?? []).map((f) => (typeof f === 'string' ? { file: at(f), bestEffort: false } : { file: at(f.file), bestEffort: !!f['best-effort'] }));
+  const fragments = fragmentEntries.map((f) => f.file);
   for (const [i, p] of fragments.entries()) await mustExist(doc, ['config', 'fragments', i], p, 'config fragment');
   const scenarios = (raw.scenarios ?? []).map(at);
   for (const [i, p] of scenarios.entries()) await mustExist(doc, ['scenarios', i], p, 'scenario suite');
@@ -91,7 +94,7 @@ export async function loadTrial(file: string): Promise<Trial> {
     description: raw.description ?? '',
     source,
     patches,
-    config: { base: raw.config.base, fragments, options, optionLines, require },
+    config: { base: raw.config.base, fragments, bestEffort: fragmentEntries.filter((f) => f.bestEffort).map((f) => f.file), options, optionLines, require },
     cc: raw.toolchain?.cc ?? 'gcc',
     guest: { memoryMiB: raw.guest?.memory ?? 256, cmdline: raw.guest?.cmdline ?? '' },
     scenarios,

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { applySettings, checkRequired, configMap, exprSymbols, indexKconfig, mergeLayers, parseConfig } from '../../harness/config/kconfig.js';
+import { applySettings, mergeLayers, parseConfig } from '../../harness/config/kconfig.js';
 
 t.test('parse .config lines, set and unset', async (t) => {
   const s = parseConfig('CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C="str"\n# comment\nCONFIG_D=0x10\n', 'f');
@@ -23,52 +23,4 @@ t.test('settings replace "is not set" lines in place instead of appending', asyn
   const base = 'CONFIG_X=y\n# CONFIG_UTS_NS is not set\nCONFIG_KEEP=y\n';
   const out = applySettings(base, parseConfig('CONFIG_UTS_NS=y\n# CONFIG_X is not set\nCONFIG_NEW=m\n', 'frag'));
   t.equal(out, '# CONFIG_X is not set\nCONFIG_UTS_NS=y\nCONFIG_KEEP=y\nCONFIG_NEW=m\n');
-});
-
-t.test('dependency symbols are read from expressions', async (t) => {
-  t.same(exprSymbols('SYSVIPC && (EXPERIMENTAL || !X86_32) && m'), ['CONFIG_SYSVIPC', 'CONFIG_EXPERIMENTAL', 'CONFIG_X86_32']);
-});
-
-const kconfig = [
-  {
-    file: 'init/Kconfig',
-    text: `config SYSVIPC
-	bool "System V IPC"
-
-config IPC_NS
-	bool "IPC Namespaces"
-	depends on SYSVIPC
-	help
-	  text
-
-if SMP
-config CPUSETS
-	bool "Cpuset support"
-	select CONTAINERS
-endif
-
-config CONTAINERS
-	bool
-`,
-  },
-];
-
-t.test('a dropped required option is explained by its unmet dependency', async (t) => {
-  const final = configMap(parseConfig('# CONFIG_SYSVIPC is not set\n# CONFIG_IPC_NS is not set\n# CONFIG_SMP is not set\n', '.config'));
-  const idx = indexKconfig(kconfig);
-  t.same(idx.get('CONFIG_CONTAINERS')?.selectedBy, ['CONFIG_CPUSETS']);
-  const missing = checkRequired(
-    [
-      { symbol: 'CONFIG_IPC_NS', value: 'y' },
-      { symbol: 'CONFIG_CPUSETS', value: 'y' },
-      { symbol: 'CONFIG_PID_NS', value: 'y' },
-      { symbol: 'CONFIG_SYSVIPC', value: 'n' },
-    ],
-    final,
-    idx,
-  );
-  t.equal(missing.length, 3);
-  t.match(missing[0]!.reason, /init\/Kconfig:4\) says it depends on "SYSVIPC"; CONFIG_SYSVIPC is not set/);
-  t.match(missing[1]!.reason, /depends on "SMP"; CONFIG_SMP is not in this kernel/);
-  t.match(missing[2]!.reason, /CONFIG_PID_NS does not exist in this kernel's Kconfig/);
 });
