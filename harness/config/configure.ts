@@ -59,9 +59,10 @@ export async function configure(tree: string, era: KernelEra, tc: Toolchain, spe
   };
 
   await make(spec.base);
+  const trialRel = relative(process.cwd(), trialFile);
   const layers: Setting[][] = [];
   for (const f of spec.fragments) layers.push(parseConfig(await readFile(f, 'utf8'), relative(process.cwd(), f)));
-  layers.push(Object.entries(spec.options).map(([symbol, value]) => ({ symbol, value, origin: { file: relative(process.cwd(), trialFile), line: spec.optionLines[symbol] ?? 0 } })));
+  layers.push(Object.entries(spec.options).map(([symbol, value]) => ({ symbol, value, origin: { file: trialRel, line: spec.optionLines[symbol] ?? 0 } })));
   const merged = mergeLayers(layers);
   for (const c of merged.conflicts) {
     ctx.progress.info(`config: ${c.symbol} is ${c.earlier.value} at ${c.earlier.origin.file}:${c.earlier.origin.line} and ${c.later.value} at ${c.later.origin.file}:${c.later.origin.line}; the later wins`);
@@ -73,7 +74,6 @@ export async function configure(tree: string, era: KernelEra, tc: Toolchain, spe
 
   const text = await readFile(dotConfig, 'utf8');
   const values = configMap(parseConfig(text, '.config'));
-  const trialRel = relative(process.cwd(), trialFile);
   // An inline option without a line in the trial came from --kconfig-add.
   const originOf = (s: Setting) => (s.origin.file === trialRel && !s.origin.line ? '--kconfig-add' : `${s.origin.file}:${s.origin.line}`);
   const asked = new Map<string, Request>([...merged.requested.values()].map((s) => [s.symbol, { symbol: s.symbol, value: s.value, origin: originOf(s) }]));
@@ -83,8 +83,8 @@ export async function configure(tree: string, era: KernelEra, tc: Toolchain, spe
   const requested = [...merged.requested.values()].filter((s) => !requiredSyms.has(s.symbol));
   const strict = requested.filter((s) => !bestEffort.has(s.origin.file)).map((s) => asked.get(s.symbol)!);
   const loose = requested.filter((s) => bestEffort.has(s.origin.file)).map((s) => asked.get(s.symbol)!);
-  const all = [...required, ...strict, ...loose];
-  const kidx = all.some((r) => (values.get(r.symbol) ?? 'n') !== r.value) ? await treeKconfig(tree, era) : new Map();
+  // Reading the tree's Kconfig takes about a second on 6.1: only when something needs explaining.
+  const kidx = [...required, ...strict, ...loose].some((r) => (values.get(r.symbol) ?? 'n') !== r.value) ? await treeKconfig(tree, era) : new Map();
   const bad = explainMismatches([...required, ...strict], values, kidx, asked);
   if (bad.length) throw mismatchError(bad, trialFile);
   const dropped = explainMismatches(loose, values, kidx, asked);

@@ -57,7 +57,7 @@ class Why {
     const def = this.definition(this.index.get(symbol)!);
     this.parts.push(
       actual === 'n' || /^[ym]$/.test(wanted)
-        ? `Kconfig (${def.file}:${def.line}) shows no unmet dependency; a toolchain test in it may have failed`
+        ? `Kconfig (${def.file}:${def.line}) shows nothing unmet that can be evaluated here; a toolchain test ($(...)) in its dependencies may have failed`
         : `kconfig made it ${actual}: ${wanted} is outside what Kconfig (${def.file}:${def.line}) allows`,
     );
   }

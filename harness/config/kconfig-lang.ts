@@ -146,22 +146,16 @@ export function parseExpr(text: string): Expr {
     }
     return left;
   }
-  function and(): Expr {
-    let e = primary();
-    while (peek() === '&&') {
+  /** A left-associative chain of `operand op operand ...`. */
+  const chain = (kind: 'and' | 'or', op: string, operand: () => Expr) => (): Expr => {
+    let e = operand();
+    while (peek() === op) {
       p++;
-      e = { kind: 'and', left: e, right: primary() };
+      e = { kind, left: e, right: operand() };
     }
     return e;
-  }
-  function or(): Expr {
-    let e = and();
-    while (peek() === '||') {
-      p++;
-      e = { kind: 'or', left: e, right: and() };
-    }
-    return e;
-  }
+  };
+  const or = chain('or', '||', chain('and', '&&', primary));
   try {
     const e = or();
     if (p !== toks.length) throw new Error('trailing tokens');
@@ -282,7 +276,7 @@ function promptAndCond(rest: string): { prompt?: string; cond?: string } {
 }
 
 export interface KconfigSource {
-  /** The first file kconfig reads, relative to the tree (`Kconfig`, or `arch/<arch>/Kconfig` before 2.6.3x). */
+  /** The first file kconfig reads, relative to the tree: `Kconfig` in recent kernels, `arch/<arch>/Kconfig` in old ones. */
   root: string;
   /** Values for `$(NAME)` and `$NAME` in `source` lines: SRCARCH, ARCH. */
   vars: Record<string, string>;
@@ -299,7 +293,7 @@ export async function indexKconfig(src: KconfigSource): Promise<KconfigIndex> {
 
   const expand = (path: string) => path.replace(/\$\((\w+)\)|\$(\w+)/g, (all, a: string | undefined, b: string | undefined) => src.vars[(a ?? b)!] ?? all);
 
-  async function readFile(file: string): Promise<void> {
+  async function parseFile(file: string): Promise<void> {
     const text = await src.read(file);
     if (text === undefined || reading.has(file)) return;
     reading.add(file);
@@ -309,7 +303,7 @@ export async function indexKconfig(src: KconfigSource): Promise<KconfigIndex> {
     let helpIndent: number | undefined;
     let inHelp = false;
     for (let i = 0; i < raw.length; i++) {
-      const first = i + 1;
+      const lineNo = i + 1;
       let line = raw[i]!;
       if (inHelp) {
         if (line.trim() === '') continue;
@@ -324,7 +318,7 @@ export async function indexKconfig(src: KconfigSource): Promise<KconfigIndex> {
       while (line.endsWith('\\') && i + 1 < raw.length) line = line.slice(0, -1) + raw[++i]!;
       const l = stripComment(line).trim();
       if (!l) continue;
-      const where = `${file}:${first}`;
+      const where = `${file}:${lineNo}`;
       const kw = /^(\S+)\s*(.*)$/.exec(l)!;
       const [word, rest] = [kw[1]!, kw[2]!];
       const cond = (text: string, origin: Condition['origin']): Condition => ({ expr: parseExpr(text), text: text.trim(), origin });
@@ -332,7 +326,7 @@ export async function indexKconfig(src: KconfigSource): Promise<KconfigIndex> {
         case 'config':
         case 'menuconfig': {
           const symbol = sym(rest.trim());
-          const def: Definition = { symbol, file, line: first, depends: [], blocks: [...stack], selects: [] };
+          const def: Definition = { symbol, file, line: lineNo, depends: [], blocks: [...stack], selects: [] };
           const entry = index.get(symbol) ?? { symbol, definitions: [], selectedBy: [] };
           entry.definitions.push(def);
           index.set(symbol, entry);
@@ -351,7 +345,7 @@ export async function indexKconfig(src: KconfigSource): Promise<KconfigIndex> {
           const block: Block = {
             kind: word,
             file,
-            line: first,
+            line: lineNo,
             title: word === 'if' ? rest.trim() : unquote(rest),
             depends: [],
             visibleIf: [],
@@ -378,7 +372,7 @@ export async function indexKconfig(src: KconfigSource): Promise<KconfigIndex> {
         case 'orsource': {
           const path = expand(unquote(rest));
           cur = undefined;
-          await readFile(word.startsWith('r') || word.startsWith('or') ? `${file.replace(/[^/]*$/, '')}${path}` : path);
+          await parseFile(word.startsWith('r') || word.startsWith('or') ? `${file.replace(/[^/]*$/, '')}${path}` : path);
           break;
         }
         case 'comment':
@@ -429,7 +423,7 @@ export async function indexKconfig(src: KconfigSource): Promise<KconfigIndex> {
     }
   }
 
-  await readFile(src.root);
+  await parseFile(src.root);
   for (const s of selects) index.get(s.to)?.selectedBy.push({ symbol: s.from, ...(s.cond ? { cond: s.cond } : {}), at: s.at });
   return index;
 }
