@@ -204,7 +204,16 @@ t.test('a required option that kconfig drops is named with the dependency that d
   const before = await readdir(join(cacheRoot(), 'kernels'));
   const r = await ktrial(['build', SMOKE61, '--kconfig-add', 'CONFIG_SYSVIPC=n', '--out', await tmp('dropped')]);
   t.equal(r.code, 2);
-  t.match(r.stderr, /CONFIG_IPC_NS: wanted y, got n\. Kconfig \(init\/Kconfig:\d+\) says it depends on .*CONFIG_SYSVIPC is not set/);
+  t.match(r.stderr, /CONFIG_IPC_NS: wanted y \(\S+ require\), got n\. CONFIG_IPC_NS depends on \(SYSVIPC \|\| POSIX_MQUEUE\) \(its `depends on` at init\/Kconfig:\d+\); CONFIG_SYSVIPC is not set \(--kconfig-add asks for n\)/);
+  t.same(await readdir(join(cacheRoot(), 'kernels')), before, 'no kernel was added to the cache');
+});
+
+t.test('an option asked for with --kconfig-add that kconfig drops is bad input, with the `if` block and the fix', async (t) => {
+  const before = await readdir(join(cacheRoot(), 'kernels'));
+  const r = await ktrial(['build', SMOKE61, '--kconfig-add', 'CONFIG_LKDTM=y', '--kconfig-add', 'CONFIG_DEBUG_FS=y', '--out', await tmp('lkdtm')]);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /CONFIG_LKDTM: wanted y \(--kconfig-add\), got n\. CONFIG_LKDTM depends on RUNTIME_TESTING_MENU \(the `if` block at lib\/Kconfig\.debug:\d+\); CONFIG_RUNTIME_TESTING_MENU is not set/);
+  t.match(r.stderr, /add --kconfig-add CONFIG_RUNTIME_TESTING_MENU=y/);
   t.same(await readdir(join(cacheRoot(), 'kernels')), before, 'no kernel was added to the cache');
 });
 
