@@ -22,7 +22,7 @@ import { makeKernel, PINNED_BUILD_ENV } from './build.js';
 import { detectToolchain, type Toolchain } from './toolchain.js';
 
 /** Bumped when the way ktrial builds changes in a way the inputs do not show. */
-const BUILD_RECIPE = 1;
+const BUILD_RECIPE = 2;
 
 export interface KernelManifest {
   ktrialBuildRecipe: number;
@@ -73,7 +73,14 @@ export async function buildKernel(plan: KernelPlan, ctx: StageContext): Promise<
     source: src.id,
     era: src.era.name,
     patches: patches.map((p) => p.sha256),
-    config: { base: config.base, fragments: fragments.map((f) => f.sha256), options: config.options, require: config.require },
+    config: {
+      base: config.base,
+      fragments: fragments.map((f) => f.sha256),
+      options: config.options,
+      require: config.require,
+      // Which fragments may lose options decides whether a build is accepted at all.
+      ...(config.bestEffort.length ? { bestEffort: config.bestEffort.map((f) => relative(REPO_ROOT, f)) } : {}),
+    },
     toolchain: tc,
     env: PINNED_BUILD_ENV,
   };
