@@ -51,11 +51,13 @@ export interface RunPlan {
 
 export async function planRun(trialFile: string, options: RunOptions): Promise<RunPlan> {
   const trial = await loadTrial(trialFile);
-  const config = { ...trial.config, options: { ...trial.config.options } };
+  const config = { ...trial.config, options: { ...trial.config.options }, optionLines: { ...trial.config.optionLines } };
   for (const add of options['kconfig-add'] ?? []) {
     const m = /^(CONFIG_[A-Za-z0-9_]+)=(.*)$/.exec(add);
     if (!m) throw badInput(`--kconfig-add takes CONFIG_X=value, got "${add}"`, { hint: 'e.g. --kconfig-add CONFIG_PROVE_LOCKING=y (n unsets it)' });
     config.options[m[1]!] = m[2]!;
+    // No trial line: the option is the command line's now, and messages say so.
+    delete config.optionLines[m[1]!];
   }
   const outDir = resolve(options.out ?? join('out', trial.name));
   await ensureWritableDir(outDir, 'the output directory');
