@@ -12,6 +12,7 @@ import { planRun, type RunOptions, type RunPlan } from './runplan.js';
 import { bootKernel, kernelFor, runTrial } from './trialrun.js';
 import { BISECT, bisectVerdict, EXIT_CODES, exitCodeFor, toSummary } from './report/index.js';
 import { interactiveShell, killAllGuests, runCommandInGuest } from './vm/index.js';
+import { compareCommand } from './compare/index.js';
 
 const USAGE = `usage: ktrial <command> TRIAL [options]
 
@@ -22,6 +23,11 @@ commands:
   boot TRIAL    boot the trial's kernel with the guest image and run one command
                 (-- COMMAND..., exits with its code) or an interactive shell (--shell)
   build TRIAL   build the trial's kernel (cached by its inputs) into DIR
+  compare A B [C...]   compare runs (output directories or results.json files) case by
+                case against the first: regressions, fixes, changed actual values, flaky,
+                new and gone cases; --markdown or --json (ktrial-compare/1) instead of
+                the summary, --html FILE for a page with the case x run grid; exits 1
+                when a later run has a regression
   doctor        list the host tools ktrial uses and which are missing
   setup         install every Debian package ktrial uses (as root)
 
@@ -112,6 +118,11 @@ async function cmdBuild(args: string[], ctx: StageContext): Promise<number> {
   return EXIT_CODES.ok;
 }
 
+async function cmdCompare(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { markdown: { type: 'boolean' }, json: { type: 'boolean' }, html: { type: 'string' } } });
+  return compareCommand(positionals, values, (text) => process.stdout.write(text));
+}
+
 async function cmdDoctor(): Promise<number> {
   let missing = 0;
   const pkgs = new Set<string>();
@@ -174,6 +185,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdBoot(rest, ctx);
       case 'build':
         return await cmdBuild(rest, ctx);
+      case 'compare':
+        return await cmdCompare(rest);
       case 'doctor':
         return await cmdDoctor();
       case 'setup':
