@@ -46,7 +46,8 @@ function cellHtml(cell: CompareCell, cls: CompareClass | undefined): string {
     .filter((d): d is [string, string] => d[1] !== undefined)
     .map(([k, v]) => `<dt>${k}</dt><dd><pre class="${k}">${esc(v)}</pre></dd>`)
     .join('');
-  const label = `${esc(cell.verdict)}${cls && cls !== 'unchanged' ? ` <span class="cls">${esc(cls)}</span>` : ''}`;
+  // A flaky or not-run cell already says so in its verdict.
+  const label = `${esc(cell.verdict)}${cls && cls !== 'unchanged' && cls !== cell.verdict ? ` <span class="cls">${esc(cls)}</span>` : ''}`;
   const classes = `cell v-${cell.verdict}${cls ? ` c-${cls}` : ''}`;
   const title = cls ? ` title="${esc(`${cls}: ${CLASS_MEANINGS[cls]}`)}"` : '';
   return `<td class="${classes}"${title}>${body ? `<details><summary>${label}</summary><dl>${body}</dl></details>` : label}</td>`;
@@ -67,7 +68,7 @@ export function toCompareHtml(doc: CompareDoc): string {
 <h1>ktrial compare</h1>
 <p>Against the baseline <code>${esc(doc.runs[0]!.label)}</code>: ${doc.regressions ? `<strong>${doc.regressions} regression(s)</strong>` : 'no regressions'}.</p>
 <ul>${counts}</ul>
-<p><label><input type="checkbox" id="changes-only"> changes only</label> <span id="shown">${doc.cases.length} cases</span></p>
+<p><label><input type="checkbox" id="changes-only"> changes only</label> · <span id="shown">${doc.cases.length} cases</span></p>
 <table>
 <thead><tr><th>suite</th><th>case</th>${head}</tr></thead>
 <tbody>
