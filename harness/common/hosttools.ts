@@ -35,8 +35,10 @@ export const HOST_FILES: readonly { path: string; pkg: string; usedFor: string }
   { path: '/usr/include/openssl/ssl.h', pkg: 'libssl-dev', usedFor: 'building kernels with module signing tools' },
 ];
 
+/** The tools' packages and what the trials and tests need besides (e.g. tmux drives the
+ *  `boot --shell` test, chromium opens the `compare --html` page in its test). */
 export const SETUP_PACKAGES = [
-  ...new Set([...HOST_TOOLS.map((t) => t.pkg), ...HOST_FILES.map((f) => f.pkg), 'gcc-11', 'cpio', 'linux-source-6.1', 'openssh-client', 'kmod', 'debian-archive-keyring', 'tmux']),
+  ...new Set([...HOST_TOOLS.map((t) => t.pkg), ...HOST_FILES.map((f) => f.pkg), 'gcc-11', 'cpio', 'linux-source-6.1', 'openssh-client', 'kmod', 'debian-archive-keyring', 'tmux', 'chromium']),
 ];
 
 export async function which(command: string): Promise<string | undefined> {
