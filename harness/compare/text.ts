@@ -48,7 +48,8 @@ export function toCompareMarkdown(doc: CompareDoc): string {
   for (const c of doc.cases) {
     const cells = c.cells.map((cell, i) => {
       const cls = i === 0 ? 'unchanged' : c.classes[i - 1]!;
-      return cls === 'unchanged' ? cell.verdict : `**${cell.verdict}** (${cls})`;
+      // A flaky or not-run cell already says so in its verdict.
+      return cls === 'unchanged' ? cell.verdict : cls === cell.verdict ? `**${cell.verdict}**` : `**${cell.verdict}** (${cls})`;
     });
     out.push(`| ${mdEscape(c.suite)} | ${mdEscape(c.name)} | ${cells.join(' | ')} |`);
   }

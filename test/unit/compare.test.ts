@@ -128,6 +128,7 @@ t.test('--markdown: a table of case x run', async (t) => {
   t.ok(rows.includes('| compare | the kernel was booted for the first run | passed | **failed** (regression) |'));
   t.ok(rows.includes('| only-first | a case only the first run has | passed | **missing** (gone) |'));
   t.ok(rows.includes('| compare | the hostname can be read | passed | passed |'));
+  t.ok(rows.includes('| compare | a directory in /tmp is created once per boot | passed | **flaky** |'), 'a flaky cell is not labelled twice');
 });
 
 t.test('--json follows the shipped schema', async (t) => {
