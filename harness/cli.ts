@@ -3,18 +3,22 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { Interrupted, KtrialError, renderFailure } from './common/errors.js';
-import { HOST_FILES, HOST_TOOLS, SETUP_PACKAGES, which } from './common/hosttools.js';
+import { SETUP_PACKAGES } from './common/hosttools.js';
 import { Progress } from './common/progress.js';
 import { run } from './common/proc.js';
-import { access } from 'node:fs/promises';
+import { gitRevision, packageVersion } from './common/revision.js';
+import { commandUsage } from './commands/help.js';
+import { doctor } from './commands/doctor.js';
 import type { StageContext } from './common/context.js';
 import { planRun, type RunOptions, type RunPlan } from './runplan.js';
 import { bootKernel, kernelFor, runTrial } from './trialrun.js';
-import { BISECT, bisectVerdict, EXIT_CODES, exitCodeFor, toSummary } from './report/index.js';
+import { BISECT, bisectVerdict, EXIT_CODES, exitCodeFor, toResultsJson, toSummary } from './report/index.js';
 import { interactiveShell, killAllGuests, runCommandInGuest } from './vm/index.js';
 import { compareCommand } from './compare/index.js';
 
-const USAGE = `usage: ktrial <command> TRIAL [options]
+const USAGE = `usage: ktrial <command> [arguments] [options]
+       ktrial <command> --help     the usage of one command
+       ktrial --version            ktrial's version and commit
 
 commands:
   run TRIAL     build (cached), boot, run the trial's scenario suites, give the verdict;
@@ -28,10 +32,13 @@ commands:
                 new and gone cases; --markdown or --json (ktrial-compare/1) instead of
                 the summary, --html FILE for a page with the case x run grid; exits 1
                 when a later run has a regression
-  doctor        list the host tools ktrial uses and which are missing
+  doctor        list the host tools ktrial uses and which are missing (--json: as JSON)
   setup         install every Debian package ktrial uses (as root)
 
 options for run, boot and build:
+  -q, --quiet           no progress: only the verdict or summary, and errors
+  -v, --verbose         more progress: every status change of a phase (each object
+                        compiled, each case's verdict) as it happens
   --source SRC          another copy of the trial's source: a tree, a .tar.{gz,bz2,xz}
                         (checked against the trial's sha256), REPO@REF, debian:PKG
   --cc gcc-N            the compiler (default: the trial's)
@@ -44,6 +51,7 @@ options for run and boot:
   --cmdline "WORDS"     more kernel command line
   --console             echo the guest's serial console
 options for run:
+  --json                write results.json to stdout (the summary goes to stderr)
   --suite FILE          run this scenario suite instead of the trial's (repeatable)
   --only GLOB           run only the cases whose name matches (repeatable)
   --repeat N            run every suite N times; a case whose verdict varies is flaky
@@ -52,6 +60,8 @@ options for run:
                         patched, configured or built), 128 abort (host problem, bad input)
 options for boot:
   --shell | -- COMMAND...
+options for doctor:
+  --json                the tools as JSON: name, package, purpose, present, path
 
 environment: KTRIAL_CACHE (default ~/.cache/ktrial), KTRIAL_SOURCE_<NAME> (a source
 for trials whose source is named NAME, e.g. KTRIAL_SOURCE_LINUX_2_6_20), KTRIAL_ACCEL=kvm|tcg
@@ -71,23 +81,40 @@ const COMMON_OPTIONS = {
   console: { type: 'boolean' },
   'kconfig-add': { type: 'string', multiple: true },
   cmdline: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  verbose: { type: 'boolean', short: 'v' },
 } as const;
 
-function planFrom(positionals: string[], options: RunOptions, command: string): Promise<RunPlan> {
-  if (positionals.length !== 1) throw new KtrialError('bad-input', `${command} takes one trial file`, { hint: `ktrial ${command} configs/trials/<trial>.yaml` });
+/** Wrong arguments: the message, then the command's usage, on stderr; exit 2. */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly command?: string,
+  ) {
+    super(message);
+  }
+}
+
+function planFrom(positionals: string[], options: RunOptions & { quiet?: boolean; verbose?: boolean }, command: string, ctx: StageContext): Promise<RunPlan> {
+  if (positionals.length !== 1) throw new UsageError(`${command} takes one trial file${positionals.length ? `, got ${positionals.length} arguments` : ''}`, command);
+  if (options.quiet && options.verbose) throw new UsageError('-q and -v contradict each other', command);
+  ctx.progress.verbosity = options.quiet ? 'quiet' : options.verbose ? 'verbose' : 'normal';
   return planRun(positionals[0]!, options);
 }
 
 async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true }, bisect: { type: 'boolean' } } });
-  const plan = await planFrom(positionals, values, 'run');
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true }, bisect: { type: 'boolean' }, json: { type: 'boolean' } } });
+  const plan = await planFrom(positionals, values, 'run', ctx);
   const results = await runTrial(plan, ctx);
-  process.stdout.write(toSummary(results));
+  // With --json, stdout carries results.json alone, for a script to read.
+  const say = (text: string) => (values.json ? process.stderr : process.stdout).write(text);
+  if (values.json) process.stdout.write(toResultsJson(results));
+  say(toSummary(results));
   if (results.error) process.stderr.write(`${renderFailure(results.error.class, results.error.message, results.error)}\n`);
-  process.stdout.write(`reports: ${plan.outDir}/{results.json,results.tap,junit.xml,summary.txt,console.log}\n`);
+  if (!values.quiet) say(`reports: ${plan.outDir}/{results.json,results.tap,junit.xml,summary.txt,console.log}\n`);
   if (!values.bisect) return exitCodeFor(results);
   const verdict = bisectVerdict(results);
-  process.stdout.write(`git bisect: ${verdict} (exit ${BISECT[verdict]})\n`);
+  say(`git bisect: ${verdict} (exit ${BISECT[verdict]})\n`);
   return BISECT[verdict];
 }
 
@@ -95,8 +122,8 @@ async function cmdBoot(args: string[], ctx: StageContext): Promise<number> {
   const dash = args.indexOf('--');
   const command = dash >= 0 ? args.slice(dash + 1) : [];
   const { values, positionals } = parseArgs({ args: dash >= 0 ? args.slice(0, dash) : args, allowPositionals: true, options: { ...COMMON_OPTIONS, shell: { type: 'boolean' } } });
-  const plan = await planFrom(positionals, values, 'boot');
-  if (!values.shell && command.length === 0) throw new KtrialError('bad-input', 'boot needs --shell or -- COMMAND', { hint: 'ktrial boot TRIAL -- uname -r   or   ktrial boot TRIAL --shell' });
+  const plan = await planFrom(positionals, values, 'boot', ctx);
+  if (!values.shell && command.length === 0) throw new UsageError('boot needs --shell or -- COMMAND', 'boot');
   const vm = await bootKernel(await kernelFor(plan, ctx), plan, ctx);
   try {
     ctx.progress.info(`guest up (${vm.accel}); console log: ${join(plan.outDir, 'console.log')}`);
@@ -112,7 +139,7 @@ async function cmdBoot(args: string[], ctx: StageContext): Promise<number> {
 
 async function cmdBuild(args: string[], ctx: StageContext): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: COMMON_OPTIONS });
-  const plan = await planFrom(positionals, values, 'build');
+  const plan = await planFrom(positionals, values, 'build', ctx);
   const k = await kernelFor(plan, ctx);
   ctx.progress.info(`kernel ${k.manifest.kernelRelease} ${k.cacheHit ? '(cached)' : `built in ${k.manifest.build.seconds.toFixed(0)}s, ${k.manifest.build.warnings} warnings`}: ${join(plan.outDir, 'bzImage')}`);
   return EXIT_CODES.ok;
@@ -123,31 +150,10 @@ async function cmdCompare(args: string[]): Promise<number> {
   return compareCommand(positionals, values, (text) => process.stdout.write(text));
 }
 
-async function cmdDoctor(): Promise<number> {
-  let missing = 0;
-  const pkgs = new Set<string>();
-  for (const t of HOST_TOOLS) {
-    const at = await which(t.command);
-    if (!at) {
-      missing++;
-      pkgs.add(t.pkg);
-    }
-    process.stdout.write(`${at ? 'ok     ' : 'MISSING'} ${t.command.padEnd(20)} ${t.pkg.padEnd(18)} ${t.usedFor}\n`);
-  }
-  for (const f of HOST_FILES) {
-    const ok = await access(f.path).then(() => true, () => false);
-    if (!ok) {
-      missing++;
-      pkgs.add(f.pkg);
-    }
-    process.stdout.write(`${ok ? 'ok     ' : 'MISSING'} ${f.path.padEnd(20)} ${f.pkg.padEnd(18)} ${f.usedFor}\n`);
-  }
-  if (missing) {
-    process.stdout.write(`\n${missing} missing. Install: sudo apt-get install -y ${[...pkgs].join(' ')}   (or: sudo npx ktrial setup)\n`);
-    return EXIT_CODES.host;
-  }
-  process.stdout.write('\nall host tools are present\n');
-  return EXIT_CODES.ok;
+async function cmdDoctor(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  if (positionals.length) throw new UsageError('doctor takes no arguments', 'doctor');
+  return doctor(!!values.json);
 }
 
 async function cmdSetup(ctx: StageContext): Promise<number> {
@@ -158,7 +164,7 @@ async function cmdSetup(ctx: StageContext): Promise<number> {
   ctx.progress.info(`apt-get install ${SETUP_PACKAGES.join(' ')}`);
   const r = await run('apt-get', ['install', '-y', '--no-install-recommends', ...SETUP_PACKAGES], { env, signal: ctx.signal });
   if (r.exitCode !== 0) throw new KtrialError('host', `apt-get install failed (exit ${r.exitCode})`, { excerpt: r.all.trim().split('\n').slice(-10).join('\n') });
-  return cmdDoctor();
+  return doctor(false);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -178,6 +184,14 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   const ctx: StageContext = { progress: new Progress(), signal: controller.signal };
   try {
+    const dash = rest.indexOf('--');
+    const own = dash >= 0 ? rest.slice(0, dash) : rest;
+    if (command !== undefined && !command.startsWith('-') && (own.includes('--help') || own.includes('-h'))) {
+      const help = commandUsage(USAGE, command);
+      if (!help) throw new UsageError(`unknown command "${command}"`);
+      process.stdout.write(`${help}\n`);
+      return EXIT_CODES.ok;
+    }
     switch (command) {
       case 'run':
         return await cmdRun(rest, ctx);
@@ -188,18 +202,21 @@ export async function main(argv: string[]): Promise<number> {
       case 'compare':
         return await cmdCompare(rest);
       case 'doctor':
-        return await cmdDoctor();
+        return await cmdDoctor(rest);
       case 'setup':
         return await cmdSetup(ctx);
-      case undefined:
       case 'help':
       case '--help':
       case '-h':
         process.stdout.write(`${USAGE}\n`);
-        return command === undefined ? EXIT_CODES['bad-input'] : EXIT_CODES.ok;
+        return EXIT_CODES.ok;
+      case '--version':
+        process.stdout.write(`ktrial ${await packageVersion()} (${(await gitRevision()) ?? 'not a git checkout'})\n`);
+        return EXIT_CODES.ok;
+      case undefined:
+        throw new UsageError('no command given');
       default:
-        process.stderr.write(`ktrial: unknown command "${command}"\n${USAGE}\n`);
-        return EXIT_CODES['bad-input'];
+        throw new UsageError(`unknown command "${command}"`);
     }
   } catch (err) {
     if (err instanceof Interrupted || controller.signal.aborted) {
@@ -210,8 +227,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${err.render()}\n`);
       return failed(EXIT_CODES[err.cls]);
     }
-    if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`ktrial: ${err.message}\n${USAGE}\n`);
+    const parseError = err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    if (err instanceof UsageError || parseError) {
+      const usage = (err instanceof UsageError ? err.command : command) ?? '';
+      process.stderr.write(`ktrial: ${err.message}\n\n${commandUsage(USAGE, usage) ?? USAGE}\n`);
       return failed(EXIT_CODES['bad-input']);
     }
     process.stderr.write(`ktrial: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);

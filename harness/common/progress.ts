@@ -13,9 +13,13 @@ export interface PhaseRecord {
 
 export type Sink = (line: string) => void;
 
+/** quiet: no progress at all (the summary and errors still show); verbose: every status change of a phase as it happens. */
+export type Verbosity = 'quiet' | 'normal' | 'verbose';
+
 export class Progress {
   readonly phases: PhaseRecord[] = [];
   private readonly t0 = Date.now();
+  verbosity: Verbosity = 'normal';
 
   constructor(
     private readonly sink: Sink = (l) => process.stderr.write(`${l}\n`),
@@ -28,6 +32,7 @@ export class Progress {
   }
 
   info(msg: string): void {
+    if (this.verbosity === 'quiet') return;
     this.sink(`[ktrial ${this.clock()}] ${msg}`);
   }
 
@@ -50,6 +55,7 @@ export class Progress {
     try {
       const out = await fn({
         status: (s) => {
+          if (this.verbosity === 'verbose' && s !== status) this.info(`${name}: ${s}`);
           status = s;
         },
         markCached: (d) => {

@@ -5,12 +5,18 @@ import { readFile } from 'node:fs/promises';
 import { run } from './proc.js';
 import { REPO_ROOT, repoPath } from './paths.js';
 
-export async function ktrialRevision(): Promise<string> {
+/** The checkout's commit, "with uncommitted changes" when tracked files differ; undefined outside a git checkout. */
+export async function gitRevision(): Promise<string | undefined> {
   const head = await run('git', ['-C', REPO_ROOT, 'rev-parse', '--short=12', 'HEAD']).catch(() => undefined);
-  if (head?.exitCode === 0) {
-    const dirty = await run('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no']);
-    return `${head.stdout.trim()}${dirty.stdout.trim() ? ' with uncommitted changes' : ''}`;
-  }
-  const pkg = JSON.parse(await readFile(repoPath('package.json'), 'utf8')) as { version: string };
-  return `${pkg.version} (not a git checkout)`;
+  if (head?.exitCode !== 0) return undefined;
+  const dirty = await run('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no']);
+  return `${head.stdout.trim()}${dirty.stdout.trim() ? ' with uncommitted changes' : ''}`;
+}
+
+export async function packageVersion(): Promise<string> {
+  return (JSON.parse(await readFile(repoPath('package.json'), 'utf8')) as { version: string }).version;
+}
+
+export async function ktrialRevision(): Promise<string> {
+  return (await gitRevision()) ?? `${await packageVersion()} (not a git checkout)`;
 }
