@@ -9,6 +9,7 @@ import { run } from './common/proc.js';
 import { gitRevision, packageVersion } from './common/revision.js';
 import { commandUsage } from './commands/help.js';
 import { doctor } from './commands/doctor.js';
+import { listCases, listCatalogue } from './commands/list.js';
 import type { StageContext } from './common/context.js';
 import { planRun, type RunOptions, type RunPlan } from './runplan.js';
 import { bootKernel, kernelFor, runTrial } from './trialrun.js';
@@ -32,6 +33,8 @@ commands:
                 new and gone cases; --markdown or --json (ktrial-compare/1) instead of
                 the summary, --html FILE for a page with the case x run grid; exits 1
                 when a later run has a regression
+  list [TRIAL|SUITE]   without an argument, the trials and scenario suites there are;
+                with a trial or a suite file, the cases it would run (suite/name)
   doctor        list the host tools ktrial uses and which are missing (--json: as JSON)
   setup         install every Debian package ktrial uses (as root)
 
@@ -60,6 +63,8 @@ options for run:
                         patched, configured or built), 128 abort (host problem, bad input)
 options for boot:
   --shell | -- COMMAND...
+options for list:
+  --only GLOB           only the cases whose name matches, as for run (repeatable)
 options for doctor:
   --json                the tools as JSON: name, package, purpose, present, path
 
@@ -156,6 +161,20 @@ async function cmdDoctor(args: string[]): Promise<number> {
   return doctor(!!values.json);
 }
 
+async function cmdList(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { only: { type: 'string', multiple: true } } });
+  if (positionals.length > 1) throw new UsageError(`list takes at most one trial or suite file, got ${positionals.length} arguments`, 'list');
+  if (positionals.length === 0) {
+    if (values.only) throw new UsageError('--only needs a trial or a suite file', 'list');
+    process.stdout.write(`${await listCatalogue()}\n`);
+    return EXIT_CODES.ok;
+  }
+  const listing = await listCases(positionals[0]!, values.only);
+  process.stdout.write(listing.lines.map((l) => `${l}\n`).join(''));
+  process.stderr.write(`${listing.selected} of ${listing.total} cases${values.only ? ' selected by --only' : ''}\n`);
+  return EXIT_CODES.ok;
+}
+
 async function cmdSetup(ctx: StageContext): Promise<number> {
   if (process.getuid?.() !== 0) throw new KtrialError('host', 'setup installs Debian packages and must run as root', { hint: `sudo npx ktrial setup, or install them yourself: apt-get install -y ${SETUP_PACKAGES.join(' ')}` });
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
@@ -203,6 +222,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdCompare(rest);
       case 'doctor':
         return await cmdDoctor(rest);
+      case 'list':
+        return await cmdList(rest);
       case 'setup':
         return await cmdSetup(ctx);
       case 'help':

@@ -3,6 +3,7 @@
 import { access } from 'node:fs/promises';
 import { HOST_FILES, HOST_TOOLS, which } from '../common/hosttools.js';
 import { EXIT_CODES } from '../report/index.js';
+import { alignColumns } from './columns.js';
 
 export interface HostCheck {
   /** The command, or the file's path. */
@@ -25,12 +26,6 @@ export async function checkHost(): Promise<HostCheck[]> {
     checks.push({ name: f.path, package: f.pkg, purpose: f.usedFor, present, path: present ? f.path : null });
   }
   return checks;
-}
-
-/** Rows of cells as text, each column as wide as its widest cell; the last column is not padded. */
-export function alignColumns(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0))) ?? [];
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n');
 }
 
 export async function doctor(json: boolean): Promise<number> {

@@ -33,6 +33,11 @@ export interface RunOptions {
   log?: (line: string) => void;
 }
 
+/** Whether --only's globs select a case, by its name or by suite/name; without globs every case is selected. */
+export function selectedByOnly(only: readonly string[] | undefined, c: Pick<Case, 'suite' | 'name'>): boolean {
+  return !only?.length || only.some((g) => globMatch(g, c.name) || globMatch(g, `${c.suite}/${c.name}`));
+}
+
 const OUTPUT_KEEP = 4000;
 const PROBE_TIMEOUT_MS = 15_000;
 const REAP_TIMEOUT_MS = 20_000;
@@ -262,7 +267,7 @@ class SuiteRun {
     if (this.crashed) return notRunResult(base, 'kernel-crashed', this.crashed.index > 0 ? `the kernel crashed in case ${this.crashed.index} ("${this.crashed.name}"): ${this.crashed.reason}` : `the kernel crashed during ${this.crashed.name}: ${this.crashed.reason}`);
     if (this.lost) return notRunResult(base, 'guest-lost', this.lost);
     if (this.opts.signal?.aborted) return notRunResult(base, 'interrupted', 'the run was interrupted');
-    if (this.opts.only?.length && !this.opts.only.some((g) => globMatch(g, c.name) || globMatch(g, `${c.suite}/${c.name}`))) return notRunResult(base, 'filtered', 'not selected by --only');
+    if (!selectedByOnly(this.opts.only, c)) return notRunResult(base, 'filtered', 'not selected by --only');
     const missing = missingRequirements(c.requires, this.opts.kernelConfig);
     if (missing.length) return notRunResult(base, 'missing-requirement', `requirement not met: ${missing.join('; ')}`);
     return undefined;

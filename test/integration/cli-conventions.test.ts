@@ -89,3 +89,16 @@ t.test('run -q --json: results.json on stdout, the summary on stderr, no progres
   t.notMatch(normal.stderr, /scenarios namespaces: last: /, 'a phase\'s status is not printed as it changes without -v');
   t.match(verbose.stderr, new RegExp(`scenarios namespaces: last: ${ONE_CASE} passed`), '-v prints the status of the scenarios phase as it changes');
 });
+
+t.test('list --only names exactly the cases run --only runs', async (t) => {
+  const out = await mkdtemp(join(tmpdir(), 'ktrial-conventions-'));
+  const glob = '*UTS*';
+  const listed = await ktrial(['list', SMOKE61, '--only', glob]);
+  t.equal(listed.code, 0);
+  const r = await ktrial(['run', SMOKE61, '-q', '--only', glob, '--out', out]);
+  if (!t.equal(r.code, 0, 'the run passes')) t.comment(r.stderr);
+  const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
+  const ran = results.cases.filter((c) => c.notRun?.cause !== 'filtered').map((c) => `${c.suite}/${c.name}`);
+  t.ok(ran.length > 0, 'the glob selects some case');
+  t.same(listed.stdout.split('\n').filter(Boolean), ran);
+});

@@ -1,7 +1,7 @@
 // One command's usage cut from the full text, and doctor's aligned columns.
 import t from 'tap';
 import { commandUsage } from '../../harness/commands/help.js';
-import { alignColumns } from '../../harness/commands/doctor.js';
+import { alignColumns } from '../../harness/commands/columns.js';
 
 const USAGE = `usage: tool <command> [options]
 
