@@ -10,6 +10,7 @@ import { gitRevision, packageVersion } from './common/revision.js';
 import { commandUsage } from './commands/help.js';
 import { doctor } from './commands/doctor.js';
 import { listCases, listCatalogue } from './commands/list.js';
+import { cacheDu, cacheLs, describePrune, pruneCache } from './commands/cache.js';
 import type { StageContext } from './common/context.js';
 import { planRun, type RunOptions, type RunPlan } from './runplan.js';
 import { bootKernel, kernelFor, runTrial } from './trialrun.js';
@@ -35,6 +36,8 @@ commands:
                 when a later run has a regression
   list [TRIAL|SUITE]   without an argument, the trials and scenario suites there are;
                 with a trial or a suite file, the cases it would run (suite/name)
+  cache ls|du|prune   the cache's entries (kernels with trial, release, source, compiler,
+                date, size), its size per kind, or removing old entries (never one in use)
   doctor        list the host tools ktrial uses and which are missing (--json: as JSON)
   setup         install every Debian package ktrial uses (as root)
 
@@ -65,6 +68,9 @@ options for boot:
   --shell | -- COMMAND...
 options for list:
   --only GLOB           only the cases whose name matches, as for run (repeatable)
+options for cache:
+  --older-than DAYS     prune: remove entries completed more than DAYS days ago
+  --keep N              prune: keep only the N most recent kernels
 options for doctor:
   --json                the tools as JSON: name, package, purpose, present, path
 
@@ -175,6 +181,37 @@ async function cmdList(args: string[]): Promise<number> {
   return EXIT_CODES.ok;
 }
 
+async function cmdCache(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'older-than': { type: 'string' }, keep: { type: 'string' } } });
+  const [action, ...extra] = positionals;
+  if (extra.length) throw new UsageError(`cache ${action} takes no more arguments`, 'cache');
+  const pruning = values['older-than'] !== undefined || values.keep !== undefined;
+  if (pruning && action !== 'prune') throw new UsageError('--older-than and --keep are options of cache prune', 'cache');
+  switch (action) {
+    case 'ls':
+      process.stdout.write(`${await cacheLs()}\n`);
+      return EXIT_CODES.ok;
+    case 'du':
+      process.stdout.write(`${await cacheDu()}\n`);
+      return EXIT_CODES.ok;
+    case 'prune': {
+      if (!pruning) throw new UsageError('cache prune needs --older-than DAYS, --keep N or both', 'cache');
+      const count = (name: 'older-than' | 'keep') => {
+        const v = values[name];
+        if (v === undefined) return undefined;
+        if (!/^\d+$/.test(v)) throw new UsageError(`--${name} takes a whole number, got "${v}"`, 'cache');
+        return Number(v);
+      };
+      const olderThanDays = count('older-than');
+      const keep = count('keep');
+      process.stdout.write(`${describePrune(await pruneCache({ ...(olderThanDays !== undefined ? { olderThanDays } : {}), ...(keep !== undefined ? { keep } : {}) }))}\n`);
+      return EXIT_CODES.ok;
+    }
+    default:
+      throw new UsageError(action === undefined ? 'cache needs ls, du or prune' : `unknown cache action "${action}"`, 'cache');
+  }
+}
+
 async function cmdSetup(ctx: StageContext): Promise<number> {
   if (process.getuid?.() !== 0) throw new KtrialError('host', 'setup installs Debian packages and must run as root', { hint: `sudo npx ktrial setup, or install them yourself: apt-get install -y ${SETUP_PACKAGES.join(' ')}` });
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
@@ -224,6 +261,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdDoctor(rest);
       case 'list':
         return await cmdList(rest);
+      case 'cache':
+        return await cmdCache(rest);
       case 'setup':
         return await cmdSetup(ctx);
       case 'help':

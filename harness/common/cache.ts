@@ -64,10 +64,19 @@ export async function entryComplete(dir: string): Promise<boolean> {
   }
 }
 
+/** When an entry was completed: the date its completion mark holds; undefined for an incomplete entry. */
+export async function completedAt(dir: string): Promise<Date | undefined> {
+  const mark = join(dir, COMPLETE);
+  const text = await readFile(mark, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  const written = new Date(text.trim());
+  return Number.isNaN(written.getTime()) ? (await stat(mark)).mtime : written;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The pid written in a lock directory, if any. */
-async function lockOwner(path: string): Promise<number | undefined> {
+export async function lockOwner(path: string): Promise<number | undefined> {
   const pid = Number((await readFile(join(path, 'pid'), 'utf8').catch(() => '')).trim() || NaN);
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
@@ -88,6 +97,24 @@ function holdName(name: string): Promise<Server | undefined> {
   });
 }
 
+const lockName = (path: string) => `\0ktrial-lock:${createHash('sha256').update(resolve(path)).digest('hex')}`;
+
+/** Write the holder's pid at `path` for the lock `server` now holds; returns the release function. */
+async function claim(path: string, server: Server): Promise<() => Promise<void>> {
+  try {
+    await rm(path, { recursive: true, force: true });
+    await mkdir(path);
+    await writeFile(join(path, 'pid'), String(process.pid));
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  return async () => {
+    await rm(path, { recursive: true, force: true });
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+}
+
 /**
  * Take an exclusive lock on `path`; returns the release function. What excludes others is an
  * abstract socket named after the path (see holdName); the directory at `path` holds the
@@ -95,24 +122,10 @@ function holdName(name: string): Promise<Server | undefined> {
  * that died is replaced by the next holder.
  */
 export async function lock(path: string, onWait?: (ownerPid: number) => void): Promise<() => Promise<void>> {
-  const name = `\0ktrial-lock:${createHash('sha256').update(resolve(path)).digest('hex')}`;
   let told = false;
   for (;;) {
-    const server = await holdName(name);
-    if (server) {
-      try {
-        await rm(path, { recursive: true, force: true });
-        await mkdir(path);
-        await writeFile(join(path, 'pid'), String(process.pid));
-      } catch (err) {
-        server.close();
-        throw err;
-      }
-      return async () => {
-        await rm(path, { recursive: true, force: true });
-        await new Promise<void>((r) => server.close(() => r()));
-      };
-    }
+    const server = await holdName(lockName(path));
+    if (server) return claim(path, server);
     const owner = told ? undefined : await lockOwner(path);
     if (onWait && owner !== undefined) {
       onWait(owner);
@@ -120,6 +133,12 @@ export async function lock(path: string, onWait?: (ownerPid: number) => void): P
     }
     await sleep(500);
   }
+}
+
+/** The lock on `path` as lock() takes it, without waiting: undefined when another process holds it. */
+export async function tryLock(path: string): Promise<(() => Promise<void>) | undefined> {
+  const server = await holdName(lockName(path));
+  return server ? claim(path, server) : undefined;
 }
 
 export interface CacheEntry {

@@ -38,7 +38,8 @@ interface WorkTreeState {
   touched: string[];
 }
 
-const STATE = '.ktrial-worktree.json';
+/** A work tree's record of what the last series touched; rewritten at every use. */
+export const WORKTREE_STATE = '.ktrial-worktree.json';
 /** The listing of the local tree the work tree was last brought up to date with. */
 const LISTING = '.ktrial-worktree-listing.json';
 
@@ -128,13 +129,13 @@ export async function applySeries(src: SourceTree, series: Series[], workKey: Re
   const entry = await cached('worktrees', key, async (tmp) => {
     ctx.progress.info(`creating a work tree from ${src.dir}`);
     await runOk('cp', ['-a', '--reflink=auto', `${src.dir}/.`, tmp], { signal: ctx.signal }, 'copying the source into a work tree');
-    await writeFile(join(tmp, STATE), JSON.stringify({ touched: [] } satisfies WorkTreeState));
+    await writeFile(join(tmp, WORKTREE_STATE), JSON.stringify({ touched: [] } satisfies WorkTreeState));
     if (src.listing) await writeListing(tmp, src.listing);
   });
   const dir = entry.dir;
   const release = await lock(join(cacheRoot(), 'worktrees', `${key}.inuse`), (pid) => ctx.progress.info(`waiting for process ${pid}, which is using the same work tree`));
   try {
-    const state = JSON.parse(await readFile(join(dir, STATE), 'utf8')) as WorkTreeState;
+    const state = JSON.parse(await readFile(join(dir, WORKTREE_STATE), 'utf8')) as WorkTreeState;
     const all = series.flatMap((s) => s.patches.map((p) => ({ s, p })));
     const touched = new Set([...state.touched, ...all.flatMap(({ p }) => p.touches)]);
 
@@ -171,7 +172,7 @@ export async function applySeries(src: SourceTree, series: Series[], workKey: Re
         written++;
       }
       const changed = all.flatMap(({ p }) => p.touches);
-      await writeFile(join(dir, STATE), JSON.stringify({ touched: [...new Set(changed)] } satisfies WorkTreeState));
+      await writeFile(join(dir, WORKTREE_STATE), JSON.stringify({ touched: [...new Set(changed)] } satisfies WorkTreeState));
       ctx.progress.info(`patches: ${applied.length} applied, ${written} file(s) of the work tree changed`);
       return { dir, applied, touched: [...new Set(changed)], release };
     } finally {
