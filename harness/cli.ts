@@ -7,10 +7,10 @@ import { SETUP_PACKAGES } from './common/hosttools.js';
 import { Progress } from './common/progress.js';
 import { run } from './common/proc.js';
 import { gitRevision, packageVersion } from './common/revision.js';
-import { commandUsage } from './commands/help.js';
+import { commandUsage, UsageError } from './commands/help.js';
 import { doctor } from './commands/doctor.js';
-import { listCases, listCatalogue } from './commands/list.js';
-import { cacheDu, cacheLs, describePrune, pruneCache } from './commands/cache.js';
+import { listCommand } from './commands/list.js';
+import { cacheCommand } from './commands/cache.js';
 import type { StageContext } from './common/context.js';
 import { planRun, type RunOptions, type RunPlan } from './runplan.js';
 import { bootKernel, kernelFor, runTrial } from './trialrun.js';
@@ -96,16 +96,6 @@ const COMMON_OPTIONS = {
   verbose: { type: 'boolean', short: 'v' },
 } as const;
 
-/** Wrong arguments: the message, then the command's usage, on stderr; exit 2. */
-class UsageError extends Error {
-  constructor(
-    message: string,
-    readonly command?: string,
-  ) {
-    super(message);
-  }
-}
-
 function planFrom(positionals: string[], options: RunOptions & { quiet?: boolean; verbose?: boolean }, command: string, ctx: StageContext): Promise<RunPlan> {
   if (positionals.length !== 1) throw new UsageError(`${command} takes one trial file${positionals.length ? `, got ${positionals.length} arguments` : ''}`, command);
   if (options.quiet && options.verbose) throw new UsageError('-q and -v contradict each other', command);
@@ -167,51 +157,6 @@ async function cmdDoctor(args: string[]): Promise<number> {
   return doctor(!!values.json);
 }
 
-async function cmdList(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { only: { type: 'string', multiple: true } } });
-  if (positionals.length > 1) throw new UsageError(`list takes at most one trial or suite file, got ${positionals.length} arguments`, 'list');
-  if (positionals.length === 0) {
-    if (values.only) throw new UsageError('--only needs a trial or a suite file', 'list');
-    process.stdout.write(`${await listCatalogue()}\n`);
-    return EXIT_CODES.ok;
-  }
-  const listing = await listCases(positionals[0]!, values.only);
-  process.stdout.write(listing.lines.map((l) => `${l}\n`).join(''));
-  process.stderr.write(`${listing.selected} of ${listing.total} cases${values.only ? ' selected by --only' : ''}\n`);
-  return EXIT_CODES.ok;
-}
-
-async function cmdCache(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'older-than': { type: 'string' }, keep: { type: 'string' } } });
-  const [action, ...extra] = positionals;
-  if (extra.length) throw new UsageError(`cache ${action} takes no more arguments`, 'cache');
-  const pruning = values['older-than'] !== undefined || values.keep !== undefined;
-  if (pruning && action !== 'prune') throw new UsageError('--older-than and --keep are options of cache prune', 'cache');
-  switch (action) {
-    case 'ls':
-      process.stdout.write(`${await cacheLs()}\n`);
-      return EXIT_CODES.ok;
-    case 'du':
-      process.stdout.write(`${await cacheDu()}\n`);
-      return EXIT_CODES.ok;
-    case 'prune': {
-      if (!pruning) throw new UsageError('cache prune needs --older-than DAYS, --keep N or both', 'cache');
-      const count = (name: 'older-than' | 'keep') => {
-        const v = values[name];
-        if (v === undefined) return undefined;
-        if (!/^\d+$/.test(v)) throw new UsageError(`--${name} takes a whole number, got "${v}"`, 'cache');
-        return Number(v);
-      };
-      const olderThanDays = count('older-than');
-      const keep = count('keep');
-      process.stdout.write(`${describePrune(await pruneCache({ ...(olderThanDays !== undefined ? { olderThanDays } : {}), ...(keep !== undefined ? { keep } : {}) }))}\n`);
-      return EXIT_CODES.ok;
-    }
-    default:
-      throw new UsageError(action === undefined ? 'cache needs ls, du or prune' : `unknown cache action "${action}"`, 'cache');
-  }
-}
-
 async function cmdSetup(ctx: StageContext): Promise<number> {
   if (process.getuid?.() !== 0) throw new KtrialError('host', 'setup installs Debian packages and must run as root', { hint: `sudo npx ktrial setup, or install them yourself: apt-get install -y ${SETUP_PACKAGES.join(' ')}` });
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
@@ -260,9 +205,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'doctor':
         return await cmdDoctor(rest);
       case 'list':
-        return await cmdList(rest);
+        return await listCommand(rest);
       case 'cache':
-        return await cmdCache(rest);
+        return await cacheCommand(rest);
       case 'setup':
         return await cmdSetup(ctx);
       case 'help':

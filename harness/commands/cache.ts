@@ -3,10 +3,13 @@
 // (and a work tree's in-use lock) without waiting, and keeps any entry whose lock is held.
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { cacheRoot, completedAt, lockOwner, tryLock } from '../common/cache.js';
 import { run } from '../common/proc.js';
 import { WORKTREE_STATE } from '../patch/apply.js';
 import { alignColumns } from './columns.js';
+import { UsageError } from './help.js';
+import { EXIT_CODES } from '../report/index.js';
 
 export interface CacheItem {
   kind: string;
@@ -177,4 +180,36 @@ export function describePrune(o: PruneOutcome): string {
     ...o.inUse.map(({ item, pid }) => `kept ${name(item)}: in use${pid ? ` by process ${pid}` : ''}`),
     `freed ${formatBytes(o.freedBytes)}: ${o.removed.length} removed${o.inUse.length ? `, ${o.inUse.length} in use kept` : ''}`,
   ].join('\n');
+}
+
+/** `ktrial cache ls | du | prune [--older-than DAYS] [--keep N]`; returns the exit code. */
+export async function cacheCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'older-than': { type: 'string' }, keep: { type: 'string' } } });
+  const [action, ...extra] = positionals;
+  if (extra.length) throw new UsageError(`cache ${action} takes no more arguments`, 'cache');
+  const pruning = values['older-than'] !== undefined || values.keep !== undefined;
+  if (pruning && action !== 'prune') throw new UsageError('--older-than and --keep are options of cache prune', 'cache');
+  switch (action) {
+    case 'ls':
+      process.stdout.write(`${await cacheLs()}\n`);
+      return EXIT_CODES.ok;
+    case 'du':
+      process.stdout.write(`${await cacheDu()}\n`);
+      return EXIT_CODES.ok;
+    case 'prune': {
+      if (!pruning) throw new UsageError('cache prune needs --older-than DAYS, --keep N or both', 'cache');
+      const count = (name: 'older-than' | 'keep') => {
+        const v = values[name];
+        if (v === undefined) return undefined;
+        if (!/^\d+$/.test(v)) throw new UsageError(`--${name} takes a whole number, got "${v}"`, 'cache');
+        return Number(v);
+      };
+      const olderThanDays = count('older-than');
+      const keep = count('keep');
+      process.stdout.write(`${describePrune(await pruneCache({ ...(olderThanDays !== undefined ? { olderThanDays } : {}), ...(keep !== undefined ? { keep } : {}) }))}\n`);
+      return EXIT_CODES.ok;
+    }
+    default:
+      throw new UsageError(action === undefined ? 'cache needs ls, du or prune' : `unknown cache action "${action}"`, 'cache');
+  }
 }

@@ -1,6 +1,7 @@
 // One command's usage, cut from the full usage text so that each command and option is
 // described once: the command's entry under "commands:", the option sections that name the
 // command ("options for run and boot:"), and the sections that hold for every command.
+// Wrong arguments are a UsageError, which the command line answers with that usage.
 
 /** The usage of `command`, or undefined when the usage text has no such command. */
 export function commandUsage(usage: string, command: string): string | undefined {
@@ -24,4 +25,14 @@ export function commandUsage(usage: string, command: string): string | undefined
   });
   const general = sections.filter((s) => !s.startsWith('usage:') && !s.startsWith('commands:') && !s.startsWith('options for '));
   return [`usage: ktrial ${synopsis} [options]\n  ${description.join('\n  ')}`, ...options, ...general].join('\n\n');
+}
+
+/** Wrong arguments: the message, then the command's usage, on stderr; exit 2. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly command?: string,
+  ) {
+    super(message);
+  }
 }

@@ -2,6 +2,7 @@
 // would run, selected by --only exactly as `run --only` selects them. Whether a case's
 // kernel requirements hold is known only after the build, so every selected case is listed.
 import { readdir } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
 import { join, relative } from 'node:path';
 import { badInput, formatWhere, KtrialError } from '../common/errors.js';
 import { repoPath } from '../common/paths.js';
@@ -9,6 +10,8 @@ import { loadYamlFile } from '../common/yaml.js';
 import { expandSuite, findKnownIssue, loadSuite, selectedByOnly, type KnownIssue } from '../scenarios/index.js';
 import { loadTrial } from '../trial/trial.js';
 import { alignColumns } from './columns.js';
+import { UsageError } from './help.js';
+import { EXIT_CODES } from '../report/index.js';
 
 const TRIALS_DIR = repoPath('configs', 'trials');
 const SUITES_DIR = repoPath('test', 'scenarios');
@@ -69,4 +72,19 @@ export async function listCases(file: string, only: readonly string[] | undefine
     }
   }
   return listing;
+}
+
+/** `ktrial list [TRIAL | SUITE] [--only GLOB]...`; returns the exit code. */
+export async function listCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { only: { type: 'string', multiple: true } } });
+  if (positionals.length > 1) throw new UsageError(`list takes at most one trial or suite file, got ${positionals.length} arguments`, 'list');
+  if (positionals.length === 0) {
+    if (values.only) throw new UsageError('--only needs a trial or a suite file', 'list');
+    process.stdout.write(`${await listCatalogue()}\n`);
+    return EXIT_CODES.ok;
+  }
+  const listing = await listCases(positionals[0]!, values.only);
+  process.stdout.write(listing.lines.map((l) => `${l}\n`).join(''));
+  process.stderr.write(`${listing.selected} of ${listing.total} cases${values.only ? ' selected by --only' : ''}\n`);
+  return EXIT_CODES.ok;
 }
