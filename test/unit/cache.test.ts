@@ -111,3 +111,22 @@ await release();`;
   const lines = (await readFile(journal, 'utf8')).trim().split('\n');
   t.same(lines, Array.from({ length: WAITERS * ROUNDS }, () => ['in', 'out']).flat(), 'every holder let go before the next took the lock');
 });
+
+t.test('tryLock never waits: it fails while another process holds the lock and takes it once that process is gone', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'ktrial-trylock-'));
+  const lockPath = join(root, 'entry.lock');
+  const { tryLock } = (await import(cacheModule)) as typeof import('../../harness/common/cache.js');
+  const holder = execa('node', ['--input-type=module', '-e', `import { lock } from ${JSON.stringify(cacheModule)}; await lock(${JSON.stringify(lockPath)}); process.stdout.write('locked'); setInterval(() => {}, 1000);`]);
+  let said = '';
+  holder.stdout?.on('data', (d: Buffer) => (said += d.toString()));
+  await until(async () => said, (s) => s === 'locked');
+  t.equal(await tryLock(lockPath), undefined, 'held by another process: no lock, at once');
+  t.equal((await readFile(join(lockPath, 'pid'), 'utf8')).trim(), String(holder.pid), 'the holder\'s pid is left in place');
+  holder.kill();
+  await holder.catch(() => undefined);
+  const release = await tryLock(lockPath);
+  t.type(release, 'function', 'the holder gone, the lock is taken');
+  t.equal((await readFile(join(lockPath, 'pid'), 'utf8')).trim(), String(process.pid));
+  await release!();
+  t.same(await readdir(root), [], 'releasing removes the lock directory');
+});
