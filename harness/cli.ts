@@ -55,6 +55,8 @@ options for run, boot and build:
                         trial's per-case timeouts
 options for run and boot:
   --cmdline "WORDS"     more kernel command line
+  --cpus N              guest CPUs (QEMU -smp; the trial's guest.cpus, default 1); more
+                        than one needs a kernel with CONFIG_SMP
   --console             echo the guest's serial console
 options for run:
   --json                write results.json to stdout (the summary goes to stderr)
@@ -92,6 +94,7 @@ const COMMON_OPTIONS = {
   console: { type: 'boolean' },
   'kconfig-add': { type: 'string', multiple: true },
   cmdline: { type: 'string' },
+  cpus: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   verbose: { type: 'boolean', short: 'v' },
 } as const;

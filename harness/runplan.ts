@@ -12,6 +12,7 @@ export interface RunOptions {
   out?: string;
   'kconfig-add'?: string[];
   cmdline?: string;
+  cpus?: string;
   'timeout-build'?: string;
   'timeout-boot'?: string;
   'timeout-case'?: string;
@@ -32,6 +33,8 @@ export interface RunPlan {
   config: ConfigSpec;
   /** More kernel command line: the trial's, then --cmdline's. */
   cmdline: string;
+  /** Guest CPUs: --cpus, else the trial's. */
+  cpus: number;
   /** The scenario suite files: --suite's, else the trial's. */
   suites: string[];
   /** Only the cases matching these globs. */
@@ -74,6 +77,7 @@ export async function planRun(trialFile: string, options: RunOptions): Promise<R
     cc: options.cc || trial.cc,
     config,
     cmdline: [trial.guest.cmdline, options.cmdline].filter(Boolean).join(' '),
+    cpus: options.cpus ? wholeNumber(options.cpus, 'cpus', 'CPUs')! : trial.guest.cpus,
     suites: options.suite ? options.suite.map((f) => resolve(f)) : trial.scenarios,
     ...(options.only ? { only: options.only } : {}),
     repeat,
@@ -83,10 +87,10 @@ export async function planRun(trialFile: string, options: RunOptions): Promise<R
   };
 }
 
-function wholeNumber(v: string | undefined, name: string): number | undefined {
+function wholeNumber(v: string | undefined, name: string, unit = 'seconds'): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw badInput(`--${name} takes a whole number of seconds, got "${v}"`);
+  if (!Number.isInteger(n) || n <= 0) throw badInput(`--${name} takes a whole number of ${unit}, got "${v}"`);
   return n;
 }
 
@@ -95,6 +99,7 @@ function rerunOptions(options: RunOptions): string[] {
   const out: string[] = [];
   for (const a of options['kconfig-add'] ?? []) out.push('--kconfig-add', a);
   if (options.cmdline) out.push('--cmdline', options.cmdline);
+  if (options.cpus) out.push('--cpus', options.cpus);
   for (const f of options.suite ?? []) out.push('--suite', f);
   for (const g of options.only ?? []) out.push('--only', g);
   if (options.repeat) out.push('--repeat', options.repeat);

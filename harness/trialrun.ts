@@ -40,6 +40,7 @@ export async function bootKernel(kernel: KernelArtifacts, plan: RunPlan, ctx: St
         kernel: kernel.bzImage,
         kernelConfig: kernel.options,
         memoryMiB: plan.trial.guest.memoryMiB,
+        cpus: plan.cpus,
         cmdlineExtra: [...(eraNamed(kernel.manifest.source.era)?.bootArgs ?? []), ...(plan.cmdline ? [plan.cmdline] : [])],
         bootTimeoutMs: plan.timeouts.bootS * 1000,
         ...(plan.echoConsole ? { onConsoleLine: (l: string) => process.stderr.write(`  console| ${l}\n`) } : {}),
@@ -107,6 +108,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
     rerun.command = rerunCommand(plan, kernel.manifest.toolchain.cc, exactSourceArgument(kernel.manifest.source.origin) ?? plan.source);
     vm = await bootKernel(kernel, plan, ctx);
     results.kernel.accelerator = vm.accel;
+    results.kernel.cpus = plan.cpus;
     results.kernel.qemuPid = vm.pid;
     if (vm.kernelVersion) results.kernel.release = vm.kernelVersion;
     const guest = guestExec(vm);

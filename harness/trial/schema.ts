@@ -42,6 +42,7 @@ export const trialSchema = obj({
   toolchain: obj({ cc: { schema: str({ pattern: /^(gcc|gcc-[0-9]+)$/ }), description: 'the C compiler: gcc (the host default), gcc-11, gcc-12, ...' } }),
   guest: obj({
     memory: int({ min: 64, max: 16384, description: 'MiB' }),
+    cpus: int({ min: 1, max: 64, description: 'guest CPUs (QEMU -smp); more than one needs CONFIG_SMP' }),
     cmdline: str({ description: 'extra kernel command line' }),
   }),
   scenarios: { schema: list(relPath), description: 'scenario suites to run' },

@@ -31,7 +31,7 @@ export interface Trial {
   patches: string[];
   config: ConfigSpec;
   cc: string;
-  guest: { memoryMiB: number; cmdline: string };
+  guest: { memoryMiB: number; cpus: number; cmdline: string };
   scenarios: string[];
   expectedFailures: { case: string; reason: string; finding?: string }[];
   /** caseS: seconds for every scenario case, in place of the suites' own; unset, the suites decide. */
@@ -96,7 +96,7 @@ export async function loadTrial(file: string): Promise<Trial> {
     patches,
     config: { base: raw.config.base, fragments, bestEffort: fragmentEntries.filter((f) => f.bestEffort).map((f) => f.file), options, optionLines, require },
     cc: raw.toolchain?.cc ?? 'gcc',
-    guest: { memoryMiB: raw.guest?.memory ?? 256, cmdline: raw.guest?.cmdline ?? '' },
+    guest: { memoryMiB: raw.guest?.memory ?? 256, cpus: raw.guest?.cpus ?? 1, cmdline: raw.guest?.cmdline ?? '' },
     scenarios,
     expectedFailures: raw['expected-failures'] ?? [],
     timeouts: {

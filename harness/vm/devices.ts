@@ -47,6 +47,15 @@ export const REQUIRED_OPTIONS: readonly { option: string; why: string }[] = [
   { option: 'CONFIG_INET', why: 'the guest is reached over SSH' },
 ];
 
+/** Refuse more than one guest CPU for a kernel that would use only one of them. */
+export function checkCpus(cfg: KernelConfig, cpus: number): void {
+  if (cpus > 1 && !builtIn(cfg, 'CONFIG_SMP')) {
+    throw badInput(`${cpus} guest CPUs were asked for, but the kernel's config lacks CONFIG_SMP, so it would run on one`, {
+      hint: 'add CONFIG_SMP=y to the trial\'s config (or --kconfig-add CONFIG_SMP=y), or run with one CPU',
+    });
+  }
+}
+
 export function chooseDevices(cfg: KernelConfig): DeviceChoice {
   const missing = REQUIRED_OPTIONS.filter((r) => !builtIn(cfg, r.option));
   if (missing.length) {

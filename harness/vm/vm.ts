@@ -10,7 +10,7 @@ import type { StageContext } from '../common/context.js';
 import { chooseAccel, type Accel } from './accel.js';
 import { FATAL_KINDS, summarize } from './console.js';
 import { ConsoleWatch, type TimedEvent } from './consolewatch.js';
-import { chooseDevices } from './devices.js';
+import { checkCpus, chooseDevices } from './devices.js';
 import { KernelConfig } from '../config/kconfig.js';
 import { freePort, startQemu, stopQemu, type QemuProcess } from './qemu.js';
 import { connectOnce, execOn, SshConnectError } from './ssh.js';
@@ -60,7 +60,10 @@ function qemuArgs(req: VmRequest, accel: Accel, port: number, token: string, dev
     ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
     '-machine', 'pc',
     '-m', String(req.memoryMiB ?? DEFAULT_MEMORY_MIB),
-    '-smp', String(req.cpus ?? 1),
+    // One CPU per socket: the BIOS's MP table lists one processor per socket, and a kernel
+    // without ACPI (every ktrial guest) finds its CPUs there; QEMU's default puts them all
+    // in one socket, and such a guest then sees one.
+    '-smp', `${req.cpus ?? 1},sockets=${req.cpus ?? 1},cores=1,threads=1`,
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-chardev', 'stdio,id=con0,signal=off', '-serial', 'chardev:con0',
     '-kernel', req.kernel,
@@ -93,6 +96,7 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
   await mustExist(req.kernel, 'the kernel image');
   await mustExist(req.initramfs, 'the initramfs');
   const cfg = typeof req.kernelConfig === 'string' ? await KernelConfig.load(req.kernelConfig) : req.kernelConfig;
+  checkCpus(cfg, req.cpus ?? 1);
   const devices = chooseDevices(cfg);
   const verdict = req.accel ? { accel: req.accel, reason: 'requested', probeMs: 0, cached: false } : await chooseAccel(qemuBin, req.kernel, ctx);
   ctx.progress.info(`vm: accelerator ${verdict.accel} (${verdict.reason}${verdict.cached ? ', cached verdict' : verdict.probeMs ? `, probe took ${(verdict.probeMs / 1000).toFixed(1)} s` : ''}); devices: ${devices.notes.join(', ')}`);

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { chooseDevices } from '../../harness/vm/devices.js';
+import { checkCpus, chooseDevices } from '../../harness/vm/devices.js';
 import { KernelConfig } from '../../harness/config/kconfig.js';
 import { KtrialError } from '../../harness/common/errors.js';
 
@@ -17,6 +17,12 @@ t.test('KernelConfig reads values; "is not set" and =n mean not set; the prefix 
   t.equal(m.get('CONFIG_E'), undefined, 'a later =n unsets');
   const implied = m.withDefaults({ CONFIG_UTS_NS: 'y', CONFIG_A: 'm' });
   t.same([implied.get('UTS_NS'), implied.get('A')], ['y', 'y'], 'defaults fill only what the config does not set');
+});
+
+t.test('more than one CPU needs CONFIG_SMP', async (t) => {
+  t.doesNotThrow(() => checkCpus(cfg(), 1), 'one CPU for any kernel');
+  t.throws(() => checkCpus(cfg(), 2), { message: /2 guest CPUs were asked for, but the kernel's config lacks CONFIG_SMP/ });
+  t.doesNotThrow(() => checkCpus(cfg('CONFIG_SMP=y'), 4));
 });
 
 t.test('virtio-net is preferred, and virtio-rng comes with HW_RANDOM_VIRTIO', async (t) => {
