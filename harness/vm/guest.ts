@@ -1,7 +1,7 @@
 // The running guest: commands over one reused SSH connection (each in its own process
 // group, so a timeout kills all it started), uploads, raw channels for `ktrial boot`, and a
 // clean power-off. createVm() (vm.ts) boots QEMU and hands the connection over to makeVm().
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import type { Client, ClientChannel } from 'ssh2';
 import { badInput, hostFailure, kernelFailure, type KtrialError } from '../common/errors.js';
 import type { StageContext } from '../common/context.js';
@@ -9,13 +9,18 @@ import { shellQuote } from '../common/shell.js';
 import type { Accel } from './accel.js';
 import { FATAL_KINDS, summarize } from './console.js';
 import type { ConsoleWatch } from './consolewatch.js';
+import { connectQmp } from './qmp.js';
 import { stopQemu, type QemuProcess } from './qemu.js';
 import { execOn, type ExecOptions, type ExecResult } from './ssh.js';
+import type { VmRequest } from './vm.js';
 
 /** After a fatal console event, how long to keep reading so the excerpt has the whole report. */
 export const FATAL_SETTLE_MS = 1500;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Bytes per second QEMU may write a saved state at: no limit worth the name. */
+const MIGRATION_BANDWIDTH = 16 * 1024 ** 3;
 
 export interface BootTimings {
   /** QEMU start to the kernel banner, to our init's first marker, to sshd start, to SSH ready (ms). */
@@ -47,6 +52,12 @@ export interface Vm {
   openChannel(command: string): Promise<ClientChannel>;
   /** An interactive login shell on a pty of this size (for `ktrial boot --shell`). */
   shell(pty: { term: string; rows: number; cols: number }): Promise<ClientChannel>;
+  /**
+   * Save the whole guest (memory and devices) to a file, to start identical guests from
+   * later: the result is this guest's request with `restore` set, for createVm(). The guest
+   * is paused while it is written, then goes on.
+   */
+  saveState(file: string): Promise<VmRequest>;
   /** True while QEMU runs and the SSH connection is open. */
   alive(): boolean;
   /** Power the guest off (poweroff over SSH), wait for QEMU, kill it after a grace period. */
@@ -57,7 +68,7 @@ export function makeVm(
   q: QemuProcess,
   client: Client,
   console: ConsoleWatch,
-  info: { accel: Accel; accelReason: string; port: number; token: string; timings: BootTimings },
+  info: { accel: Accel; accelReason: string; port: number; token: string; timings: BootTimings; qmpSocket: string; request: VmRequest },
   ctx: StageContext,
   onAbort: () => void,
 ): Vm {
@@ -97,6 +108,30 @@ export function makeVm(
     openChannel: (command) => new Promise((resolve, reject) => client.exec(command, (e, ch) => (e ? reject(e) : resolve(ch)))),
     shell: (pty) => new Promise((resolve, reject) => client.shell({ ...pty, height: 0, width: 0 }, (e, ch) => (e ? reject(e) : resolve(ch)))),
     alive: () => sshOpen && !q.hasExited() && !closed,
+    async saveState(file) {
+      if (closed || q.hasExited()) throw hostFailure('cannot save the state of a guest that is gone');
+      const partial = `${file}.partial`;
+      const qmp = await connectQmp(info.qmpSocket);
+      try {
+        // Paused first, so the state is written in one pass instead of chasing a live guest;
+        // QEMU's default migration speed limit (32 MiB/s) would make that pass slow.
+        await qmp.execute('stop');
+        await qmp.execute('migrate-set-parameters', { 'max-bandwidth': MIGRATION_BANDWIDTH });
+        await qmp.execute('migrate', { uri: `exec:cat > ${shellQuote(partial)}` });
+        for (;;) {
+          const m = await qmp.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
+          if (m.status === 'completed') break;
+          if (m.status === 'failed' || m.status === 'cancelled') throw hostFailure(`saving the guest's state failed: ${m['error-desc'] ?? m.status}`);
+          await sleep(20);
+        }
+        await rename(partial, file);
+        return { ...info.request, restore: { stateFile: file, token: info.token } };
+      } finally {
+        await qmp.execute('cont').catch(() => undefined);
+        qmp.close();
+        await rm(partial, { force: true });
+      }
+    },
     async run(cmd, opts) {
       if (closed) throw hostFailure('this VM has been closed');
       if (!sshOpen || q.hasExited()) throw await lostError(cmd, undefined);
@@ -143,6 +178,7 @@ export function makeVm(
       }
       client.end();
       client.destroy();
+      await rm(info.qmpSocket, { force: true });
       console.flush();
       await console.close();
     },

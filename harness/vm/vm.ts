@@ -2,10 +2,13 @@
 // SSH, failing fast on a panic, an oops or init dying; the running guest is guest.ts's. The
 // shape follows syzkaller's small VM interface.
 import { randomBytes } from 'node:crypto';
-import { access, constants } from 'node:fs/promises';
+import { access, constants, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Client } from 'ssh2';
 import { hostFailure, kernelFailure, badInput, KtrialError } from '../common/errors.js';
 import { requireTools } from '../common/hosttools.js';
+import { shellQuote } from '../common/shell.js';
 import type { StageContext } from '../common/context.js';
 import { chooseAccel, type Accel } from './accel.js';
 import { FATAL_KINDS, summarize } from './console.js';
@@ -14,6 +17,7 @@ import { checkCpus, chooseDevices } from './devices.js';
 import { KernelConfig } from '../config/kconfig.js';
 import { freePort, startQemu, stopQemu, type QemuProcess } from './qemu.js';
 import { connectOnce, execOn, SshConnectError } from './ssh.js';
+import { connectQmp, type QmpClient } from './qmp.js';
 import { FATAL_SETTLE_MS, makeVm, sleep, type BootTimings, type Vm } from './guest.js';
 
 export type { ExecOptions, ExecResult } from './ssh.js';
@@ -44,6 +48,11 @@ export interface VmRequest {
   /** Force an accelerator instead of probing. */
   accel?: Accel;
   qemuBinary?: string;
+  /**
+   * Resume a guest from a state file (Vm.saveState) instead of booting: QEMU starts with the
+   * same devices and loads the state; the guest carries the token it was booted with.
+   */
+  restore?: { stateFile: string; token: string };
 }
 
 const DEFAULT_MEMORY_MIB = 512;
@@ -52,7 +61,7 @@ const HANDSHAKE_TIMEOUT_MS = 700;
 const POLL_INTERVAL_MS = 250;
 const PORT_TRIES = 5;
 
-function qemuArgs(req: VmRequest, accel: Accel, port: number, token: string, devices: ReturnType<typeof chooseDevices>): string[] {
+function qemuArgs(req: VmRequest, accel: Accel, port: number, token: string, devices: ReturnType<typeof chooseDevices>, qmpSocket: string): string[] {
   const extra = Array.isArray(req.cmdlineExtra) ? req.cmdlineExtra : req.cmdlineExtra ? req.cmdlineExtra.split(/\s+/).filter(Boolean) : [];
   // panic=1, not -1: 2.6-era kernels only reboot (and so, with -no-reboot, end QEMU) on a positive timeout.
   const cmdline = ['console=ttyS0', 'panic=1', ...(req.oopsPanic ? ['oops=panic'] : []), `ktrial.token=${token}`, ...extra].join(' ');
@@ -72,6 +81,8 @@ function qemuArgs(req: VmRequest, accel: Accel, port: number, token: string, dev
     '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${port}-:22`,
     '-device', `${devices.nic},netdev=net0`,
     ...devices.extra.flatMap((d) => ['-device', d]),
+    '-qmp', `unix:${qmpSocket},server=on,wait=off`,
+    ...(req.restore ? ['-incoming', `exec:cat ${shellQuote(req.restore.stateFile)}`] : []),
   ];
 }
 
@@ -95,12 +106,15 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
   } else await requireTools([qemuBin], 'booting a guest');
   await mustExist(req.kernel, 'the kernel image');
   await mustExist(req.initramfs, 'the initramfs');
+  if (req.restore) await mustExist(req.restore.stateFile, 'the saved guest state');
   const cfg = typeof req.kernelConfig === 'string' ? await KernelConfig.load(req.kernelConfig) : req.kernelConfig;
   checkCpus(cfg, req.cpus ?? 1);
   const devices = chooseDevices(cfg);
   const verdict = req.accel ? { accel: req.accel, reason: 'requested', probeMs: 0, cached: false } : await chooseAccel(qemuBin, req.kernel, ctx);
   ctx.progress.info(`vm: accelerator ${verdict.accel} (${verdict.reason}${verdict.cached ? ', cached verdict' : verdict.probeMs ? `, probe took ${(verdict.probeMs / 1000).toFixed(1)} s` : ''}); devices: ${devices.notes.join(', ')}`);
-  const token = randomBytes(16).toString('hex');
+  const token = req.restore?.token ?? randomBytes(16).toString('hex');
+  // Unix socket paths are short (108 bytes): the QMP socket lives in the temp directory.
+  const qmpSocket = join(tmpdir(), `ktrial-qmp-${randomBytes(8).toString('hex')}.sock`);
   const console = new ConsoleWatch(req.consoleLog, req.onConsoleLine);
 
   let q: QemuProcess | undefined;
@@ -124,7 +138,8 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
     const attemptLog: AttemptLog = [];
     for (let tryNo = 1; ; tryNo++) {
       port = await freePort();
-      q = await startQemu(qemuBin, qemuArgs(req, verdict.accel, port, token, devices), (d) => console.feed(d));
+      q = await startQemu(qemuBin, qemuArgs(req, verdict.accel, port, token, devices, qmpSocket), (d) => console.feed(d));
+      if (req.restore) await resumeRestored(q, qmpSocket, req.restore.stateFile, deadline);
       const res = await waitForSsh(q, console, { port, hostKeyPublic: req.hostKeyPublic, privateKey: req.clientPrivateKey, deadline, signal: ctx.signal, log: attemptLog });
       attempts += res.attempts;
       if (res.client) {
@@ -156,13 +171,43 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
     const s = first('sshd-started');
     if (s !== undefined) timings.sshdMs = s;
     ctx.progress.info(`vm: guest up in ${(sshReadyMs / 1000).toFixed(1)} s (${verdict.accel}, ssh port ${port}, qemu pid ${q.pid})`);
-    return makeVm(q, client, console, { accel: verdict.accel, accelReason: verdict.reason, port, token, timings }, ctx, onAbort);
+    return makeVm(q, client, console, { accel: verdict.accel, accelReason: verdict.reason, port, token, timings, qmpSocket, request: req }, ctx, onAbort);
   } catch (err) {
     ctx.signal.removeEventListener('abort', onAbort);
     if (q) await stopQemu(q, 500);
+    await rm(qmpSocket, { force: true });
     await console.close();
     if (ctx.signal.aborted && ctx.signal.reason instanceof Error) throw ctx.signal.reason;
     throw err;
+  }
+}
+
+/**
+ * A guest saved while paused comes back paused (QEMU carries the run state across): wait
+ * for QEMU to load the state, then let the guest go on.
+ */
+async function resumeRestored(q: QemuProcess, qmpSocket: string, stateFile: string, deadline: number): Promise<void> {
+  let qmp: QmpClient | undefined;
+  while (!qmp) {
+    if (q.hasExited()) throw hostFailure(`QEMU exited while loading the saved guest state ${stateFile}`, { excerpt: q.stderr().trim() || undefined });
+    qmp = await connectQmp(qmpSocket, 1000).catch(() => undefined);
+    if (!qmp) await sleep(20);
+  }
+  try {
+    for (;;) {
+      const st = await qmp.execute<{ status: string; running: boolean }>('query-status');
+      if (st.running) return;
+      if (st.status !== 'inmigrate') break;
+      if (Date.now() > deadline) throw hostFailure(`QEMU did not finish loading the saved guest state ${stateFile} before the boot deadline`);
+      await sleep(20);
+    }
+    await qmp.execute('cont');
+  } catch (err) {
+    if (err instanceof KtrialError) throw err;
+    await Promise.race([q.exited, sleep(500)]);
+    throw hostFailure(`QEMU could not resume the saved guest state ${stateFile}: ${(err as Error).message}`, { excerpt: q.stderr().trim() || undefined });
+  } finally {
+    qmp.close();
   }
 }
 

@@ -178,6 +178,33 @@ for (const [label, env, release, trialName] of kernels) {
     await t.rejects(vm.run('true', { timeoutMs: 1000 }), KtrialError, 'a closed VM refuses commands');
   });
 
+  t.test(`${label} kernel: a saved guest state starts identical guests`, { skip }, async (t) => {
+    const k = resolved as { kernel: string; config: string };
+    const dir = await mkdtemp(join(tmpdir(), `ktrial-vm-${label}-state-`));
+    const vm = await boot(k, dir);
+    t.teardown(() => vm.close());
+    const marker = randomBytes(8).toString('hex');
+    await vm.run(`echo ${marker} > /tmp/saved; sleep 1000 >/dev/null 2>&1 & echo $! > /tmp/sleeper`, { timeoutMs: 20_000 });
+    const saved = await vm.saveState(join(dir, 'guest.state'));
+    t.ok((await stat(join(dir, 'guest.state'))).size > 0, 'the state file is written');
+    t.notOk(await exists(join(dir, 'guest.state.partial')), 'no partial state file is left');
+    const after = await vm.run('cat /tmp/saved; echo changed > /tmp/saved; kill $(cat /tmp/sleeper)', { timeoutMs: 20_000 });
+    t.equal(after.stdout.trim(), marker, 'the saved guest goes on running after the save');
+    await vm.close();
+    for (const n of [1, 2]) {
+      const restored = await createVm({ ...saved, consoleLog: join(dir, `console-restored-${n}.log`) }, ctx);
+      try {
+        const r = await restored.run('cat /tmp/saved; kill -0 $(cat /tmp/sleeper) && echo sleeper-alive; cat /run/ktrial/token', { timeoutMs: 20_000 });
+        t.same(r.stdout.trim().split('\n'), [marker, 'sleeper-alive', vm.token], `restore ${n}: files, processes and the boot token are as they were saved, not as changed after`);
+        await restored.run('echo changed-again > /tmp/saved', { timeoutMs: 20_000 });
+        t.not(restored.pid, vm.pid, 'a QEMU of its own');
+      } finally {
+        await restored.close();
+      }
+    }
+    await t.rejects(createVm({ ...saved, restore: { ...saved.restore!, stateFile: join(dir, 'missing.state') }, consoleLog: join(dir, 'console-missing.log'), bootTimeoutMs: 20_000 }, ctx), KtrialError, 'a missing state file is an error, not a hang');
+  });
+
   t.test(`${label} kernel: a broken init fails fast with a console excerpt`, { skip }, async (t) => {
     const k = resolved as { kernel: string; config: string };
     const dir = await mkdtemp(join(tmpdir(), `ktrial-vm-${label}-broken-`));
