@@ -1,5 +1,7 @@
 // Loading a scenario file: YAML with positions, validation (schema plus whole-file
 // references), then normalisation into the typed Suite the runner works with.
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { badInput, formatWhere, type Where } from '../common/errors.js';
 import { validate } from '../common/schema.js';
 import { loadYamlFile, parseYaml, type Located, type YamlPath } from '../common/yaml.js';
@@ -7,7 +9,7 @@ import { actionOf, type ActionItem } from './actions.js';
 import { refine } from './combinators.js';
 import { expandSuite } from './expand.js';
 import { checkReferences, resolveCell, suiteSchema, type RawCase, type RawExpect, type RawIdentity, type RawMatrix, type RawMatrixStep, type RawStep, type RawSuite } from './schema.js';
-import type { Action, Capture, CapsSpec, CaseDef, Expectation, HelperDef, Identity, MatrixDef, Step, Suite } from './types.js';
+import type { Action, Capture, CapsSpec, CaseDef, Expectation, HelperDef, Identity, MatrixDef, Step, Suite, SuiteFile } from './types.js';
 
 const DEFAULT_CASE_TIMEOUT_S = 60;
 export const ROOT: Identity = { name: 'root', uid: 0, gid: 0 };
@@ -105,7 +107,7 @@ interface Ctx {
 function stepOf(s: RawStep | RawMatrixStep, path: YamlPath, ctx: Ctx): Step {
   const where = ctx.doc.where(path);
   const step: Step = {
-    kind: s.sh !== undefined ? 'sh' : 'agent',
+    kind: s.sh !== undefined || s.tap !== undefined ? 'sh' : 'agent',
     as: identityOf(s.as, ctx.identities),
     pre: actionsOf(s.pre),
     actions: [],
@@ -116,7 +118,12 @@ function stepOf(s: RawStep | RawMatrixStep, path: YamlPath, ctx: Ctx): Step {
   if (s.name !== undefined) step.name = s.name;
   if (s.timeout !== undefined) step.timeoutMs = s.timeout * 1000;
   if (s.sh !== undefined) step.sh = s.sh;
-  else if (s.do !== undefined) step.actions = actionsOf(s.do);
+  else if (s.tap !== undefined) {
+    step.sh = s.tap;
+    step.tap = true;
+    // A TAP program's exit status says whether some test point failed; the points say which.
+    step.expect = { outcome: 'any' };
+  } else if (s.do !== undefined) step.actions = actionsOf(s.do);
   else if (s.spawn !== undefined) {
     const sp = s.spawn;
     const helperName = typeof sp === 'string' ? sp : sp.helper;
@@ -202,6 +209,20 @@ function caseOf(c: RawCase, p: YamlPath, ctx: Ctx): Extract<CaseDef, { kind: 'ca
   return def;
 }
 
+/** The suite's files, host paths resolved against the suite file and checked to exist. */
+function filesOf(raw: RawSuite, doc: Located): SuiteFile[] {
+  return (raw.files ?? []).map((f, i) => {
+    const where = doc.where(['files', i]);
+    const base = { dest: f.dest, where };
+    if (f.selftest !== undefined) return { ...base, from: { selftest: f.selftest }, mode: f.mode ?? 0o755 };
+    const path = resolve(dirname(doc.file), f.src!);
+    if (!statSync(path, { throwIfNoEntry: false })?.isFile()) {
+      throw badInput(`file ${f.src} (${path}) does not exist or is not a regular file`, { where: doc.where(['files', i, 'src']), hint: 'src is relative to the suite file' });
+    }
+    return { ...base, from: { path }, mode: f.mode ?? 0o644 };
+  });
+}
+
 function normalise(raw: RawSuite, doc: Located): Suite {
   const identities: Record<string, Identity> = {};
   for (const [k, v] of Object.entries(raw.identities ?? {})) identities[k] = { ...identityOf(v, {}), name: v.description ? v.description : k };
@@ -218,6 +239,7 @@ function normalise(raw: RawSuite, doc: Located): Suite {
     vars: varsOf(raw.vars),
     identities,
     helpers: ctx.helpers,
+    files: filesOf(raw, doc),
     setup: stepsOf(raw.setup, ['setup'], ctx),
     cases,
     cleanup: stepsOf(raw.cleanup, ['cleanup'], ctx),

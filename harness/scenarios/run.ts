@@ -10,6 +10,24 @@ import type { Case, CaseResult, GuestExec, KnownIssue, Step, StepResult, Suite }
 import { applyKnownIssues, mergeRepeats, missingRequirements, notRunResult, whereText } from './verdicts.js';
 import type { KernelConfig } from '../config/kconfig.js';
 import { globMatch, substitute, substituteDeep, UnsetVariable } from './vars.js';
+import { flattenPoints, parseTap, pointVerdict, streamProblems, type TapStream } from './tap.js';
+
+/** A case for each test point of a tap step's stream, named CASE/POINT[/SUBPOINT...]. */
+export function tapCases(c: Pick<Case, 'suite' | 'name' | 'index' | 'where'>, stream: TapStream): CaseResult[] {
+  return flattenPoints(stream).map(({ path, point }) => {
+    const base = { suite: c.suite, name: [c.name, ...path].join('/'), index: c.index, ...(c.where ? { where: whereText(c.where) } : {}) };
+    const verdict = pointVerdict(point);
+    const reason = point.directive?.reason;
+    if (verdict === 'skipped') return notRunResult(base, 'skipped', `skipped by the test: ${reason || 'no reason given'}`);
+    const r: CaseResult = { ...base, kind: 'case', verdict, seconds: 0, steps: [] };
+    if (verdict === 'failed') {
+      const output = point.diagnostics.join('\n').trim();
+      r.failure = { step: `test point ${point.number} (output line ${point.line})`, command: '', expected: 'ok', actual: point.directive ? `not ok # ${point.directive.kind} ${reason}`.trim() : 'not ok', ...(output ? { output: trim(output) } : {}) };
+      r.reason = `test point ${point.number}: ${r.failure.actual}${output ? ` (${output.split('\n').at(-1)})` : ''}`;
+    } else if (reason) r.reason = `${point.directive!.kind}: ${reason}`;
+    return r;
+  });
+}
 
 export interface RunOptions {
   /** The kernel's config (CONFIG_X -> "y" | "m" | value). Without it requirements are not checked. */
@@ -31,6 +49,8 @@ export interface RunOptions {
   onCase?: (result: CaseResult) => void;
   /** One line per event worth telling the user. */
   log?: (line: string) => void;
+  /** Host paths of the programs images/recipes/selftests.yaml built, by name, for the suite's files. */
+  selftests?: Readonly<Record<string, string>>;
 }
 
 /** Whether --only's globs select a case, by its name or by suite/name; without globs every case is selected. */
@@ -90,6 +110,8 @@ const deadlineIn = (from: number, totalMs: number): Deadline => ({ at: from + to
 
 interface StepRun {
   result: StepResult;
+  /** A tap step's stream, when the program ran to the end. */
+  tap?: TapStream;
   vars?: Record<string, string>;
   crash?: { reason: string; excerpt: string };
   lost?: string;
@@ -104,6 +126,8 @@ class SuiteRun {
     private readonly suite: Suite,
     private readonly guest: GuestExec,
     private readonly opts: RunOptions,
+    /** The suite's files go into the guest once, before the first run's setup. */
+    private readonly copyFiles = true,
   ) {
     this.agent = opts.agentPath ?? AGENT_PATH;
   }
@@ -169,17 +193,25 @@ class SuiteRun {
     const obs = interpret(s, r);
     const j = judge(s.expect, obs);
     if (!j.passed) return { result: fail(j.actual, io) };
+    if (s.tap) {
+      const tap = parseTap(r.stdout);
+      const problems = streamProblems(tap);
+      const ran = { ...base, command, expected: 'a complete TAP stream', durationMs, exitCode: r.exitCode };
+      if (problems.length) return { result: { ...ran, actual: `${problems.join('; ')} (exit ${r.exitCode})`, passed: false, stdout: io.stdout, stderr: io.stderr }, tap };
+      return { result: { ...ran, actual: `${tap.points.length} test points (exit ${r.exitCode})`, passed: true }, tap };
+    }
     const cap = captureValues(s.capture, obs);
     if ('error' in cap) return { result: fail(cap.error, io) };
     return { result: { ...base, command, expected: j.expected, actual: j.actual, passed: true, durationMs, exitCode: r.exitCode }, vars: cap.vars };
   }
 
   /** Steps in order until one is not as expected; captures extend vars. */
-  private async steps(list: readonly Step[], phase: StepResult['phase'], vars: Record<string, string>, deadline: Deadline, tag: string, results: StepResult[], tolerateUnset = false): Promise<StepRun | undefined> {
+  private async steps(list: readonly Step[], phase: StepResult['phase'], vars: Record<string, string>, deadline: Deadline, tag: string, results: StepResult[], tolerateUnset = false, taps: TapStream[] = []): Promise<StepRun | undefined> {
     for (let i = 0; i < list.length; i++) {
       if (this.aborted()) return undefined;
       const run = await this.step(list[i]!, phase, i + 1, vars, deadline, tag, tolerateUnset);
       results.push(run.result);
+      if (run.tap) taps.push(run.tap);
       if (run.vars) Object.assign(vars, run.vars);
       if (run.crash || run.lost) return run;
       if (!run.result.passed && !tolerateUnset) return run;
@@ -202,7 +234,8 @@ class SuiteRun {
     if (crash) this.crashed = { index: 0, name: `stopping helpers (${tag ?? 'suite'})`, reason: crash.reason };
   }
 
-  private async runCase(c: Case, globals: Record<string, string>): Promise<CaseResult> {
+  /** The case, then a case for each test point its tap steps reported. */
+  private async runCase(c: Case, globals: Record<string, string>): Promise<CaseResult[]> {
     const started = Date.now();
     const timeoutMs = this.opts.caseTimeoutMs ?? c.timeoutMs;
     const vars: Record<string, string> = { ...globals, case: c.name, case_index: String(c.index) };
@@ -210,7 +243,8 @@ class SuiteRun {
     for (const [k, v] of Object.entries(c.vars)) vars[k] = substituteOr(v, vars);
     const tag = `${this.suite.name}.${c.index}`;
     const steps: StepResult[] = [];
-    const stop = await this.steps(c.steps, 'steps', vars, deadlineIn(started, timeoutMs), tag, steps);
+    const taps: TapStream[] = [];
+    const stop = await this.steps(c.steps, 'steps', vars, deadlineIn(started, timeoutMs), tag, steps, false, taps);
     let cleanupStop: StepRun | undefined;
     if (!stop?.crash && !stop?.lost && !this.aborted()) {
       cleanupStop = await this.steps(c.cleanup, 'cleanup', vars, deadlineIn(Date.now(), timeoutMs), tag, steps, true);
@@ -232,7 +266,10 @@ class SuiteRun {
     if (crash) this.crashed = { index: c.index, name: c.name, reason: crash.reason };
     if (lost) this.lost = `${lost} (in case ${c.index} "${c.name}")`;
     const bad = steps.find((s) => !s.passed);
-    if (this.aborted() && !crash) return { ...result, verdict: 'not-run', reason: 'the run was interrupted during this case', notRun: { cause: 'interrupted', detail: 'the run was interrupted during this case' } };
+    if (this.aborted() && !crash) return [{ ...result, verdict: 'not-run', reason: 'the run was interrupted during this case', notRun: { cause: 'interrupted', detail: 'the run was interrupted during this case' } }];
+    const points = taps.flatMap((t) => tapCases(c, t));
+    const wholeSkip = taps.find((t) => t.plan?.skip !== undefined && t.points.length === 0);
+    if (wholeSkip && !bad && !crash && !lost) return [notRunResult(result, 'skipped', `the test program skipped itself: ${wholeSkip.plan!.skip || 'no reason given'}`)];
     if (bad || crash || lost) {
       result.verdict = 'failed';
       if (bad) {
@@ -245,7 +282,7 @@ class SuiteRun {
       }
       if (lost && !crash) result.lost = lost;
     }
-    return result;
+    return [result, ...points];
   }
 
   private pseudo(kind: 'setup' | 'cleanup', steps: StepResult[], stop: StepRun | undefined, seconds: number): CaseResult {
@@ -297,7 +334,8 @@ class SuiteRun {
     for (const [k, v] of Object.entries(this.suite.vars)) globals[k] = substituteOr(v, globals);
     const t0 = Date.now();
     const setupSteps: StepResult[] = [];
-    const setupStop = await this.steps(this.suite.setup, 'setup', globals, deadlineIn(t0, this.opts.caseTimeoutMs ?? this.suite.timeoutMs), `${this.suite.name}.setup`, setupSteps);
+    const copyFailed = this.copyFiles ? await this.putFiles(setupSteps) : undefined;
+    const setupStop = copyFailed ?? await this.steps(this.suite.setup, 'setup', globals, deadlineIn(t0, this.opts.caseTimeoutMs ?? this.suite.timeoutMs), `${this.suite.name}.setup`, setupSteps);
     if (setupStop) {
       const r = this.pseudo('setup', setupSteps, setupStop, secs(Date.now() - t0));
       emit(r);
@@ -311,7 +349,7 @@ class SuiteRun {
 
     for (const c of cases) {
       const skip = this.notRunReason(c);
-      emit(skip ?? (await this.runCase(c, globals)));
+      for (const r of skip ? [skip] : await this.runCase(c, globals)) emit(r);
     }
     await this.cleanup(globals, emit);
     return results;
@@ -326,6 +364,27 @@ class SuiteRun {
     const r = this.pseudo('cleanup', steps, stop, secs(Date.now() - t0));
     if (stop?.crash) this.crashed = { index: -1, name: 'suite cleanup', reason: stop.crash.reason };
     if (r.verdict !== 'passed') emit(r);
+  }
+
+  /** Copy the suite's files into the guest, one setup step each; the failed one, if any. */
+  private async putFiles(results: StepResult[]): Promise<StepRun | undefined> {
+    for (const [i, f] of this.suite.files.entries()) {
+      const started = Date.now();
+      const what = 'path' in f.from ? f.from.path : `selftest ${f.from.selftest}`;
+      const host = 'path' in f.from ? f.from.path : this.opts.selftests?.[f.from.selftest];
+      const base = { phase: 'setup' as const, index: i + 1, name: `copy ${what} to ${f.dest}`, command: `copy ${host ?? what} to ${f.dest} (mode ${f.mode.toString(8)})`, expected: 'copied' };
+      try {
+        if (host === undefined) throw new Error(`${what} was not built for this run`);
+        if (!this.guest.copy) throw new Error('this guest cannot receive files');
+        await this.guest.copy(host, f.dest, f.mode);
+        results.push({ ...base, actual: 'copied', passed: true, durationMs: Date.now() - started });
+      } catch (err) {
+        const result = { ...base, actual: err instanceof Error ? err.message.split('\n')[0]! : String(err), passed: false, durationMs: Date.now() - started };
+        results.push(result);
+        return { result };
+      }
+    }
+    return undefined;
   }
 
   private async checkAgent(): Promise<void> {
@@ -354,7 +413,7 @@ export async function runSuiteRepeated(suite: Suite, guest: GuestExec, repeat: n
   const runs: CaseResult[][] = [];
   for (let i = 0; i < Math.max(1, repeat); i++) {
     opts.log?.(`${suite.name}: run ${i + 1} of ${repeat}`);
-    const r = await new SuiteRun(suite, guest, opts).run();
+    const r = await new SuiteRun(suite, guest, opts, i === 0).run();
     runs.push(r);
     if (r.some((c) => c.crash || c.notRun?.cause === 'kernel-crashed' || c.notRun?.cause === 'guest-lost') || opts.signal?.aborted) break;
   }

@@ -83,7 +83,7 @@ const timeout = int({ min: 1, max: 86_400, description: 'seconds' });
 // ---------------------------------------------------------------------------------------
 // Steps
 
-const KIND_KEYS = ['do', 'sh', 'spawn', 'stop', ...ACTION_KEYS];
+const KIND_KEYS = ['do', 'sh', 'tap', 'spawn', 'stop', ...ACTION_KEYS];
 
 const stepFields = {
   name: str({ description: 'what the step checks, for reports' }),
@@ -91,6 +91,7 @@ const stepFields = {
   pre: actionList('actions run as root with all capabilities before the identity is taken on, e.g. join a container'),
   do: oneOf([actionItem, list(actionItem, { minItems: 1 })], 'actions run in one agent process; the expectation is about the last'),
   sh: str({ description: 'a shell command; judged by exit status and stdout' }),
+  tap: str({ description: 'a shell command printing TAP or KTAP: each test point becomes a case named CASE/POINT; the step passes when the stream is complete' }),
   spawn: oneOf([str({ description: 'a helper name' }), obj({ helper: { schema: str(), required: true }, name: str({ pattern: VAR_NAME_RE, description: 'instance name (default: the helper name)' }) })], 'start a helper task; its pid becomes ${NAME.pid}'),
   stop: str({ description: 'a helper instance started earlier: send TERM and wait for it to exit' }),
   expect: expectSchema,
@@ -102,7 +103,9 @@ const stepFields = {
 function stepRules(s: Infer<typeof stepObj>, path: YamlPath, out: Issue[]): void {
   const kind = exactlyOne(s, path, out, KIND_KEYS, 'a step');
   const ex = s.expect;
-  if (kind === 'sh') {
+  if (kind === 'tap' && ex !== undefined) {
+    out.push({ path: [...path, 'expect'], atKey: true, message: 'a tap step has no expect: each of its test points is judged by its own ok / not ok and directive' });
+  } else if (kind === 'sh') {
     const fails = ex === 'error' || (typeof ex === 'string' && ex.startsWith('E')) || (isMap(ex) && (ex.errno !== undefined || ex.error !== undefined || ex.values !== undefined));
     if (fails) out.push({ path: [...path, 'expect'], message: 'a sh step is judged by its exit status and stdout: use exit/output/match, not errno or values' });
   } else if (kind && isMap(ex) && ex.exit !== undefined) {
@@ -110,7 +113,7 @@ function stepRules(s: Infer<typeof stepObj>, path: YamlPath, out: Issue[]): void
   }
 }
 
-const stepObj = obj(stepFields, { description: 'one step: exactly one of do, sh, spawn, stop or an action key' });
+const stepObj = obj(stepFields, { description: 'one step: exactly one of do, sh, tap, spawn, stop or an action key' });
 export const stepSchema = named('step', refine(stepObj, stepRules));
 const steps = (description: string) => list(stepSchema, { description });
 
@@ -205,6 +208,20 @@ export const suiteSchema = obj(
     vars: varsDict,
     identities: dict(identityObj, { keyPattern: nameKey }),
     helpers: dict(helperSchema, { keyPattern: nameKey }),
+    files: list(
+      refine(
+        obj({
+          src: str({ description: 'a host file, relative to the suite file' }),
+          selftest: str({ pattern: /^[A-Za-z0-9._-]+$/, description: 'a program images/recipes/selftests.yaml builds' }),
+          dest: { schema: str({ pattern: /^\/[^\0]*[^/]$/, description: 'absolute path in the guest' }), required: true },
+          mode: int({ min: 0, max: 0o7777, description: 'file mode (default 0o644 for src, 0o755 for selftest)' }),
+        }),
+        (f, path, out) => {
+          if ((f.src === undefined) === (f.selftest === undefined)) out.push({ path, message: 'a file needs exactly one of src (a host file) and selftest (a program images/recipes/selftests.yaml builds)' });
+        },
+      ),
+      { description: 'files put into the guest once per guest, before setup' },
+    ),
     setup: steps('run once before the cases; a failure means no case runs'),
     cases: { schema: list(caseItem, { minItems: 1 }), required: true },
     cleanup: steps('run once after the cases'),

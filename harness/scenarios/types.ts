@@ -51,6 +51,8 @@ export interface Step {
   /** What the step checks, as written in the file; reports fall back to stepLabel(). */
   name?: string;
   kind: 'agent' | 'sh';
+  /** A sh step whose stdout is TAP or KTAP: each test point becomes a case (harness/scenarios/tap.ts). */
+  tap?: true;
   as: Identity;
   /** Run as root with every capability before the identity is taken on. */
   pre: Action[];
@@ -109,6 +111,15 @@ export interface MatrixDef {
 
 export type CaseDef = { kind: 'case'; def: Omit<Case, 'suite' | 'index' | 'timeoutMs'> & { timeoutMs?: number } } | { kind: 'matrix'; def: MatrixDef };
 
+/** A file put into the guest once per guest, before the suite's setup. */
+export interface SuiteFile {
+  /** A host file (absolute, resolved against the suite file), or a program images/recipes/selftests.yaml builds. */
+  from: { path: string } | { selftest: string };
+  dest: string;
+  mode: number;
+  where?: Where;
+}
+
 export interface Suite {
   name: string;
   description?: string;
@@ -119,6 +130,7 @@ export interface Suite {
   vars: Record<string, string>;
   identities: Record<string, Identity>;
   helpers: Record<string, HelperDef>;
+  files: SuiteFile[];
   setup: Step[];
   cases: CaseDef[];
   cleanup: Step[];
@@ -136,7 +148,9 @@ export type NotRunCause =
   | 'setup-failed'
   | 'guest-lost'
   | 'interrupted'
-  | 'filtered';
+  | 'filtered'
+  /** A TAP test point with a SKIP directive: the test itself found it could not run. */
+  | 'skipped';
 
 export interface StepResult {
   phase: 'setup' | 'steps' | 'cleanup';
@@ -189,6 +203,8 @@ export interface CaseResult {
 
 /** What the runner needs from a booted guest. harness/vm provides it. */
 export interface GuestExec {
+  /** Upload a host file to an absolute guest path with this mode (needed by suites with files). */
+  copy?(hostPath: string, guestPath: string, mode: number): Promise<void>;
   exec(command: string, opts: { timeoutMs: number }): Promise<{ exitCode: number; stdout: string; stderr: string; durationMs: number }>;
   /** A panic or oops the console has shown since the last call, if any. */
   kernelCrash(): { reason: string; excerpt: string } | undefined;
