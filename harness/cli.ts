@@ -1,8 +1,9 @@
 // ktrial's command line. Each command runs the stages it needs in order; every failure is
 // turned into one message and one exit code by its class.
 import { parseArgs } from 'node:util';
-import { join } from 'node:path';
-import { Interrupted, KtrialError, renderFailure } from './common/errors.js';
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { badInput, Interrupted, KtrialError, renderFailure } from './common/errors.js';
 import { SETUP_PACKAGES } from './common/hosttools.js';
 import { Progress } from './common/progress.js';
 import { run } from './common/proc.js';
@@ -68,6 +69,8 @@ options for run:
                         patched, configured or built), 128 abort (host problem, bad input)
 options for boot:
   --shell | -- COMMAND...
+  --copy SRC:DEST       put the host file SRC at the absolute guest path DEST, with SRC's
+                        mode, before the shell or command (repeatable)
 options for list:
   --only GLOB           only the cases whose name matches, as for run (repeatable)
 options for cache:
@@ -122,15 +125,30 @@ async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
   return BISECT[verdict];
 }
 
+/** A --copy SRC:DEST argument: a host file and an absolute guest path, checked before the build. */
+async function copyArgument(arg: string): Promise<{ src: string; dest: string; mode: number }> {
+  const m = /^(.+):(\/.*[^/])$/.exec(arg);
+  if (!m) throw new UsageError(`--copy ${arg}: expected SRC:DEST, a host file and an absolute guest path`, 'boot');
+  const src = resolve(m[1]!);
+  const st = await stat(src).catch(() => undefined);
+  if (!st?.isFile()) throw badInput(`--copy ${arg}: ${src} does not exist or is not a regular file`, { hint: 'SRC is a host file, relative to the current directory' });
+  return { src, dest: m[2]!, mode: st.mode & 0o7777 };
+}
+
 async function cmdBoot(args: string[], ctx: StageContext): Promise<number> {
   const dash = args.indexOf('--');
   const command = dash >= 0 ? args.slice(dash + 1) : [];
-  const { values, positionals } = parseArgs({ args: dash >= 0 ? args.slice(0, dash) : args, allowPositionals: true, options: { ...COMMON_OPTIONS, shell: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args: dash >= 0 ? args.slice(0, dash) : args, allowPositionals: true, options: { ...COMMON_OPTIONS, shell: { type: 'boolean' }, copy: { type: 'string', multiple: true } } });
   const plan = await planFrom(positionals, values, 'boot', ctx);
   if (!values.shell && command.length === 0) throw new UsageError('boot needs --shell or -- COMMAND', 'boot');
+  const copies = await Promise.all((values.copy ?? []).map(copyArgument));
   const vm = await bootKernel(await kernelFor(plan, ctx), plan, ctx);
   try {
     ctx.progress.info(`guest up (${vm.accel}); console log: ${join(plan.outDir, 'console.log')}`);
+    for (const c of copies) {
+      await vm.copy(c.src, c.dest, c.mode);
+      ctx.progress.info(`copied ${c.src} to the guest's ${c.dest}`);
+    }
     const code = values.shell ? await interactiveShell(vm) : await runCommandInGuest(vm, command);
     // An interrupt kills QEMU, which ends the command with a lost connection (255): the
     // run was interrupted, and says so with 130.

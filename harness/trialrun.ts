@@ -9,7 +9,8 @@ import { ktrialRevision } from './common/revision.js';
 import { buildGuestImage, type ExtraProgram } from './image/index.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
-import { casesNotRun, loadSuite, runSuiteRepeated, unmatchedIssueNotes, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
+import { buildSelftests } from './image/selftests.js';
+import { casesNotRun, loadSuite, runSuiteRepeated, suiteSelftests, unmatchedIssueNotes, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
 import type { RunPlan } from './runplan.js';
 import { exactSourceArgument } from './source/source.js';
 import { eraNamed, optionsWithImplied } from './eras/eras.js';
@@ -62,6 +63,7 @@ export function guestExec(vm: Vm): GuestExec & { warnings: string[] } {
   const warnings: string[] = [];
   return {
     warnings,
+    copy: (hostPath, guestPath, mode) => vm.copy(hostPath, guestPath, mode),
     async exec(command, opts) {
       const r = await vm.run(command, { timeoutMs: opts.timeoutMs });
       // The runner tells a slow command from a lost guest by its own probe; a timed-out
@@ -106,6 +108,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
     const kernel = await kernelFor(plan, ctx);
     results.kernel = { release: kernel.manifest.kernelRelease, arch: 'x86_64', source: kernel.manifest.source.id, config: kernel.manifest.config.finalSha256, compiler: kernel.manifest.toolchain.ccVersion, cached: kernel.cacheHit };
     rerun.command = rerunCommand(plan, kernel.manifest.toolchain.cc, exactSourceArgument(kernel.manifest.source.origin) ?? plan.source);
+    const selftests = await buildSelftests(suites.flatMap(suiteSelftests), ctx);
     vm = await bootKernel(kernel, plan, ctx);
     results.kernel.accelerator = vm.accel;
     results.kernel.cpus = plan.cpus;
@@ -121,6 +124,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
           ...(plan.only ? { only: plan.only } : {}),
           ...(caseS !== undefined ? { caseTimeoutMs: caseS * 1000 } : {}),
           signal: ctx.signal,
+          selftests,
           onCase: (c: CaseResult) => status(`last: ${c.name} ${c.verdict}`),
           log: (l: string) => ctx.progress.info(l),
         }),

@@ -80,7 +80,7 @@ async function sourcesDigest(sources: string[]): Promise<{ digest: string; files
   return { digest: hashValue(files), files };
 }
 
-async function compileStatic(sources: string[], cflags: string[], out: string, ctx: StageContext, what: string): Promise<void> {
+export async function compileStatic(sources: string[], cflags: string[], out: string, ctx: StageContext, what: string): Promise<void> {
   const r = await run('musl-gcc', ['-static', ...cflags, '-o', out, ...sources.map(inRepo)], { signal: ctx.signal });
   if (r.exitCode !== 0) {
     throw badInput(`guest image: compiling ${what} with musl-gcc failed`, { excerpt: r.all.trim().split('\n').slice(-25).join('\n'), hint: `fix the C source (${sources.join(', ')})` });

@@ -97,6 +97,21 @@ const imageSchema = obj({
   files: dict(obj({ mode: { schema: mode, required: true }, text: { schema: str(), required: true } }), { keyPattern: /^\// }),
 });
 
+export interface SelftestRecipe {
+  package: string;
+  programs: Record<string, { sources: string[]; include?: string[]; cflags?: string[] }>;
+}
+
+const treePath = str({ pattern: /^(?!\/)(?!.*\.\.)[A-Za-z0-9._/+-]+$/, description: 'a path inside the kernel tree' });
+
+const selftestSchema = obj({
+  package: { schema: str({ pattern: /^linux-source-[0-9.]+$/ }), required: true },
+  programs: {
+    schema: dict(obj({ sources: { schema: list(treePath, { minItems: 1 }), required: true }, include: list(treePath), cflags: list(str()) }), { keyPattern: /^[A-Za-z0-9._-]+$/ }),
+    required: true,
+  },
+});
+
 export interface Loaded<T> {
   recipe: T;
   /** The recipe file's exact text, for cache keys. */
@@ -118,6 +133,10 @@ export async function loadUserlandRecipe(file = join(recipesDir(), 'userland.yam
     names.add(c.name);
   }
   return l;
+}
+
+export async function loadSelftestRecipe(file = join(recipesDir(), 'selftests.yaml')): Promise<Loaded<SelftestRecipe>> {
+  return load<SelftestRecipe>(file, selftestSchema, 'guest selftests recipe');
 }
 
 export async function loadImageRecipe(file = join(recipesDir(), 'image.yaml')): Promise<Loaded<ImageRecipe>> {

@@ -54,7 +54,7 @@ export async function toolchainFacts(): Promise<Record<string, string>> {
 }
 
 /** A directory of symlinks to the host's uapi header directories named by the recipe. */
-async function uapiDir(recipe: UserlandRecipe, dest: string): Promise<void> {
+export async function uapiDir(recipe: UserlandRecipe, dest: string): Promise<void> {
   await mkdir(dest, { recursive: true });
   const multiarch = (await readdir('/usr/include').catch(() => [] as string[])).filter((d) => /-linux-gnu[a-z0-9]*$/.test(d)).sort();
   for (const name of recipe.uapi_headers) {

@@ -1,7 +1,7 @@
 // The short human summary printed at the end of a run: what ran, what did not go as
 // expected (expected and actual side by side), and why cases did not run.
 import type { CaseResult } from '../scenarios/index.js';
-import { countVerdicts } from '../scenarios/index.js';
+import { countVerdicts, isAsExpected } from '../scenarios/index.js';
 import { effectiveStatus, exitCodeFor } from './status.js';
 import { shellLine } from '../common/shell.js';
 import { caseTitle, fmtSeconds } from './text.js';
@@ -82,7 +82,7 @@ export function toSummary(r: RunResults): string {
     status === 'ok'
       ? 'every case as expected'
       : status === 'unexpected'
-        ? `${r.cases.filter((c) => c.verdict === 'failed' || c.verdict === 'unexpectedly-passed' || c.verdict === 'flaky' || (c.verdict === 'not-run' && !['missing-requirement', 'filtered'].includes(c.notRun?.cause ?? ''))).length} case(s) not as expected`
+        ? `${r.cases.filter((c) => !isAsExpected(c)).length} case(s) not as expected`
         : status === 'kernel'
           ? 'the kernel failed'
           : status === 'host'

@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { badInput, formatWhere, type Where } from '../common/errors.js';
 import { validate } from '../common/schema.js';
 import { loadYamlFile, parseYaml, type Located, type YamlPath } from '../common/yaml.js';
+import { loadSelftestRecipe } from '../image/recipe.js';
 import { actionOf, type ActionItem } from './actions.js';
 import { refine } from './combinators.js';
 import { expandSuite } from './expand.js';
@@ -19,8 +20,22 @@ export const NOBODY: Identity = { name: 'nobody', uid: 65534, gid: 65534 };
 const fullSchema = refine(suiteSchema, (raw, _path, out) => checkReferences(raw, out));
 
 export async function loadSuite(file: string): Promise<Suite> {
-  return suiteFrom(await loadYamlFile(file, 'scenario file', 'check the path to the scenario file'));
+  const suite = suiteFrom(await loadYamlFile(file, 'scenario file', 'check the path to the scenario file'));
+  const wanted = suiteSelftests(suite);
+  if (wanted.length) {
+    const { recipe, file: recipeFile } = await loadSelftestRecipe();
+    const known = Object.keys(recipe.programs);
+    for (const f of suite.files) {
+      if ('selftest' in f.from && !known.includes(f.from.selftest)) {
+        throw badInput(`no selftest "${f.from.selftest}" in ${recipeFile} (it builds: ${known.join(', ')})`, { ...(f.where ? { where: f.where } : {}), hint: 'name a program of images/recipes/selftests.yaml, or add it there' });
+      }
+    }
+  }
+  return suite;
 }
+
+/** The selftests a suite's files name (built by harness/image/selftests.ts). */
+export const suiteSelftests = (suite: Suite): string[] => suite.files.flatMap((f) => ('selftest' in f.from ? [f.from.selftest] : []));
 
 export function parseSuite(text: string, file: string): Suite {
   return suiteFrom(parseYaml(text, file));

@@ -198,7 +198,9 @@ class SuiteRun {
       const problems = streamProblems(tap);
       const ran = { ...base, command, expected: 'a complete TAP stream', durationMs, exitCode: r.exitCode };
       if (problems.length) return { result: { ...ran, actual: `${problems.join('; ')} (exit ${r.exitCode})`, passed: false, stdout: io.stdout, stderr: io.stderr }, tap };
-      return { result: { ...ran, actual: `${tap.points.length} test points (exit ${r.exitCode})`, passed: true }, tap };
+      // Test programs often print a failure's details on stderr (kselftest_harness does): kept with the step.
+      const failedPoint = flattenPoints(tap).some(({ point }) => pointVerdict(point) === 'failed');
+      return { result: { ...ran, actual: `${tap.points.length} test points (exit ${r.exitCode})`, passed: true, ...(failedPoint && io.stderr ? { stderr: io.stderr } : {}) }, tap };
     }
     const cap = captureValues(s.capture, obs);
     if ('error' in cap) return { result: fail(cap.error, io) };

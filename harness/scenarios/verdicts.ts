@@ -22,8 +22,8 @@ export function casesNotRun(suite: Suite, cause: NotRunCause, detail: string): C
 
 export const whereText = (w: { file: string; line?: number }) => (w.line !== undefined ? `${w.file}:${w.line}` : w.file);
 
-/** Causes of "not run" that are no cause for concern. */
-const BENIGN_NOT_RUN: readonly NotRunCause[] = ['missing-requirement', 'filtered'];
+/** Causes of "not run" that are no cause for concern; a TAP SKIP is a test finding its requirement missing. */
+const BENIGN_NOT_RUN: readonly NotRunCause[] = ['missing-requirement', 'filtered', 'skipped'];
 
 /** The case went as the trial said it would. */
 export function isAsExpected(c: CaseResult): boolean {

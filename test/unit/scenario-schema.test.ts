@@ -52,7 +52,7 @@ t.test('wrong types and bad values point at the value', async (t) => {
 });
 
 t.test('a step needs exactly one thing to do', async (t) => {
-  t.match(problems(`${head}cases:\n  - name: one\n    steps:\n      - expect: ok\n`).join('\n'), /^s\.yaml:10:9: a step needs one of: do, sh, spawn, stop, unshare, clone/m);
+  t.match(problems(`${head}cases:\n  - name: one\n    steps:\n      - expect: ok\n`).join('\n'), /^s\.yaml:10:9: a step needs one of: do, sh, tap, spawn, stop, unshare, clone/m);
   t.match(problems(`${head}cases:\n  - name: one\n    steps:\n      - unshare: uts\n        sethostname: x\n`).join('\n'), /^s\.yaml:11:9: a step has both "unshare" and "sethostname"; put several actions in a list under "do"/m);
   t.match(problems(`${head}cases:\n  - name: one\n    steps:\n      - sh: "true"\n        expect: EPERM\n`).join('\n'), /^s\.yaml:11:17: a sh step is judged by its exit status/m);
 });

@@ -15,7 +15,7 @@ const fixture = (name: string) => readFileSync(repoPath(`test/fixtures/tap/${nam
 // in source order; kselftest_harness names each "global.NAME".
 const CLOSE_RANGE_TESTS = ['core_close_range', 'close_range_unshare', 'close_range_unshare_capped', 'close_range_cloexec', 'close_range_cloexec_unshare', 'close_range_cloexec_syzbot', 'close_range_cloexec_unshare_syzbot', 'close_range_bitmap_corruption'];
 
-for (const file of ['close_range_test.host.txt']) {
+for (const file of ['close_range_test.host.txt', 'close_range_test.guest-6.1.txt']) {
   t.test(`${file}: kselftest_harness output`, async (t) => {
     const s = parseTap(fixture(file));
     t.same(streamProblems(s), []);
@@ -26,12 +26,37 @@ for (const file of ['close_range_test.host.txt']) {
   });
 }
 
-t.test('clone3 (kselftest.h): 17 points, as ksft_set_plan(17) in clone3.c announces', async (t) => {
-  const s = parseTap(fixture('clone3.host.txt'));
+for (const file of ['clone3.host.txt', 'clone3.guest-6.1.txt']) {
+  t.test(`${file} (kselftest.h): 17 points, as ksft_set_plan(17) in clone3.c announces`, async (t) => {
+    const s = parseTap(fixture(file));
+    t.same(streamProblems(s), []);
+    t.equal(s.points.length, 17);
+    t.same(s.points.map((p) => p.number), Array.from({ length: 17 }, (_, i) => i + 1));
+    t.match(s.points[3]!.diagnostics.join('\n'), /expected -22/);
+  });
+}
+
+t.test('mincore_selftest on the 6.1 smoke kernel: passes and real failures', async (t) => {
+  const text = fixture('mincore_selftest.guest-6.1.txt');
+  const s = parseTap(text);
   t.same(streamProblems(s), []);
-  t.equal(s.points.length, 17);
-  t.same(s.points.map((p) => p.number), Array.from({ length: 17 }, (_, i) => i + 1));
-  t.match(s.points[3]!.diagnostics.join('\n'), /expected -22/);
+  const printed = [...text.matchAll(/^(not )?ok \d+ (\S+)$/gm)].map((m) => [m[2], m[1] ? 'failed' : 'passed']);
+  t.equal(printed.length, 5);
+  t.same(s.points.map((p) => [p.description, pointVerdict(p)]), printed);
+  const cases = tapCases({ suite: 'k', name: 'mincore', index: 1 }, s);
+  t.match(cases[1]!.failure?.output, /FAIL\s+global\.check_anonymous_locked_pages/, 'a failed point keeps the lines printed before it');
+});
+
+t.test('clone3_set_tid in the guest: forked children flushed copies of the buffered stdout, so the stream is garbled', async (t) => {
+  const text = fixture('clone3_set_tid.guest-6.1.txt');
+  const s = parseTap(text);
+  const printed = [...text.matchAll(/^ok (\d+) /gm)].map((m) => Number(m[1]));
+  t.equal(s.plan?.count, 29);
+  t.equal(s.points.length, printed.length);
+  t.ok(printed.length > 29, 'more result lines than planned');
+  const problems = streamProblems(s);
+  t.match(problems, [/test 18 where test 19 was due/]);
+  t.match(problems.at(-1), new RegExp(`plan announced 29 tests, ${printed.length} reported`));
 });
 
 t.test('directives: SKIP, TODO, kselftest XFAIL, XPASS and error; escaped #', async (t) => {
