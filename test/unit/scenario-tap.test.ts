@@ -2,9 +2,12 @@
 // see its README) and on the format's edge cases: directives, nesting in its three forms,
 // plans that are not met, Bail out!, YAML blocks; and the cases a stream turns into.
 import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { repoPath } from '../../harness/common/paths.js';
-import { parseSuite } from '../../harness/scenarios/load.js';
+import { loadSuite, parseSuite } from '../../harness/scenarios/load.js';
 import { runSuite, tapCases } from '../../harness/scenarios/run.js';
 import { flattenPoints, parseTap, pointVerdict, streamProblems } from '../../harness/scenarios/tap.js';
 import type { GuestExec } from '../../harness/scenarios/types.js';
@@ -169,4 +172,13 @@ t.test('suite files are checked when the suite is loaded', async (t) => {
   t.throws(() => parseSuite(SUITE.replace('close_range_test.host.txt', 'missing.txt'), repoPath('test/fixtures/tap/suite.yaml')), { message: /missing\.txt .*does not exist/, where: { line: 3 } });
   t.throws(() => parseSuite(SUITE.replace('{src: close_range_test.host.txt, dest: /opt/out.txt}', '{dest: /opt/out.txt}'), repoPath('test/fixtures/tap/suite.yaml')), /exactly one of src/);
   t.throws(() => parseSuite(SUITE.replace('      - tap: /opt/prog', '      - tap: /opt/prog\n        expect: ok'), repoPath('test/fixtures/tap/suite.yaml')), /a tap step has no expect/);
+});
+
+t.test('a selftest the recipe does not build is reported when the suite is loaded, at its line', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ktrial-tap-'));
+  const file = join(dir, 'suite.yaml');
+  await writeFile(file, SUITE.replace('{src: close_range_test.host.txt, dest: /opt/out.txt}', '{selftest: no_such_test, dest: /opt/x}'));
+  await t.rejects(loadSuite(file), { message: /no selftest "no_such_test" in .*selftests\.yaml \(it builds: close_range_test/, where: { file, line: 3 } });
+  await writeFile(file, SUITE.replace('{src: close_range_test.host.txt, dest: /opt/out.txt}', '{selftest: close_range_test, dest: /opt/x}'));
+  t.same((await loadSuite(file)).files.map((f) => [f.from, f.dest, f.mode.toString(8)]), [[{ selftest: 'close_range_test' }, '/opt/x', '755']]);
 });
