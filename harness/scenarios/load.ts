@@ -226,8 +226,12 @@ function caseOf(c: RawCase, p: YamlPath, ctx: Ctx): Extract<CaseDef, { kind: 'ca
 
 /** The suite's files, host paths resolved against the suite file and checked to exist. */
 function filesOf(raw: RawSuite, doc: Located): SuiteFile[] {
+  const dests = new Map<string, number>();
   return (raw.files ?? []).map((f, i) => {
     const where = doc.where(['files', i]);
+    const first = dests.get(f.dest);
+    if (first !== undefined) throw badInput(`two files go to ${f.dest} (the first is files[${first}])`, { where: doc.where(['files', i, 'dest']), hint: 'give each file its own dest' });
+    dests.set(f.dest, i);
     const base = { dest: f.dest, where };
     if (f.selftest !== undefined) return { ...base, from: { selftest: f.selftest }, mode: f.mode ?? 0o755 };
     const path = resolve(dirname(doc.file), f.src!);

@@ -171,6 +171,7 @@ t.test('a program that skips itself as a whole is not run', async (t) => {
 t.test('suite files are checked when the suite is loaded', async (t) => {
   t.throws(() => parseSuite(SUITE.replace('close_range_test.host.txt', 'missing.txt'), repoPath('test/fixtures/tap/suite.yaml')), { message: /missing\.txt .*does not exist/, where: { line: 3 } });
   t.throws(() => parseSuite(SUITE.replace('{src: close_range_test.host.txt, dest: /opt/out.txt}', '{dest: /opt/out.txt}'), repoPath('test/fixtures/tap/suite.yaml')), /exactly one of src/);
+  t.throws(() => parseSuite(SUITE.replace('files:\n', 'files:\n  - {src: clone3.host.txt, dest: /opt/out.txt}\n'), repoPath('test/fixtures/tap/suite.yaml')), { message: /two files go to \/opt\/out\.txt/, where: { line: 4 } });
   t.throws(() => parseSuite(SUITE.replace('      - tap: /opt/prog', '      - tap: /opt/prog\n        expect: ok'), repoPath('test/fixtures/tap/suite.yaml')), /a tap step has no expect/);
 });
 
