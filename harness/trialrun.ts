@@ -14,7 +14,7 @@ import { casesNotRun, loadSuite, runSuiteRepeated, suiteSelftests, unmatchedIssu
 import type { RunPlan } from './runplan.js';
 import { exactSourceArgument } from './source/source.js';
 import { eraNamed, optionsWithImplied } from './eras/eras.js';
-import { bootGuest, FATAL_KINDS, type Vm } from './vm/index.js';
+import { bootGuest, FATAL_KINDS, WARNING_KINDS, type ConsoleEvent, type Vm } from './vm/index.js';
 
 /** The scenario agent travels in every guest image. */
 export const AGENT_PROGRAM: ExtraProgram = { name: 'ktrial-agent', sources: ['images/agent/agent.c'], installPath: '/usr/bin/ktrial-agent' };
@@ -51,18 +51,14 @@ export async function bootKernel(kernel: KernelArtifacts, plan: RunPlan, ctx: St
   );
 }
 
-/** Console events that end a run: the kernel can no longer be trusted after them. */
-const CRASH_KINDS = new Set<string>([...FATAL_KINDS, 'bug']);
-
 /**
- * The scenario runner's view of the VM. Warnings and lockdep reports do not stop the run;
- * they are collected into `warnings` for the results' notes.
+ * The scenario runner's view of the VM. Warnings (the kernel goes on after them) are kept
+ * for the runner, which judges them with the case they happened in.
  */
-export function guestExec(vm: Vm): GuestExec & { warnings: string[] } {
+export function guestExec(vm: Vm): GuestExec {
   let mark = vm.console.mark();
-  const warnings: string[] = [];
+  const warnings: ConsoleEvent[] = [];
   return {
-    warnings,
     copy: (hostPath, guestPath, mode) => vm.copy(hostPath, guestPath, mode),
     async exec(command, opts) {
       const r = await vm.run(command, { timeoutMs: opts.timeoutMs });
@@ -77,10 +73,14 @@ export function guestExec(vm: Vm): GuestExec & { warnings: string[] } {
     kernelCrash() {
       const problems = vm.console.problemsSince(mark);
       mark = vm.console.mark();
-      for (const p of problems) if (!CRASH_KINDS.has(p.kind)) warnings.push(`console ${p.kind} at line ${p.line}: ${p.text}`);
-      const first = problems.find((p) => CRASH_KINDS.has(p.kind));
+      warnings.push(...problems.filter((p) => WARNING_KINDS.has(p.kind)));
+      const first = problems.find((p) => FATAL_KINDS.has(p.kind));
       if (!first) return undefined;
       return { reason: `${first.kind}: ${first.text}`, excerpt: vm.console.excerpt(first.line, 3, 15) };
+    },
+    kernelWarnings() {
+      // Excerpts are cut when the case is judged, so a report printed over a while is whole.
+      return warnings.splice(0).map((w) => ({ kind: w.kind, text: w.text, excerpt: vm.console.excerpt(w.line, 3, 60) }));
     },
   };
 }
@@ -131,7 +131,6 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
       );
       results.cases.push(...cases);
       reported.add(suite.name);
-      if (guest.warnings.length) (results.notes ??= []).push(...guest.warnings.splice(0).map((w) => `${suite.name}: ${w}`));
       if (cases.some((c) => c.crash || c.notRun?.cause === 'guest-lost')) break;
     }
   } catch (err) {

@@ -30,7 +30,7 @@ const stepLines = (c: CaseResult, field: 'expected' | 'actual') => c.steps.map((
 export function cellOf(c: CaseResult | undefined): CompareCell {
   if (!c) return { verdict: 'missing' };
   const f = c.failure;
-  const excerpt = c.crash?.excerpt ?? f?.output;
+  const excerpt = c.crash?.excerpt ?? c.warnings?.find((w) => !w.knownIssue)?.excerpt ?? f?.output;
   return {
     verdict: c.verdict,
     ...(c.reason ? { reason: c.reason } : c.notRun ? { reason: c.notRun.detail } : {}),

@@ -31,7 +31,7 @@ const cellSchema = obj(
     step: str({ description: 'the first step that did not go as expected' }),
     expected: str({ description: "that step's expectation, or every step's (one line each) when none failed" }),
     actual: str({ description: "that step's actual outcome, or every step's (one line each) when none failed" }),
-    excerpt: str({ description: "the crash's console excerpt, or the failed step's output" }),
+    excerpt: str({ description: "the console excerpt of the crash or of the first kernel warning not known, or the failed step's output" }),
   },
   { description: 'one case in one run' },
 );

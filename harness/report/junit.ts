@@ -25,6 +25,7 @@ function details(c: CaseResult): string {
   if (c.runs) parts.push(`runs: ${c.runs.join(', ')}`);
   if (c.knownIssue) parts.push(`known issue: ${c.knownIssue.reason}${c.knownIssue.finding ? ` (${c.knownIssue.finding})` : ''}`);
   if (c.where) parts.push(`at ${c.where}`);
+  for (const w of c.warnings ?? []) parts.push(`kernel warning${w.knownIssue ? ` (known: ${w.knownIssue.reason})` : ''}: ${w.kind}: ${w.text}`, 'console:', w.excerpt);
   return parts.join('\n');
 }
 
@@ -41,7 +42,7 @@ function testcase(c: CaseResult, classname: string): string {
       return `${open}>\n      <skipped${attr('message', `expected failure: ${c.reason ?? ''}`)}/>\n    </testcase>`;
     case 'failed':
       if (c.crash) return body('error', 'kernel-crash', c.reason ?? `the kernel crashed: ${c.crash.reason}`, [details(c), 'console:', c.crash.excerpt].filter(Boolean).join('\n'));
-      return body('failure', 'failed', c.reason ?? 'failed', details(c));
+      return body('failure', !c.failure && c.warnings?.some((w) => !w.knownIssue) ? 'kernel-warning' : 'failed', c.reason ?? 'failed', details(c));
     case 'unexpectedly-passed':
       return body('failure', 'unexpected-pass', c.reason ?? 'passed although a known issue says it fails', details(c));
     case 'flaky':

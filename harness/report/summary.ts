@@ -14,15 +14,22 @@ function failureLines(c: CaseResult): string[] {
   if (c.failure) {
     out.push(`  ${c.failure.step}`, `    expected: ${c.failure.expected}`, `    actual:   ${c.failure.actual}`);
   }
+  // The start of a console excerpt matters most: the report's first line and frames.
+  const excerpt = (text: string) => {
+    const lines = text.trimEnd().split('\n');
+    out.push('  console:', ...lines.slice(0, EXCERPT_LINES).map((l) => `    | ${l}`));
+    if (lines.length > EXCERPT_LINES) out.push(`    | ... ${lines.length - EXCERPT_LINES} more line(s) in results.json and console.log`);
+  };
   if (c.crash) {
     if (!c.failure) out.push(`  the kernel crashed: ${c.crash.reason}`);
-    out.push('  console:');
-    // The start matters most: the panic or oops line and the first frames.
-    const lines = c.crash.excerpt.trimEnd().split('\n');
-    out.push(...lines.slice(0, EXCERPT_LINES).map((l) => `    | ${l}`));
-    if (lines.length > EXCERPT_LINES) out.push(`    | ... ${lines.length - EXCERPT_LINES} more line(s) in results.json and console.log`);
+    excerpt(c.crash.excerpt);
   }
-  if (!c.failure && !c.crash && c.reason) out.push(`  ${c.reason}`);
+  const unknownWarnings = (c.warnings ?? []).filter((w) => !w.knownIssue);
+  for (const w of unknownWarnings) {
+    out.push(`  the kernel warned: ${w.kind}: ${w.text}`);
+    excerpt(w.excerpt);
+  }
+  if (!c.failure && !c.crash && !unknownWarnings.length && c.reason) out.push(`  ${c.reason}`);
   return out;
 }
 

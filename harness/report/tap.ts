@@ -20,6 +20,7 @@ function diagnostics(c: CaseResult): Record<string, unknown> {
     if (c.failure.output) d.output = c.failure.output;
   }
   if (c.crash) d.crash = { reason: c.crash.reason, console: c.crash.excerpt };
+  if (c.warnings?.length) d.warnings = c.warnings.map((w) => ({ kind: w.kind, text: w.text, console: w.excerpt, ...(w.knownIssue ? { known_issue: w.knownIssue.reason } : {}) }));
   if (c.knownIssue) d.known_issue = { case: c.knownIssue.case, reason: c.knownIssue.reason, ...(c.knownIssue.finding ? { finding: c.knownIssue.finding } : {}) };
   if (c.runs) d.runs = c.runs;
   if (c.where) d.at = c.where;

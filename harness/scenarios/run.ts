@@ -7,7 +7,7 @@ import { expandSuite, stepLabel } from './expand.js';
 import { captureValues, describeExpectation, judge } from './expect.js';
 import { AGENT_PATH } from './names.js';
 import type { Case, CaseResult, GuestExec, KnownIssue, Step, StepResult, Suite } from './types.js';
-import { applyKnownIssues, mergeRepeats, missingRequirements, notRunResult, whereText } from './verdicts.js';
+import { applyKnownIssues, mergeRepeats, missingRequirements, notRunResult, whereText, withWarnings } from './verdicts.js';
 import type { KernelConfig } from '../config/kconfig.js';
 import { globMatch, substitute, substituteDeep, UnsetVariable } from './vars.js';
 import { flattenPoints, parseTap, pointVerdict, streamProblems, type TapStream } from './tap.js';
@@ -284,7 +284,12 @@ class SuiteRun {
       }
       if (lost && !crash) result.lost = lost;
     }
-    return [result, ...points];
+    return [this.withWarnings(result), ...points];
+  }
+
+  /** The result with the kernel warnings seen since the last one was judged. */
+  private withWarnings(result: CaseResult): CaseResult {
+    return withWarnings(result, this.guest.kernelWarnings?.() ?? [], this.opts.knownIssues ?? []);
   }
 
   private pseudo(kind: 'setup' | 'cleanup', steps: StepResult[], stop: StepRun | undefined, seconds: number): CaseResult {
@@ -298,7 +303,7 @@ class SuiteRun {
       r.crash = stop.crash;
       r.reason = `the kernel crashed: ${stop.crash.reason}`;
     }
-    return r;
+    return this.withWarnings(r);
   }
 
   private notRunReason(c: Case): CaseResult | undefined {
@@ -348,6 +353,9 @@ class SuiteRun {
       await this.cleanup(globals, emit);
       return results;
     }
+    // A warning during setup is the setup's, not the first case's.
+    const setupJudged = this.pseudo('setup', setupSteps, undefined, secs(Date.now() - t0));
+    if (setupJudged.verdict !== 'passed') emit(setupJudged);
 
     for (const c of cases) {
       const skip = this.notRunReason(c);

@@ -172,6 +172,12 @@ export interface KnownIssue {
   /** A case name, or a glob (* and ?) matched against "name" and "suite/name". */
   case: string;
   reason: string;
+  /**
+   * A regular expression: the entry is about kernel warnings, not about the case's outcome.
+   * A warning whose console line it matches, in a case that `case` names, is known: it is
+   * kept on the case but does not fail it.
+   */
+  warning?: string;
   /** Where the analysis lives (e.g. test/scenarios/FINDINGS.md#eexist-on-pid-reuse). */
   finding?: string;
 }
@@ -190,6 +196,8 @@ export interface CaseResult {
   /** The first step that did not go as expected, expected and actual side by side. */
   failure?: { step: string; command: string; expected: string; actual: string; output?: string };
   crash?: { reason: string; excerpt: string };
+  /** Kernel warnings the console showed during this case (the guest lived on); one not known fails the case. */
+  warnings?: KernelWarning[];
   /** Set when the guest stopped answering during this case (a hung or vanished guest). */
   lost?: string;
   knownIssue?: KnownIssue;
@@ -201,6 +209,17 @@ export interface CaseResult {
   where?: string;
 }
 
+/** A report after which the kernel went on: a WARN_ON, a non-fatal "BUG:", lockdep, slab corruption. */
+export interface KernelWarning {
+  /** The console event's kind: warning, bug, lockdep or slab-corruption. */
+  kind: string;
+  /** The console line that starts the report. */
+  text: string;
+  excerpt: string;
+  /** The trial's known issue that lists it; then it does not fail the case. */
+  knownIssue?: KnownIssue;
+}
+
 /** What the runner needs from a booted guest. harness/vm provides it. */
 export interface GuestExec {
   /** Upload a host file to an absolute guest path with this mode (needed by suites with files). */
@@ -208,4 +227,6 @@ export interface GuestExec {
   exec(command: string, opts: { timeoutMs: number }): Promise<{ exitCode: number; stdout: string; stderr: string; durationMs: number }>;
   /** A panic or oops the console has shown since the last call, if any. */
   kernelCrash(): { reason: string; excerpt: string } | undefined;
+  /** The warnings the console has shown since the last call (the kernel went on after them). */
+  kernelWarnings?(): Omit<KernelWarning, 'knownIssue'>[];
 }

@@ -1,7 +1,7 @@
 // Verdicts beyond a single run: requirements, known issues (expected failures and
 // unexpected passes), merging repeated runs (flaky cases), and "not run" for every case.
 import { expandSuite } from './expand.js';
-import type { CaseResult, KnownIssue, NotRunCause, Suite, Verdict } from './types.js';
+import type { CaseResult, KernelWarning, KnownIssue, NotRunCause, Suite, Verdict } from './types.js';
 import { globMatch } from './vars.js';
 import { parseRequirement, unmetRequirement, type KernelConfig } from '../config/kconfig.js';
 
@@ -38,8 +38,36 @@ export function countVerdicts(cases: readonly CaseResult[]): Record<Verdict, num
   return n;
 }
 
+const namesCase = (i: KnownIssue, c: Pick<CaseResult, 'suite' | 'name'>) => i.case === c.name || i.case === `${c.suite}/${c.name}` || globMatch(i.case, c.name) || globMatch(i.case, `${c.suite}/${c.name}`);
+
+/** The known issue that says this case fails (entries about warnings are not). */
 export function findKnownIssue(c: Pick<CaseResult, 'suite' | 'name'>, issues: readonly KnownIssue[]): KnownIssue | undefined {
-  return issues.find((i) => i.case === c.name || i.case === `${c.suite}/${c.name}` || globMatch(i.case, c.name) || globMatch(i.case, `${c.suite}/${c.name}`));
+  return issues.find((i) => i.warning === undefined && namesCase(i, c));
+}
+
+/** The known issue that lists this kernel warning, seen in this case. */
+export function findKnownWarning(c: Pick<CaseResult, 'suite' | 'name'>, text: string, issues: readonly KnownIssue[]): KnownIssue | undefined {
+  return issues.find((i) => i.warning !== undefined && namesCase(i, c) && new RegExp(i.warning).test(text));
+}
+
+/**
+ * A case's verdict with the warnings seen during it: an unknown warning fails a case that
+ * otherwise passed, with a reason of its own; a known one is kept and fails nothing.
+ */
+export function withWarnings(result: CaseResult, seen: readonly Omit<KernelWarning, 'knownIssue'>[], issues: readonly KnownIssue[]): CaseResult {
+  if (!seen.length) return result;
+  const warnings = seen.map((w): KernelWarning => {
+    const issue = findKnownWarning(result, w.text, issues);
+    return issue ? { ...w, knownIssue: issue } : { ...w };
+  });
+  const unknown = warnings.filter((w) => !w.knownIssue);
+  const out: CaseResult = { ...result, warnings };
+  if (unknown.length && result.verdict === 'passed') {
+    const more = unknown.length > 1 ? ` (and ${unknown.length - 1} more)` : '';
+    out.verdict = 'failed';
+    out.reason = `the kernel warned: ${unknown[0]!.kind}: ${unknown[0]!.text}${more}`;
+  }
+  return out;
 }
 
 /**
@@ -69,9 +97,10 @@ export function applyKnownIssues(cases: readonly CaseResult[], issues: readonly 
  * probably stale or misspelt.
  */
 export function unmatchedIssueNotes(issues: readonly KnownIssue[], cases: readonly CaseResult[]): string[] {
+  const matched = (i: KnownIssue) => (i.warning === undefined ? cases.some((c) => findKnownIssue(c, [i])) : cases.some((c) => c.warnings?.some((w) => w.knownIssue?.case === i.case && w.knownIssue.warning === i.warning)));
   return issues
-    .filter((i) => !cases.some((c) => findKnownIssue(c, [i])))
-    .map((i) => `known issue "${i.case}" matched no case of this run: is it stale or misspelt?`);
+    .filter((i) => !matched(i))
+    .map((i) => (i.warning === undefined ? `known issue "${i.case}" matched no case of this run: is it stale or misspelt?` : `known warning /${i.warning}/ (cases "${i.case}") was not seen in this run: is it stale or misspelt?`));
 }
 
 /**

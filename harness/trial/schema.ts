@@ -51,6 +51,7 @@ export const trialSchema = obj({
       case: { schema: str(), required: true, description: 'case name, or a glob (*)' },
       reason: { schema: str(), required: true },
       finding: str({ description: 'where the finding is written up' }),
+      warning: str({ description: 'a regular expression: the entry lists kernel warnings (console lines it matches, in the cases `case` names) that do not fail a case, instead of a case expected to fail' }),
     }),
   ),
   timeouts,

@@ -8,6 +8,7 @@ import { validate } from '../common/schema.js';
 import { loadYamlFile, type Located } from '../common/yaml.js';
 import { SOURCE_KIND_NAMES, sourceFromTrial, type SourceSpec } from '../source/source.js';
 import { trialSchema } from './schema.js';
+import type { KnownIssue } from '../scenarios/types.js';
 
 export type { SourceSpec };
 
@@ -33,7 +34,7 @@ export interface Trial {
   cc: string;
   guest: { memoryMiB: number; cpus: number; cmdline: string };
   scenarios: string[];
-  expectedFailures: { case: string; reason: string; finding?: string }[];
+  expectedFailures: KnownIssue[];
   /** caseS: seconds for every scenario case, in place of the suites' own; unset, the suites decide. */
   timeouts: { buildS: number; bootS: number; caseS?: number };
 }
@@ -87,6 +88,14 @@ export async function loadTrial(file: string): Promise<Trial> {
     optionLines[k] = doc.where(['config', 'options', k], true).line ?? 0;
   }
   const require = (raw.config.require ?? []).map(parseRequirement);
+  for (const [i, issue] of (raw['expected-failures'] ?? []).entries()) {
+    if (issue.warning === undefined) continue;
+    try {
+      new RegExp(issue.warning);
+    } catch (err) {
+      throw badInput(`warning is not a regular expression: ${err instanceof Error ? err.message : String(err)}`, { where: doc.where(['expected-failures', i, 'warning']), hint: 'write a JavaScript regular expression matched against the console line, e.g. "possible circular locking"' });
+    }
+  }
 
   return {
     file: abs,

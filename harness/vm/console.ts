@@ -15,6 +15,8 @@ export type ConsoleEventKind =
   | 'warning'
   /** Lock dependency and RCU checker reports. */
   | 'lockdep'
+  /** Slab debugging found a corrupted object ("Slab corruption", "slab error in", SLUB's "BUG cache (...): ..."). */
+  | 'slab-corruption'
   /** "Call Trace:" */
   | 'call-trace'
   /** "Attempted to kill init" (PID 1 died). */
@@ -50,8 +52,15 @@ export interface ConsoleEvent {
 /** Kinds that mean the guest kernel or our init is broken; fatal before SSH is up. */
 export const FATAL_KINDS: ReadonlySet<ConsoleEventKind> = new Set(['panic', 'oops', 'init-killed', 'no-init', 'init-fatal', 'sshd-gave-up']);
 
+/**
+ * Kinds after which the kernel goes on: a WARN_ON, a non-fatal "BUG:" (soft lockup, sleeping
+ * in atomic context), a lockdep report, slab corruption. They fail the case they appear in
+ * and the run goes on.
+ */
+export const WARNING_KINDS: ReadonlySet<ConsoleEventKind> = new Set(['warning', 'bug', 'lockdep', 'slab-corruption']);
+
 /** Kinds a scenario runner should treat as a kernel problem found during a run. */
-export const PROBLEM_KINDS: ReadonlySet<ConsoleEventKind> = new Set(['panic', 'oops', 'bug', 'warning', 'lockdep', 'init-killed', 'no-init', 'init-fatal']);
+export const PROBLEM_KINDS: ReadonlySet<ConsoleEventKind> = new Set(['panic', 'oops', ...WARNING_KINDS, 'init-killed', 'no-init', 'init-fatal']);
 
 interface Rule {
   kind: ConsoleEventKind;
@@ -77,9 +86,11 @@ const RULES: Rule[] = [
   { kind: 'oops', re: /(BUG: (?:unable to handle (?:kernel|page fault)|kernel NULL pointer dereference).*)$/, detail: 1 },
   { kind: 'oops', re: /(general protection fault.*)$/, detail: 1 },
   { kind: 'oops', re: /(kernel BUG at \S+)/, detail: 1 },
-  { kind: 'warning', re: /(BUG: warning at .*)$/, detail: 1 },
+  // WARN_ON in 2.6 kernels: "BUG: warning at FILE:LINE/FUNC()", later "BUG: at FILE:LINE FUNC()" (2.6.20).
+  { kind: 'warning', re: /(BUG: (?:warning )?at \S+:\d+.*)$/, detail: 1 },
   { kind: 'warning', re: /(WARNING: (?:CPU: \d+ PID: \d+ )?at .*|WARNING: at .*)$/, detail: 1 },
   { kind: 'lockdep', re: /(possible (?:circular|recursive) locking dependency detected|inconsistent lock state|possible irq lock inversion dependency detected|suspicious RCU usage|INFO: trying to register non-static key|BUG: held lock freed!?|bad unlock balance detected!?)/, detail: 1 },
+  { kind: 'slab-corruption', re: /(Slab corruption.*|slab error in \S+\(\).*|BUG \S+ \((?:Not tainted|Tainted: [^)]*)\): .*)$/, detail: 1 },
   { kind: 'bug', re: /(BUG: .*)$/, detail: 1 },
   { kind: 'call-trace', re: /^\s*Call Trace:/ },
   { kind: 'no-init', re: /(No (?:working )?init found.*|Failed to execute \S+.*)$/, detail: 1 },
