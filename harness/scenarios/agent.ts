@@ -15,10 +15,21 @@ export function identityArgv(id: Identity): string[] {
   return argv;
 }
 
+function loadArgv(l: Step['load']): string[] {
+  if (!l) return [];
+  return [
+    ...(l.workers !== undefined ? ['--workers', String(l.workers)] : []),
+    ...(l.each !== undefined ? ['--each', l.each] : []),
+    ...(l.repeat !== undefined ? ['--repeat', String(l.repeat)] : []),
+    ...(l.timer !== undefined ? ['--timer', String(l.timer)] : []),
+    ...(l.thread ? ['--thread'] : []),
+  ];
+}
+
 /** The shell command that runs a (variable-substituted) step in the guest. */
 export function stepCommand(step: Step, agentPath: string, tag: string): string {
   if (step.kind === 'sh' && step.pre.length === 0 && isPlainRoot(step.as)) return step.sh!;
-  const argv = [agentPath, ...identityArgv(step.as), '--tag', tag];
+  const argv = [agentPath, ...identityArgv(step.as), ...loadArgv(step.load), '--tag', tag];
   for (const p of step.pre) argv.push('pre', ...actionArgv(p), '--');
   if (step.kind === 'sh') argv.push('exec', '/bin/sh', '-c', step.sh!);
   else step.actions.forEach((a, i) => argv.push(...(i ? ['--'] : []), ...actionArgv(a)));

@@ -132,6 +132,10 @@ function stepOf(s: RawStep | RawMatrixStep, path: YamlPath, ctx: Ctx): Step {
   };
   if (s.name !== undefined) step.name = s.name;
   if (s.timeout !== undefined) step.timeoutMs = s.timeout * 1000;
+  if (s.load !== undefined) {
+    const { each, ...rest } = s.load;
+    step.load = { ...rest, ...(each !== undefined ? { each: String(each) } : {}) };
+  }
   if (s.sh !== undefined) step.sh = s.sh;
   else if (s.tap !== undefined) {
     step.sh = s.tap;

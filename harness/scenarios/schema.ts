@@ -97,6 +97,16 @@ const stepFields = {
   expect: expectSchema,
   capture: dict(capture, { keyPattern: VAR_NAME_RE, description: 'variables set from the result for later steps' }),
   timeout,
+  load: obj(
+    {
+      workers: int({ min: 1, max: 64, description: 'this many workers run the actions, started at once' }),
+      each: scalar('one worker per comma-separated value, {each} replaced by it in the arguments'),
+      repeat: int({ min: 1, max: 1_000_000, description: 'each worker runs the actions this many times ({iter}: the round, from 0)' }),
+      timer: int({ min: 100, max: 10_000_000, description: 'SIGALRM every this many microseconds while the workers run' }),
+      thread: bool('run the actions once, in a thread other than the leader ({tid}: its id)'),
+    },
+    { description: 'how the agent runs the actions; with workers, each, repeat or timer the result is one line per action with the counts of all runs (output "ok=N EEXIST=M ...")' },
+  ),
   ...ACTION_SCHEMAS,
 };
 
@@ -111,6 +121,8 @@ function stepRules(s: Infer<typeof stepObj>, path: YamlPath, out: Issue[]): void
   } else if (kind && isMap(ex) && ex.exit !== undefined) {
     out.push({ path: [...path, 'expect', 'exit'], atKey: true, message: 'exit applies to sh steps; agent actions are judged by errno' });
   }
+  if (s.load !== undefined && (kind === 'sh' || kind === 'spawn' || kind === 'stop')) out.push({ path: [...path, 'load'], atKey: true, message: 'load applies to agent actions (do or an action key), not to sh, spawn or stop' });
+  if (s.load?.thread && (s.load.workers !== undefined || s.load.each !== undefined || s.load.repeat !== undefined || s.load.timer !== undefined)) out.push({ path: [...path, 'load', 'thread'], atKey: true, message: 'thread runs the actions once in one thread: not with workers, each, repeat or timer' });
 }
 
 const stepObj = obj(stepFields, { description: 'one step: exactly one of do, sh, tap, spawn, stop or an action key' });

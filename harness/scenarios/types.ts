@@ -62,7 +62,23 @@ export interface Step {
   expect: Expectation;
   capture: Capture[];
   timeoutMs?: number;
+  /** How the agent runs the actions: workers started at once, repeats, a timer, a thread. */
+  load?: Load;
   where?: Where;
+}
+
+/** The agent's load options (images/agent/README.md, "Load"). */
+export interface Load {
+  /** This many workers run the actions, started at once. */
+  workers?: number;
+  /** One worker per value (comma-separated), each with {each} replaced by its value. */
+  each?: string;
+  /** Each worker runs the actions this many times; {iter} is the round, from 0. */
+  repeat?: number;
+  /** SIGALRM every this many microseconds while the workers run. */
+  timer?: number;
+  /** The actions run once, in a thread other than the leader; {tid} is its id. */
+  thread?: boolean;
 }
 
 export interface HelperDef {

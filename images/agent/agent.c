@@ -27,10 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -254,6 +256,18 @@ static void obj_end(struct obj *o)
 	buf_puts(&o->b, "}");
 }
 
+/* Outcomes of one action over many runs (--workers, --each, --repeat): while tally_now is
+ * set, result lines are counted there instead of printed. */
+struct tally {
+	long ok, not_run;
+	int nerr;
+	struct {
+		int e;
+		long n;
+	} errs[16];
+};
+static struct tally *tally_now;
+
 static void write_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
@@ -271,6 +285,11 @@ static void write_all(int fd, const char *p, size_t n)
 /* Print a finished object as one line on stdout. */
 static void obj_emit(struct obj *o)
 {
+	if (tally_now) {
+		free(o->b.p);
+		o->b.p = NULL;
+		return;
+	}
 	obj_end(o);
 	buf_puts(&o->b, "\n");
 	write_all(1, o->b.p, o->b.len);
@@ -538,6 +557,16 @@ static const struct name_num mount_flag_names[] = {
 
 static const char *default_tag = "";
 
+/* How the main actions run: in workers started at once, repeated, under a timer's signals,
+ * or in a second thread (README.md, "Load"). */
+static struct {
+	int workers;     /* --workers N */
+	char *each;      /* --each A,B,...: one worker per value, "{each}" in arguments */
+	long long repeat; /* --repeat N: "{iter}" in arguments */
+	long long timer_us; /* --timer USEC: SIGALRM every USEC microseconds */
+	int thread;      /* --thread: run them in a thread other than the leader; "{tid}" */
+} load = { 1, NULL, 1, 0, 0 };
+
 /* Every "tok" in arg replaced by the number n (arg itself when there is none). */
 static char *expand_number(char *arg, const char *tok, long n)
 {
@@ -711,6 +740,10 @@ static void result_begin(struct obj *o, const struct action *a, int ok)
 	if (a->may_fail)
 		obj_bool(o, "try", 1);
 	obj_int(o, "self", getpid());
+	if (load.thread)
+		obj_int(o, "tid", (long long)syscall(SYS_gettid));
+	if (tally_now && ok)
+		tally_now->ok++;
 }
 
 static void add_errno(struct obj *o, int e, const char *syscall_name)
@@ -731,6 +764,15 @@ static void add_errno(struct obj *o, int e, const char *syscall_name)
 /* Print the failure line for action a; returns -1 for the caller to pass on. */
 static int fail(const struct action *a, int e, const char *syscall_name, const char *path)
 {
+	if (tally_now) {
+		int i = 0;
+		while (i < tally_now->nerr && tally_now->errs[i].e != e)
+			i++;
+		if (i == tally_now->nerr && i < 16)
+			tally_now->errs[tally_now->nerr++].e = e;
+		if (i < 16)
+			tally_now->errs[i].n++;
+	}
 	struct obj o;
 	result_begin(&o, a, 0);
 	add_errno(&o, e, syscall_name);
@@ -1588,6 +1630,248 @@ static int run_action(const struct action *a)
 }
 
 /* ------------------------------------------------------------------------- */
+/* Load: workers started at once, repeats, a timer's signals, a second thread. */
+
+/* Every "tok" in arg replaced by the text v (arg itself when there is none). */
+static char *expand_text(char *arg, const char *tok, const char *v)
+{
+	if (!strstr(arg, tok))
+		return arg;
+	struct buf b = { 0 };
+	for (const char *p = arg, *q; *p; p = q + strlen(tok)) {
+		q = strstr(p, tok);
+		if (!q) {
+			buf_puts(&b, p);
+			break;
+		}
+		buf_put(&b, p, (size_t)(q - p));
+		buf_puts(&b, v);
+	}
+	return b.p;
+}
+
+static volatile sig_atomic_t timer_signals;
+
+static void on_timer(int sig)
+{
+	(void)sig;
+	timer_signals++;
+}
+
+/* SIGALRM every load.timer_us microseconds, without SA_RESTART, so a signal interrupts
+ * what it can, as any signal from a timer would (fork restarts inside the kernel). */
+static void set_timer(int on)
+{
+	if (!load.timer_us)
+		return;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_timer;
+	if (on)
+		sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it;
+	memset(&it, 0, sizeof it);
+	if (on) {
+		it.it_interval.tv_sec = (time_t)(load.timer_us / 1000000);
+		it.it_interval.tv_usec = (suseconds_t)(load.timer_us % 1000000);
+		it.it_value = it.it_interval;
+	}
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* One round of the main actions acts[k0..n-1], counted in t[]; "{each}" and "{iter}" are
+ * replaced in their arguments. Stops at the first failure not marked "try". */
+static void run_round(const struct action *acts, int k0, int n, struct tally *t, const char *each, long long iter)
+{
+	for (int k = k0; k < n; k++) {
+		struct action a = acts[k];
+		char **args = calloc((size_t)a.nargs + 1, sizeof *args);
+		if (!args)
+			die_internal("out of memory");
+		for (int j = 0; j < a.nargs; j++)
+			args[j] = expand_number(each ? expand_text(a.args[j], "{each}", each) : a.args[j], "{iter}", iter);
+		a.args = args;
+		tally_now = &t[k];
+		int r = expand_child(&a) < 0 ? -1 : run_action(&a);
+		tally_now = NULL;
+		free(args);
+		if (r < 0 && !a.may_fail) {
+			for (int j = k + 1; j < n; j++)
+				t[j].not_run++;
+			return;
+		}
+	}
+}
+
+#define MAX_WORKERS 64
+
+/* Workers (load.workers, or one per --each value) released together once all are forked,
+ * each running the main actions load.repeat times; then one line per action with the
+ * counts of all runs. */
+static int run_loaded(const struct action *acts, int k0, int n)
+{
+	char *vals[MAX_WORKERS];
+	int nw = load.workers;
+	if (load.each) {
+		nw = 0;
+		for (char *sv = NULL, *v = strtok_r(load.each, ",", &sv); v; v = strtok_r(NULL, ",", &sv)) {
+			if (nw == MAX_WORKERS)
+				usage_error("--each: at most %d values", MAX_WORKERS);
+			vals[nw++] = v;
+		}
+		if (!nw)
+			usage_error("--each needs at least one value");
+	}
+	int go[2], res[MAX_WORKERS][2];
+	pid_t pids[MAX_WORKERS];
+	if (pipe(go) < 0)
+		die_internal("pipe");
+	for (int w = 0; w < nw; w++) {
+		if (pipe(res[w]) < 0)
+			die_internal("pipe");
+		pid_t p = fork();
+		if (p < 0)
+			die_internal("fork");
+		if (p == 0) {
+			char c;
+			close(go[1]);
+			close(res[w][0]);
+			while (read(go[0], &c, 1) < 0 && errno == EINTR)
+				;
+			struct tally *t = calloc((size_t)n, sizeof *t);
+			if (!t)
+				_exit(EXIT_USAGE);
+			set_timer(1);
+			for (long long i = 0; i < load.repeat; i++)
+				run_round(acts, k0, n, t, load.each ? vals[w] : NULL, i);
+			set_timer(0);
+			long long sigs = timer_signals;
+			write_all(res[w][1], (const char *)&sigs, sizeof sigs);
+			write_all(res[w][1], (const char *)t, sizeof *t * (size_t)n);
+			_exit(0);
+		}
+		pids[w] = p;
+		close(res[w][1]);
+	}
+	close(go[0]);
+	close(go[1]); /* every worker's read returns now: they start together */
+	struct tally *sum = calloc((size_t)n, sizeof *sum);
+	struct tally *t = calloc((size_t)n, sizeof *t);
+	long long signals = 0;
+	if (!sum || !t)
+		die_internal("out of memory");
+	for (int w = 0; w < nw; w++) {
+		long long sigs = 0;
+		size_t want = sizeof sigs + sizeof *t * (size_t)n, got = 0;
+		char *rbuf = malloc(want);
+		if (!rbuf)
+			die_internal("out of memory");
+		for (;;) {
+			ssize_t r = read(res[w][0], rbuf + got, want - got);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		close(res[w][0]);
+		int status;
+		while (waitpid(pids[w], &status, 0) < 0 && errno == EINTR)
+			;
+		if (got != want)
+			die_internal("a worker ended without reporting");
+		memcpy(&sigs, rbuf, sizeof sigs);
+		memcpy(t, rbuf + sizeof sigs, sizeof *t * (size_t)n);
+		free(rbuf);
+		signals += sigs;
+		for (int k = k0; k < n; k++) {
+			sum[k].ok += t[k].ok;
+			sum[k].not_run += t[k].not_run;
+			for (int i = 0; i < t[k].nerr; i++) {
+				int j = 0;
+				while (j < sum[k].nerr && sum[k].errs[j].e != t[k].errs[i].e)
+					j++;
+				if (j == sum[k].nerr && j < 16)
+					sum[k].errs[sum[k].nerr++].e = t[k].errs[i].e;
+				if (j < 16)
+					sum[k].errs[j].n += t[k].errs[i].n;
+			}
+		}
+	}
+	for (int k = k0; k < n; k++) {
+		struct obj o;
+		struct buf out = { 0 }, counts = { 0 };
+		long runs = sum[k].ok + sum[k].not_run;
+		buf_printf(&out, "ok=%ld", sum[k].ok);
+		buf_printf(&counts, "{\"ok\":%ld", sum[k].ok);
+		for (int i = 0; i < sum[k].nerr; i++) {
+			const char *name = errno_name(sum[k].errs[i].e);
+			char tmp[32];
+			if (!name) {
+				snprintf(tmp, sizeof tmp, "E%d", sum[k].errs[i].e);
+				name = tmp;
+			}
+			buf_printf(&out, " %s=%ld", name, sum[k].errs[i].n);
+			buf_printf(&counts, ",\"%s\":%ld", name, sum[k].errs[i].n);
+			runs += sum[k].errs[i].n;
+		}
+		if (sum[k].not_run) {
+			buf_printf(&out, " not-run=%ld", sum[k].not_run);
+			buf_printf(&counts, ",\"not-run\":%ld", sum[k].not_run);
+		}
+		buf_puts(&counts, "}");
+		result_begin(&o, &acts[k], 1);
+		obj_int(&o, "workers", nw);
+		obj_int(&o, "repeat", load.repeat);
+		obj_int(&o, "runs", runs);
+		obj_raw(&o, "counts", counts.p);
+		if (load.timer_us)
+			obj_int(&o, "signals", signals);
+		obj_str(&o, "output", out.p);
+		obj_emit(&o);
+		free(out.p);
+		free(counts.p);
+	}
+	return 0;
+}
+
+struct thread_job {
+	struct action *acts;
+	int k0, n, status;
+};
+
+static void *thread_main(void *arg)
+{
+	struct thread_job *j = arg;
+	char tid[32];
+	snprintf(tid, sizeof tid, "%ld", (long)syscall(SYS_gettid));
+	for (int k = j->k0; k < j->n; k++) {
+		struct action *a = &j->acts[k];
+		for (int i = 0; i < a->nargs; i++)
+			a->args[i] = expand_text(a->args[i], "{tid}", tid);
+		if ((expand_child(a) < 0 || run_action(a) < 0) && !a->may_fail) {
+			j->status = EXIT_ACTION_FAILED;
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* The main actions in a second thread of this process, the leader waiting for it. */
+static int run_in_thread(struct action *acts, int k0, int n)
+{
+	struct thread_job j = { acts, k0, n, 0 };
+	pthread_t th;
+	int e = pthread_create(&th, NULL, thread_main, &j);
+	if (e) {
+		errno = e;
+		die_internal("pthread_create failed");
+	}
+	pthread_join(th, NULL);
+	return j.status;
+}
+
+/* ------------------------------------------------------------------------- */
 
 static void usage(void)
 {
@@ -1618,7 +1902,7 @@ int main(int argc, char **argv)
 			printf("{\"agent\":\"ktrial-agent\",\"protocol\":%d}\n", AGENT_PROTOCOL);
 			return 0;
 		}
-		if (i + 1 >= argc)
+		if (i + 1 >= argc && strcmp(opt, "--thread") != 0)
 			usage_error("option %s needs a value", opt);
 		const char *v = argv[++i];
 		if (strcmp(opt, "--uid") == 0) {
@@ -1649,6 +1933,17 @@ int main(int argc, char **argv)
 			state_dir = v;
 		} else if (strcmp(opt, "--tag") == 0) {
 			default_tag = v;
+		} else if (strcmp(opt, "--workers") == 0) {
+			load.workers = (int)need_num("--workers", v, 1, MAX_WORKERS);
+		} else if (strcmp(opt, "--each") == 0) {
+			load.each = argv[i];
+		} else if (strcmp(opt, "--repeat") == 0) {
+			load.repeat = need_num("--repeat", v, 1, 1000000);
+		} else if (strcmp(opt, "--timer") == 0) {
+			load.timer_us = need_num("--timer", v, 100, 10000000);
+		} else if (strcmp(opt, "--thread") == 0) {
+			i--; /* takes no value */
+			load.thread = 1;
 		} else {
 			usage_error("unknown option %s", opt);
 		}
@@ -1686,6 +1981,15 @@ int main(int argc, char **argv)
 		if (expand_child(&acts[k]) < 0 || run_action(&acts[k]) < 0)
 			return EXIT_SETUP_FAILED;
 	apply_identity(acts[n - 1].kind == A_EXEC);
+	int loaded = load.workers > 1 || load.each || load.repeat > 1 || load.timer_us;
+	if ((loaded || load.thread) && acts[n - 1].kind == A_EXEC)
+		usage_error("exec cannot run under --workers, --each, --repeat, --timer or --thread");
+	if (loaded && load.thread)
+		usage_error("--thread runs the actions once, in one thread: not with --workers, --each, --repeat or --timer");
+	if (loaded)
+		return run_loaded(acts, k, n);
+	if (load.thread)
+		return run_in_thread(acts, k, n);
 	for (; k < n; k++)
 		if ((expand_child(&acts[k]) < 0 || run_action(&acts[k]) < 0) && !acts[k].may_fail)
 			return EXIT_ACTION_FAILED;

@@ -66,6 +66,39 @@ t.test('argument errors are the agent\'s own, before anything is done', { skip: 
   }
 });
 
+t.test('load: workers started together, values per worker, repeats, a timer, a thread', { skip: haveMusl ? false : 'musl-gcc is not installed' }, async (t) => {
+  const d = join(dir, 'load');
+  const w = await run([agent, '--workers', '4', '--repeat', '3', 'mkdir', `${d}{iter}`]);
+  t.equal(w.code, 0);
+  t.same(
+    w.lines.map((l) => [l.action, l.index, l.ok, l.workers, l.repeat, l.runs, l.output, l.counts]),
+    [['mkdir', 1, true, 4, 3, 12, 'ok=3 EEXIST=9', { ok: 3, EEXIST: 9 }]],
+    'one line with the counts: each of the three names made once, by one of the four workers',
+  );
+  const e = await run([agent, '--each', 'a,b', 'mkdir', `${d}-{each}`, '--', 'rmdir', `${d}-{each}`, '--', 'rmdir', `${d}-{each}`]);
+  t.same(
+    e.lines.map((l) => l.output),
+    ['ok=2', 'ok=2', 'ok=0 ENOENT=2'],
+    'a worker per value, {each} replaced',
+  );
+  const stop = await run([agent, '--repeat', '2', 'rmdir', `${d}-none`, '--', 'mkdir', `${d}-never`]);
+  t.same(
+    stop.lines.map((l) => l.output),
+    ['ok=0 ENOENT=2', 'ok=0 not-run=2'],
+    'a failed action skips the rest of its round',
+  );
+  const timer = await run([agent, '--timer', '1000', '--repeat', '50', 'sleep', '2']);
+  t.match(timer.lines[0], { output: 'ok=50' }, 'sleeps go on through the signals');
+  t.ok(Number(timer.lines[0]!.signals) > 0, `the timer's signals arrived (${String(timer.lines[0]!.signals)})`);
+  const th = await run([agent, '--thread', 'readlink', '/proc/self/task/{tid}/exe', '--', 'id']);
+  t.equal(th.code, 0);
+  t.not(th.lines[0]!.tid, th.lines[0]!.self, 'the actions ran in a thread other than the leader');
+  t.equal(th.lines[1]!.tid, th.lines[0]!.tid, 'every line names that thread');
+  t.equal(th.lines[0]!.path, `/proc/self/task/${String(th.lines[0]!.tid)}/exe`, '{tid} is its id');
+  const bad = await run([agent, '--thread', '--repeat', '2', 'id']);
+  t.equal(bad.code, 2, '--thread runs once: not with --repeat');
+});
+
 t.test('actions as root: results, errnos and the failing system call', { skip: !haveMusl ? 'musl-gcc is not installed' : !isRoot ? 'needs root' : false }, async (t) => {
   const d = join(dir, 'x');
   const r = await run([agent, 'mkdir', d, '--', 'write', join(d, 'f'), 'self', '--create', '--', 'read', join(d, 'f'), '--', 'exists', join(d, 'nope'), '--', 'rmdir', d]);

@@ -149,3 +149,15 @@ t.test('configs/schema/scenario.schema.json is the generated schema', async (t) 
   const shipped = await readFile(`${root}configs/schema/scenario.schema.json`, 'utf8');
   t.equal(shipped, scenarioJsonSchemaText(), 'regenerate with: node dist/harness/write-schemas.js');
 });
+
+t.test('load: on agent actions only, thread alone, and the agent options it gives', async (t) => {
+  t.match(problems(`${head}cases:\n  - name: one\n    steps:\n      - sh: "true"\n        load: {workers: 2}\n`), [/s\.yaml:11:9: load applies to agent actions/]);
+  t.match(problems(`${head}cases:\n  - name: one\n    steps:\n      - unshare: uts\n        load: {thread: true, repeat: 2}\n`), [/thread runs the actions once in one thread/]);
+  t.match(problems(`${head}cases:\n  - name: one\n    steps:\n      - unshare: uts\n        load: {workers: 65}\n`), [/s\.yaml:11:25: 65 is above the maximum 64/]);
+  const s = parseSuite(`${head}vars: {a: "7"}\ncases:\n  - name: one\n    steps:\n      - write: {path: /x, data: "{each}"}\n        load: {each: "\${a},8", repeat: 3, timer: 1000}\n`, 's.yaml');
+  const c = s.cases[0]!;
+  t.ok(c.kind === 'case' && c.def.steps[0]!.load?.each === '${a},8');
+  const { stepCommand } = await import('../../harness/scenarios/agent.js');
+  const step = c.kind === 'case' ? c.def.steps[0]! : undefined;
+  t.equal(stepCommand({ ...step!, load: { ...step!.load, each: '7,8' } }, '/a', 'tag'), "/a --each 7,8 --repeat 3 --timer 1000 --tag tag write /x '{each}'");
+});
