@@ -567,13 +567,11 @@ static struct {
 	int thread;      /* --thread: run them in a thread other than the leader; "{tid}" */
 } load = { 1, NULL, 1, 0, 0 };
 
-/* Every "tok" in arg replaced by the number n (arg itself when there is none). */
-static char *expand_number(char *arg, const char *tok, long n)
+/* Every "tok" in arg replaced by the text v (arg itself when there is none). */
+static char *expand_text(char *arg, const char *tok, const char *v)
 {
 	if (!strstr(arg, tok))
 		return arg;
-	char num[32];
-	snprintf(num, sizeof num, "%ld", n);
 	struct buf b = { 0 };
 	for (const char *p = arg, *q; *p; p = q + strlen(tok)) {
 		q = strstr(p, tok);
@@ -582,9 +580,17 @@ static char *expand_number(char *arg, const char *tok, long n)
 			break;
 		}
 		buf_put(&b, p, (size_t)(q - p));
-		buf_puts(&b, num);
+		buf_puts(&b, v);
 	}
 	return b.p;
+}
+
+/* Every "tok" in arg replaced by the number n (arg itself when there is none). */
+static char *expand_number(char *arg, const char *tok, long n)
+{
+	char num[32];
+	snprintf(num, sizeof num, "%ld", n);
+	return expand_text(arg, tok, num);
 }
 
 /* "{pid}" in an argument stands for the agent's own pid (e.g. mkdir /c/node_{pid}). */
@@ -1631,24 +1637,6 @@ static int run_action(const struct action *a)
 
 /* ------------------------------------------------------------------------- */
 /* Load: workers started at once, repeats, a timer's signals, a second thread. */
-
-/* Every "tok" in arg replaced by the text v (arg itself when there is none). */
-static char *expand_text(char *arg, const char *tok, const char *v)
-{
-	if (!strstr(arg, tok))
-		return arg;
-	struct buf b = { 0 };
-	for (const char *p = arg, *q; *p; p = q + strlen(tok)) {
-		q = strstr(p, tok);
-		if (!q) {
-			buf_puts(&b, p);
-			break;
-		}
-		buf_put(&b, p, (size_t)(q - p));
-		buf_puts(&b, v);
-	}
-	return b.p;
-}
 
 static volatile sig_atomic_t timer_signals;
 
