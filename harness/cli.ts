@@ -12,6 +12,8 @@ import { commandUsage, UsageError } from './commands/help.js';
 import { doctor } from './commands/doctor.js';
 import { listCommand } from './commands/list.js';
 import { cacheCommand } from './commands/cache.js';
+import { mergeCommand } from './commands/merge.js';
+import { runTrials } from './multirun.js';
 import type { StageContext } from './common/context.js';
 import { planRun, type RunOptions, type RunPlan } from './runplan.js';
 import { bootKernel, kernelFor, runTrial } from './trialrun.js';
@@ -24,9 +26,12 @@ const USAGE = `usage: ktrial <command> [arguments] [options]
        ktrial --version            ktrial's version and commit
 
 commands:
-  run TRIAL     build (cached), boot, run the trial's scenario suites, give the verdict;
-                reports in DIR: results.json, results.tap, junit.xml, summary.txt,
-                console.log, build.log, manifest.json
+  run TRIAL [TRIAL...]   build (cached), boot, run the trial's scenario suites, give the
+                verdict; reports in DIR: results.json, results.tap, junit.xml, summary.txt,
+                console.log, build.log, manifest.json. With several trials: each runs into
+                DIR/<trial name> (DIR defaults to out), then the runs are compared with the
+                first as the baseline (DIR/compare.{txt,md,json,html}); the exit code is
+                the worst of the runs' and the comparison's (1 on a regression)
   boot TRIAL    boot the trial's kernel with the guest image and run one command
                 (-- COMMAND..., exits with its code) or an interactive shell (--shell)
   build TRIAL   build the trial's kernel (cached by its inputs) into DIR
@@ -35,6 +40,10 @@ commands:
                 new and gone cases; --markdown or --json (ktrial-compare/1) instead of
                 the summary, --html FILE for a page with the case x run grid; exits 1
                 when a later run has a regression
+  merge DIR... [--out DIR]   join the outputs of a run's shards (run --shard I/N) into
+                one results.json, TAP, JUnit and summary (default DIR: out/<trial>);
+                shards of different kernels, trials or suites, a missing shard or one
+                given twice are bad input (exit 2)
   list [TRIAL|SUITE]   without an argument, the trials and scenario suites there are;
                 with a trial or a suite file, the cases it would run (suite/name)
   cache ls|du|prune   the cache's entries (kernels with trial, release, source, compiler,
@@ -64,6 +73,8 @@ options for run:
   --suite FILE          run this scenario suite instead of the trial's (repeatable)
   --only GLOB           run only the cases whose name matches (repeatable)
   --repeat N            run every suite N times; a case whose verdict varies is flaky
+  --shard I/N           run only the I-th of N shards of the cases (for a CI matrix;
+                        default DIR: out/<trial>.shard-I-of-N); ktrial merge joins them
   --bisect              exit as \`git bisect run\` expects: 0 good, 1 bad (a case not as
                         expected, no boot, a crash), 125 skip (the kernel could not be
                         patched, configured or built), 128 abort (host problem, bad input)
@@ -71,6 +82,9 @@ options for boot:
   --shell | -- COMMAND...
   --copy SRC:DEST       put the host file SRC at the absolute guest path DEST, with SRC's
                         mode, before the shell or command (repeatable)
+options for merge:
+  --out DIR             where the merged reports go (default out/<trial>)
+  -q, --quiet           only the summary
 options for list:
   --only GLOB           only the cases whose name matches, as for run (repeatable)
 options for cache:
@@ -104,13 +118,22 @@ const COMMON_OPTIONS = {
 
 function planFrom(positionals: string[], options: RunOptions & { quiet?: boolean; verbose?: boolean }, command: string, ctx: StageContext): Promise<RunPlan> {
   if (positionals.length !== 1) throw new UsageError(`${command} takes one trial file${positionals.length ? `, got ${positionals.length} arguments` : ''}`, command);
-  if (options.quiet && options.verbose) throw new UsageError('-q and -v contradict each other', command);
-  ctx.progress.verbosity = options.quiet ? 'quiet' : options.verbose ? 'verbose' : 'normal';
+  setVerbosity(options, command, ctx);
   return planRun(positionals[0]!, options);
 }
 
+function setVerbosity(options: { quiet?: boolean; verbose?: boolean }, command: string, ctx: StageContext): void {
+  if (options.quiet && options.verbose) throw new UsageError('-q and -v contradict each other', command);
+  ctx.progress.verbosity = options.quiet ? 'quiet' : options.verbose ? 'verbose' : 'normal';
+}
+
 async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true }, bisect: { type: 'boolean' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true }, shard: { type: 'string' }, bisect: { type: 'boolean' }, json: { type: 'boolean' } } });
+  if (positionals.length > 1) {
+    for (const one of ['json', 'bisect', 'shard'] as const) if (values[one]) throw new UsageError(`--${one} takes one trial, got ${positionals.length}`, 'run');
+    setVerbosity(values, 'run', ctx);
+    return runTrials(positionals, values, ctx, (text) => process.stdout.write(text));
+  }
   const plan = await planFrom(positionals, values, 'run', ctx);
   const results = await runTrial(plan, ctx);
   // With --json, stdout carries results.json alone, for a script to read.
@@ -225,6 +248,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdCompare(rest);
       case 'doctor':
         return await cmdDoctor(rest);
+      case 'merge':
+        return await mergeCommand(rest);
       case 'list':
         return await listCommand(rest);
       case 'cache':

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { ensureWritableDir } from './common/cache.js';
 import { badInput } from './common/errors.js';
 import { loadTrial, type ConfigSpec, type Trial } from './trial/trial.js';
+import { parseShard, type Shard } from './scenarios/index.js';
 
 /** The command-line options of run, boot and build, as given. */
 export interface RunOptions {
@@ -20,6 +21,7 @@ export interface RunOptions {
   suite?: string[];
   only?: string[];
   repeat?: string;
+  shard?: string;
 }
 
 export interface RunPlan {
@@ -41,6 +43,8 @@ export interface RunPlan {
   only?: string[];
   /** Run every suite this many times; a case whose outcome varies is flaky. */
   repeat: number;
+  /** --shard I/N: only this shard's cases run (harness/scenarios/shard.ts says which). */
+  shard?: Shard;
   /** Seconds; caseS, when set, replaces every suite's own per-case timeout. */
   timeouts: { buildS: number; bootS: number; caseS?: number };
   /** Echo the guest console to the terminal. */
@@ -62,7 +66,8 @@ export async function planRun(trialFile: string, options: RunOptions): Promise<R
     // No trial line: the option is the command line's now, and messages say so.
     delete config.optionLines[m[1]!];
   }
-  const outDir = resolve(options.out ?? join('out', trial.name));
+  const shard = options.shard !== undefined ? parseShard(options.shard) : undefined;
+  const outDir = resolve(options.out ?? join('out', shard ? `${trial.name}.shard-${shard.index}-of-${shard.count}` : trial.name));
   await ensureWritableDir(outDir, 'the output directory');
   const repeat = wholeNumber(options.repeat, 'repeat') ?? 1;
   // An empty timeout is no override, as in the re-run line.
@@ -81,6 +86,7 @@ export async function planRun(trialFile: string, options: RunOptions): Promise<R
     suites: options.suite ? options.suite.map((f) => resolve(f)) : trial.scenarios,
     ...(options.only ? { only: options.only } : {}),
     repeat,
+    ...(shard ? { shard } : {}),
     timeouts: { buildS, bootS, ...(caseS !== undefined ? { caseS } : {}) },
     echoConsole: !!options.console,
     rerun: { trialFile, options: rerunOptions(options) },
@@ -103,6 +109,7 @@ function rerunOptions(options: RunOptions): string[] {
   for (const f of options.suite ?? []) out.push('--suite', f);
   for (const g of options.only ?? []) out.push('--only', g);
   if (options.repeat) out.push('--repeat', options.repeat);
+  if (options.shard) out.push('--shard', options.shard);
   for (const k of ['timeout-build', 'timeout-boot', 'timeout-case'] as const) if (options[k]) out.push(`--${k}`, options[k]);
   return out;
 }

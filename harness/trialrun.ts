@@ -10,7 +10,7 @@ import { buildGuestImage, type ExtraProgram } from './image/index.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
 import { buildSelftests } from './image/selftests.js';
-import { casesNotRun, loadSuite, runSuiteRepeated, suiteSelftests, unmatchedIssueNotes, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
+import { casesNotRun, expandSuite, inShard, loadSuite, runSuiteRepeated, shardOf, suiteSelftests, unmatchedIssueNotes, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
 import type { RunPlan } from './runplan.js';
 import { exactSourceArgument } from './source/source.js';
 import { eraNamed, optionsWithImplied } from './eras/eras.js';
@@ -101,6 +101,8 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
   // Suites are validated before anything is built.
   const suites: Suite[] = [];
   for (const f of plan.suites) suites.push(await loadSuite(f));
+  if (plan.shard) results.shard = shardOf(suites, plan.shard);
+  const shard = results.shard ? new Set(results.shard.cases) : undefined;
   /** Suites whose cases are in the results. */
   const reported = new Set<string>();
   let vm: Vm | undefined;
@@ -117,11 +119,13 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
     const guest = guestExec(vm);
     const { caseS } = plan.timeouts;
     for (const suite of suites) {
+      if (shard && !expandSuite(suite).some((c) => inShard(shard, c))) continue;
       const cases = await ctx.progress.phase(`scenarios ${suite.name}`, ({ status }) =>
         runSuiteRepeated(suite, guest, plan.repeat, {
           kernelConfig: optionsWithImplied(kernel.manifest.source.era, kernel.options),
           knownIssues: plan.trial.expectedFailures,
           ...(plan.only ? { only: plan.only } : {}),
+          ...(shard ? { shard } : {}),
           ...(caseS !== undefined ? { caseTimeoutMs: caseS * 1000 } : {}),
           signal: ctx.signal,
           selftests,
@@ -143,7 +147,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
       ...(err instanceof KtrialError && err.excerpt ? { excerpt: err.excerpt } : {}),
     };
     for (const s of suites.filter((s) => !reported.has(s.name))) {
-      results.cases.push(...casesNotRun(s, cause, results.error.message.split('\n')[0]!));
+      results.cases.push(...casesNotRun(s, cause, results.error.message.split('\n')[0]!, shard));
       reported.add(s.name);
     }
   } finally {
@@ -153,9 +157,10 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
   if (ctx.signal.aborted && !results.error) results.error = { class: 'interrupted', message: `interrupted by ${ctx.signal.reason instanceof Interrupted ? ctx.signal.reason.signal : 'a signal'}` };
   // The suites left did not run: an interrupt came between suites, or an earlier suite lost the guest.
   for (const s of suites.filter((s) => !reported.has(s.name))) {
-    results.cases.push(...(results.error ? casesNotRun(s, 'interrupted', results.error.message) : casesNotRun(s, 'guest-lost', 'an earlier suite lost the guest')));
+    results.cases.push(...(results.error ? casesNotRun(s, 'interrupted', results.error.message, shard) : casesNotRun(s, 'guest-lost', 'an earlier suite lost the guest', shard)));
   }
-  const stale = unmatchedIssueNotes(plan.trial.expectedFailures, results.cases);
+  // A shard's known issues may name cases of other shards: they are judged against every case.
+  const stale = unmatchedIssueNotes(plan.trial.expectedFailures, shard ? suites.flatMap(expandSuite) : results.cases);
   if (stale.length) (results.notes ??= []).push(...stale);
   results.status = overallStatus(results.cases, results.error);
   results.seconds = (Date.now() - started) / 1000;

@@ -84,6 +84,8 @@ export type CompareDoc = Infer<typeof compareSchema>;
 export type CompareCell = CompareDoc['cases'][number]['cells'][number];
 export type CompareRun = CompareDoc['runs'][number];
 
+export const toCompareJson = (doc: CompareDoc) => `${JSON.stringify(doc, null, 2)}\n`;
+
 export function compareJsonSchemaText(): string {
   const schema = { $schema: 'https://json-schema.org/draft/2020-12/schema', $id: 'https://ktrial.invalid/schema/compare.schema.json', title: `ktrial compare --json (${COMPARE_FORMAT})`, ...compareSchema.json() };
   return `${JSON.stringify(schema, null, 2)}\n`;

@@ -4,6 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import { badInput } from '../common/errors.js';
 import { compareRuns } from './compare.js';
+import { toCompareJson } from './format.js';
 import { toCompareHtml } from './html.js';
 import { loadRun } from './load.js';
 import { toCompareMarkdown, toCompareSummary } from './text.js';
@@ -11,7 +12,7 @@ import { toCompareMarkdown, toCompareSummary } from './text.js';
 export { classify, cellOf, compareRuns } from './compare.js';
 export { loadRun, type LoadedRun } from './load.js';
 export { toCompareHtml, toCompareMarkdown, toCompareSummary };
-export { CLASS_MEANINGS, COMPARE_CLASSES, COMPARE_FORMAT, compareJsonSchemaText, compareSchema, type CompareClass, type CompareDoc } from './format.js';
+export { CLASS_MEANINGS, COMPARE_CLASSES, COMPARE_FORMAT, compareJsonSchemaText, toCompareJson, compareSchema, type CompareClass, type CompareDoc } from './format.js';
 
 export interface CompareOptions {
   markdown?: boolean;
@@ -28,6 +29,6 @@ export async function compareCommand(given: readonly string[], opts: CompareOpti
   for (const g of given) runs.push(await loadRun(g));
   const doc = compareRuns(runs);
   if (opts.html) await writeFile(opts.html, toCompareHtml(doc));
-  out(opts.json ? `${JSON.stringify(doc, null, 2)}\n` : opts.markdown ? toCompareMarkdown(doc) : toCompareSummary(doc));
+  out(opts.json ? toCompareJson(doc) : opts.markdown ? toCompareMarkdown(doc) : toCompareSummary(doc));
   return doc.exitCode;
 }

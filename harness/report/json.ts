@@ -17,6 +17,8 @@ export function toResultsJson(r: RunResults): string {
     ...(r.error ? { error: r.error } : {}),
     ...(r.notes?.length ? { notes: r.notes } : {}),
     ...(r.rerun ? { rerun: r.rerun } : {}),
+    ...(r.shard ? { shard: r.shard } : {}),
+    ...(r.mergedFrom ? { mergedFrom: r.mergedFrom } : {}),
     cases: r.cases,
   };
   return `${JSON.stringify(doc, null, 2)}\n`;

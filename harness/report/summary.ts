@@ -50,6 +50,8 @@ export function toSummary(r: RunResults): string {
     n['not-run'] ? `${n['not-run']} not run` : '',
   ].filter(Boolean);
   out.push(`cases: ${n.total} (${parts.join(', ')})`);
+  if (r.shard) out.push(`shard ${r.shard.index}/${r.shard.count}: ${r.shard.cases.length} of the ${r.shard.suites.reduce((s, x) => s + x.cases, 0)} cases; the others belong to the other shards (ktrial merge joins them)`);
+  if (r.mergedFrom) out.push(`merged from ${r.mergedFrom.length} shards: ${r.mergedFrom.map((m) => `${m.shard} ${m.dir} (${m.status}, exit ${m.exitCode})`).join('; ')}`);
 
   for (const c of r.cases) {
     const where = c.where ? ` (${c.where})` : '';

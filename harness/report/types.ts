@@ -2,7 +2,7 @@
 // object (plus counts and the exit code), so other tools can read it back.
 import type { FailureClass } from '../common/errors.js';
 import type { PhaseRecord } from '../common/progress.js';
-import type { CaseResult } from '../scenarios/index.js';
+import type { CaseResult, ShardRecord } from '../scenarios/index.js';
 import type { RunStatus } from './status.js';
 
 export const RESULTS_FORMAT = 'ktrial-results/1';
@@ -30,4 +30,8 @@ export interface RunResults {
   notes?: string[];
   /** How to repeat this run: the command (source pinned once it is known) and the ktrial it needs. */
   rerun?: { command: string[]; ktrial: string };
+  /** A run of one shard (--shard I/N): which shard, the suites it was cut from, its cases. */
+  shard?: ShardRecord;
+  /** Results joined by `ktrial merge`: each shard's output directory and how it ended. */
+  mergedFrom?: { dir: string; shard: string; status: RunStatus; exitCode: number; seconds?: number; startedAt?: string }[];
 }

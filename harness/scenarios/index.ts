@@ -3,6 +3,7 @@ export { loadSuite, parseSuite, suiteSelftests, ROOT, NOBODY } from './load.js';
 export { expandSuite, stepLabel } from './expand.js';
 export { describeAction } from './actions.js';
 export { runSuite, runSuiteRepeated, selectedByOnly, type RunOptions } from './run.js';
+export { inShard, parseShard, shardOf, shardKey, SHARD_RULE, type Shard, type ShardRecord } from './shard.js';
 export { applyKnownIssues, mergeRepeats, casesNotRun, isAsExpected, countVerdicts, missingRequirements, findKnownIssue, findKnownWarning, withWarnings, unmatchedIssueNotes } from './verdicts.js';
 export { judge, describeExpectation, captureValues, type Judgement } from './expect.js';
 export { interpret, stepCommand, type AgentLine, type Observation, type ExecResult } from './agent.js';

@@ -10,6 +10,7 @@ import type { Case, CaseResult, GuestExec, KnownIssue, Step, StepResult, Suite }
 import { applyKnownIssues, mergeRepeats, missingRequirements, notRunResult, whereText, withWarnings } from './verdicts.js';
 import type { KernelConfig } from '../config/kconfig.js';
 import { globMatch, substitute, substituteDeep, UnsetVariable } from './vars.js';
+import { inShard } from './shard.js';
 import { flattenPoints, parseTap, pointVerdict, streamProblems, type TapStream } from './tap.js';
 
 /** A case for each test point of a tap step's stream, named CASE/POINT[/SUBPOINT...]. */
@@ -36,6 +37,8 @@ export interface RunOptions {
   knownIssues?: readonly KnownIssue[];
   /** Only cases whose name (or suite/name) matches one of these globs run; others are "not run". */
   only?: readonly string[];
+  /** A shard's cases (suite/name): the others are no part of this run and left out of the results. */
+  shard?: ReadonlySet<string>;
   /**
    * Milliseconds for every case (and for the suite's setup and cleanup), in place of the
    * suite's own per-case timeouts: the trial's `timeouts.case` or --timeout-case.
@@ -318,7 +321,7 @@ class SuiteRun {
   }
 
   async run(): Promise<CaseResult[]> {
-    const cases = expandSuite(this.suite);
+    const cases = expandSuite(this.suite).filter((c) => inShard(this.opts.shard, c));
     const results: CaseResult[] = [];
     const emit = (r: CaseResult) => {
       results.push(r);

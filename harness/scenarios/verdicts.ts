@@ -3,6 +3,7 @@
 import { expandSuite } from './expand.js';
 import type { CaseResult, KernelWarning, KnownIssue, NotRunCause, Suite, Verdict } from './types.js';
 import { globMatch } from './vars.js';
+import { inShard } from './shard.js';
 import { parseRequirement, unmetRequirement, type KernelConfig } from '../config/kconfig.js';
 
 /** Why the kernel does not meet these requirements (empty when it does). */
@@ -15,9 +16,9 @@ export function notRunResult(base: Pick<CaseResult, 'suite' | 'name' | 'index'> 
   return { kind: 'case', steps: [], seconds: 0, ...base, verdict: 'not-run', reason: detail, notRun: { cause, detail } };
 }
 
-/** Every case of a suite as "not run", e.g. when the kernel did not boot. */
-export function casesNotRun(suite: Suite, cause: NotRunCause, detail: string): CaseResult[] {
-  return expandSuite(suite).map((c) => notRunResult({ suite: c.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) }, cause, detail));
+/** Every case of a suite (of a shard, given its cases) as "not run", e.g. when the kernel did not boot. */
+export function casesNotRun(suite: Suite, cause: NotRunCause, detail: string, shard?: ReadonlySet<string>): CaseResult[] {
+  return expandSuite(suite).filter((c) => inShard(shard, c)).map((c) => notRunResult({ suite: c.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) }, cause, detail));
 }
 
 export const whereText = (w: { file: string; line?: number }) => (w.line !== undefined ? `${w.file}:${w.line}` : w.file);
@@ -96,7 +97,7 @@ export function applyKnownIssues(cases: readonly CaseResult[], issues: readonly 
  * per suite, so only the run as a whole can tell): such an entry hides nothing and is
  * probably stale or misspelt.
  */
-export function unmatchedIssueNotes(issues: readonly KnownIssue[], cases: readonly CaseResult[]): string[] {
+export function unmatchedIssueNotes(issues: readonly KnownIssue[], cases: readonly Pick<CaseResult, 'suite' | 'name' | 'warnings'>[]): string[] {
   const matched = (i: KnownIssue) => (i.warning === undefined ? cases.some((c) => findKnownIssue(c, [i])) : cases.some((c) => c.warnings?.some((w) => w.knownIssue?.case === i.case && w.knownIssue.warning === i.warning)));
   return issues
     .filter((i) => !matched(i))
