@@ -31,8 +31,8 @@ export function checkShards(runs: readonly LoadedRun[]): ShardRun[] {
   if (runs.length === 0) throw badInput('merge needs the output directories of the shards', { hint: 'ktrial merge out/t.shard-1-of-2 out/t.shard-2-of-2 --out out/t' });
   for (const r of runs) if (!r.results.shard) throw badInput(`${r.path} is not the output of a shard: its run had no --shard I/N`, { hint: 'merge joins the outputs of `ktrial run TRIAL --shard I/N` for I = 1..N' });
   const shards = runs as ShardRun[];
-  sameOrRefuse(shards, 'trials', (r) => r.results.trial);
   for (const fact of KERNEL_FACTS) sameOrRefuse(shards, `kernels (${fact === 'config' ? 'config hash' : fact})`, (r) => r.results.kernel[fact]);
+  sameOrRefuse(shards, 'trials', (r) => r.results.trial);
   sameOrRefuse(shards, 'shard counts', (r) => r.results.shard.count);
   sameOrRefuse(shards, 'suites (name, cases, digest of the case names)', (r) => r.results.shard.suites);
   const count = shards[0]!.results.shard.count;
