@@ -7,7 +7,7 @@
 // run, the engine's caches are this machine's ktrial cache and one output directory that
 // lasts from night to night, and artifacts stay where the jobs wrote them.
 import t, { type Test } from 'tap';
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
@@ -88,6 +88,7 @@ const exists = (p: string) => stat(p).then(() => true, () => false);
 async function twoNights(t: Test, file: string, commandsOf: (doc: Doc, overrides: Record<string, string>) => Command[]): Promise<void> {
   const doc = load(await readFile(repoPath('examples', 'ci', file), 'utf8')) as Doc;
   const out = await mkdtemp(join(tmpdir(), 'ktrial-nightly-'));
+  t.teardown(() => rm(out, { recursive: true, force: true }));
   // The workflow's OUT is the engine's lasting directory; KTRIAL_CACHE the engine's cache.
   const commands = commandsOf(doc, { OUT: out, KTRIAL_CACHE: cacheRoot() });
   const ktrialLines = commands.flatMap((c) => c.script.split('\n')).filter((l) => l.includes('bin/ktrial.js')).map((l) => /bin\/ktrial\.js (\w+)/.exec(l)![1]);

@@ -1,7 +1,7 @@
 // ktrial merge on shards recorded from real runs (test/fixtures/shards/README.md says how),
 // and the shard rule itself on the subject's suite. What each merge must refuse was read
 // off the recorded files: their kernels, trials, shard counts and suites.
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -59,6 +59,7 @@ t.test('merge refuses what is not one run in N shards', async (t) => {
 
 t.test('ktrial merge writes the reports and exits 2 on a refusal', async (t) => {
   const out = await mkdtemp(join(tmpdir(), 'ktrial-merge-'));
+  t.teardown(() => rm(out, { recursive: true, force: true }));
   const ok = await execa('node', [KTRIAL, 'merge', shardFixture('smoke.shard-1-of-2'), shardFixture('smoke.shard-2-of-2'), '--out', out], { reject: false });
   t.equal(ok.exitCode, 0, ok.stderr);
   t.match(ok.stdout, /merged from 2 shards: 1\/2 .* \(ok, exit 0\); 2\/2 .* \(ok, exit 0\)/);
