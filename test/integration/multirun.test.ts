@@ -49,9 +49,10 @@ t.test('two kernels in one command: each run in its directory, then their compar
 });
 
 t.test('several trials: what one trial only can do is refused, before anything is built', async (t) => {
-  for (const opt of [['--json'], ['--bisect'], ['--shard', '1/2']]) {
+  // Under --bisect, wrong arguments abort the bisection (128) instead of exiting 2.
+  for (const [opt, code] of [[['--json'], 2], [['--bisect'], 128], [['--shard', '1/2'], 2]] as const) {
     const r = await ktrial(['run', trialFile(SEED), trialFile(CONTROL), ...opt]);
-    t.equal(r.code, 2, `${opt[0]} with two trials is a usage error`);
+    t.equal(r.code, code, `${opt[0]} with two trials is a usage error (exit ${code})`);
     t.match(r.stderr, new RegExp(`${opt[0]} takes one trial, got 2`));
   }
   const twice = await ktrial(['run', trialFile(SEED), trialFile(SEED), '--out', join(OUT, 'twice')]);
