@@ -160,7 +160,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
     results.cases.push(...(results.error ? casesNotRun(s, 'interrupted', results.error.message, shard) : casesNotRun(s, 'guest-lost', 'an earlier suite lost the guest', shard)));
   }
   // A shard's known issues may name cases of other shards: they are judged against every case.
-  const stale = unmatchedIssueNotes(plan.trial.expectedFailures, shard ? suites.flatMap(expandSuite) : results.cases);
+  const stale = unmatchedIssueNotes(plan.trial.expectedFailures, shard ? [...results.cases, ...suites.flatMap(expandSuite)] : results.cases);
   if (stale.length) (results.notes ??= []).push(...stale);
   results.status = overallStatus(results.cases, results.error);
   results.seconds = (Date.now() - started) / 1000;
