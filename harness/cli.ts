@@ -71,6 +71,7 @@ options for run and boot:
 options for run:
   --json                write results.json to stdout (the summary goes to stderr)
   --suite FILE          run this scenario suite instead of the trial's (repeatable)
+  --var NAME=VALUE      set a suite variable, after the trial's vars (repeatable)
   --only GLOB           run only the cases whose name matches (repeatable)
   --repeat N            run every suite N times; a case whose verdict varies is flaky
   --shard I/N           run only the I-th of N shards of the cases (for a CI matrix;
@@ -128,7 +129,7 @@ function setVerbosity(options: { quiet?: boolean; verbose?: boolean }, command: 
 }
 
 async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true }, shard: { type: 'string' }, bisect: { type: 'boolean' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true }, var: { type: 'string', multiple: true }, shard: { type: 'string' }, bisect: { type: 'boolean' }, json: { type: 'boolean' } } });
   if (positionals.length > 1) {
     for (const one of ['json', 'bisect', 'shard'] as const) if (values[one]) throw new UsageError(`--${one} takes one trial, got ${positionals.length}`, 'run');
     setVerbosity(values, 'run', ctx);

@@ -2,7 +2,7 @@
 // once. Every stage reads the plan; the loaded Trial is never edited.
 import { join, resolve } from 'node:path';
 import { ensureWritableDir } from './common/cache.js';
-import { badInput } from './common/errors.js';
+import { badInput, type Where } from './common/errors.js';
 import { loadTrial, type ConfigSpec, type Trial } from './trial/trial.js';
 import { parseShard, type Shard } from './scenarios/index.js';
 
@@ -22,6 +22,7 @@ export interface RunOptions {
   only?: string[];
   repeat?: string;
   shard?: string;
+  var?: string[];
 }
 
 export interface RunPlan {
@@ -39,6 +40,10 @@ export interface RunPlan {
   cpus: number;
   /** The scenario suite files: --suite's, else the trial's. */
   suites: string[];
+  /** Suite variables: the trial's, then --var's. */
+  vars: Record<string, string>;
+  /** Where each variable the trial sets stands in its file (none for --var's), for messages. */
+  varsWhere: Record<string, Where>;
   /** Only the cases matching these globs. */
   only?: string[];
   /** Run every suite this many times; a case whose outcome varies is flaky. */
@@ -66,6 +71,14 @@ export async function planRun(trialFile: string, options: RunOptions): Promise<R
     // No trial line: the option is the command line's now, and messages say so.
     delete config.optionLines[m[1]!];
   }
+  const vars = { ...trial.vars };
+  const varsWhere = { ...trial.varsWhere };
+  for (const v of options.var ?? []) {
+    const m = /^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$/.exec(v);
+    if (!m) throw badInput(`--var takes NAME=VALUE, got "${v}"`, { hint: 'e.g. --var proc_file=cgroup (a variable the suites declare under vars)' });
+    vars[m[1]!] = m[2]!;
+    delete varsWhere[m[1]!];
+  }
   const shard = options.shard !== undefined ? parseShard(options.shard) : undefined;
   const outDir = resolve(options.out ?? join('out', shard ? `${trial.name}.shard-${shard.index}-of-${shard.count}` : trial.name));
   await ensureWritableDir(outDir, 'the output directory');
@@ -84,6 +97,8 @@ export async function planRun(trialFile: string, options: RunOptions): Promise<R
     cmdline: [trial.guest.cmdline, options.cmdline].filter(Boolean).join(' '),
     cpus: options.cpus ? wholeNumber(options.cpus, 'cpus', 'CPUs')! : trial.guest.cpus,
     suites: options.suite ? options.suite.map((f) => resolve(f)) : trial.scenarios,
+    vars,
+    varsWhere,
     ...(options.only ? { only: options.only } : {}),
     repeat,
     ...(shard ? { shard } : {}),
@@ -107,6 +122,7 @@ function rerunOptions(options: RunOptions): string[] {
   if (options.cmdline) out.push('--cmdline', options.cmdline);
   if (options.cpus) out.push('--cpus', options.cpus);
   for (const f of options.suite ?? []) out.push('--suite', f);
+  for (const v of options.var ?? []) out.push('--var', v);
   for (const g of options.only ?? []) out.push('--only', g);
   if (options.repeat) out.push('--repeat', options.repeat);
   if (options.shard) out.push('--shard', options.shard);

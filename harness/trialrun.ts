@@ -10,7 +10,7 @@ import { buildGuestImage, type ExtraProgram } from './image/index.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
 import { buildSelftests } from './image/selftests.js';
-import { casesNotRun, expandSuite, inShard, loadSuite, runSuiteRepeated, shardOf, suiteSelftests, unmatchedIssueNotes, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
+import { casesNotRun, expandSuite, inShard, loadSuite, runSuiteRepeated, shardOf, suiteSelftests, withTrialVars, unmatchedIssueNotes, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
 import type { RunPlan } from './runplan.js';
 import { exactSourceArgument } from './source/source.js';
 import { eraNamed, optionsWithImplied } from './eras/eras.js';
@@ -98,9 +98,10 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
   const results: RunResults = { trial: plan.trial.name, kernel: {}, phases: ctx.progress.phases, cases: [], status: 'ok', startedAt: new Date(started).toISOString() };
   const rerun = { command: rerunCommand(plan, plan.cc, plan.source), ktrial: await ktrialRevision() };
   results.rerun = rerun;
-  // Suites are validated before anything is built.
-  const suites: Suite[] = [];
-  for (const f of plan.suites) suites.push(await loadSuite(f));
+  // Suites, with the trial's variables, are validated before anything is built.
+  const loaded: Suite[] = [];
+  for (const f of plan.suites) loaded.push(await loadSuite(f));
+  const suites = withTrialVars(loaded, plan.vars, (v) => plan.varsWhere[v]);
   if (plan.shard) results.shard = shardOf(suites, plan.shard);
   const shard = results.shard ? new Set(results.shard.cases) : undefined;
   /** Suites whose cases are in the results. */

@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import { badInput, formatWhere, KtrialError } from '../common/errors.js';
 import { repoPath } from '../common/paths.js';
 import { loadYamlFile } from '../common/yaml.js';
-import { expandSuite, findKnownIssue, loadSuite, selectedByOnly, type KnownIssue } from '../scenarios/index.js';
+import { expandSuite, findKnownIssue, loadSuite, selectedByOnly, withTrialVars, type KnownIssue, type Suite } from '../scenarios/index.js';
 import { loadTrial } from '../trial/trial.js';
 import { alignColumns } from './columns.js';
 import { UsageError } from './help.js';
@@ -51,20 +51,22 @@ export async function listCases(file: string, only: readonly string[] | undefine
     throw err instanceof KtrialError && err.message.startsWith('malformed YAML') ? notTrialOrSuite(`it is not YAML (${err.where ? `${formatWhere(err.where)}: ` : ''}${err.message})`) : err;
   });
   const keys = doc.value !== null && typeof doc.value === 'object' && !Array.isArray(doc.value) ? Object.keys(doc.value) : [];
-  let suiteFiles: string[];
+  let suites: Suite[];
   let knownIssues: readonly KnownIssue[] = [];
   if (keys.includes('cases')) {
-    suiteFiles = [file];
+    suites = [await loadSuite(file)];
   } else if (keys.includes('source') && keys.includes('scenarios')) {
     const trial = await loadTrial(file);
-    suiteFiles = trial.scenarios;
+    const loaded: Suite[] = [];
+    for (const f of trial.scenarios) loaded.push(await loadSuite(f));
+    suites = withTrialVars(loaded, trial.vars, (v) => trial.varsWhere[v]);
     knownIssues = trial.expectedFailures;
   } else {
     throw notTrialOrSuite('it has neither source: and scenarios: nor cases:');
   }
   const listing: Listing = { lines: [], selected: 0, total: 0 };
-  for (const suiteFile of suiteFiles) {
-    for (const c of expandSuite(await loadSuite(suiteFile))) {
+  for (const suite of suites) {
+    for (const c of expandSuite(suite)) {
       listing.total++;
       if (!selectedByOnly(only, c)) continue;
       listing.selected++;

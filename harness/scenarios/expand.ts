@@ -3,9 +3,9 @@ import { describeAction } from './actions.js';
 import { substitute } from './vars.js';
 import type { Case, Identity, Step, Suite } from './types.js';
 
-const union = (...lists: (readonly string[] | undefined)[]) => [...new Set(lists.flatMap((l) => l ?? []))];
-
 export function expandSuite(suite: Suite): Case[] {
+  // Requirements may name suite variables (a trial sets them for its kernel).
+  const union = (...lists: (readonly string[] | undefined)[]) => [...new Set(lists.flatMap((l) => l ?? []).map((r) => substitute(r, suite.vars)))];
   const out: Case[] = [];
   let index = 0;
   for (const item of suite.cases) {

@@ -1,7 +1,7 @@
 // Judging an observation against an expectation, and describing both in words for the
 // report ("expected EPERM, got ok"); captures read values out of a passing result.
 import type { Observation } from './agent.js';
-import type { Capture, Expectation, ValueCheck } from './types.js';
+import type { Capture, Expectation, Step, ValueCheck } from './types.js';
 import { fieldAt, valueText } from './vars.js';
 
 export interface Judgement {
@@ -79,6 +79,12 @@ function describeActual(obs: Observation, e: Expectation): string {
       return parts.join(', ');
     }
   }
+}
+
+/** The expectation a per-variable step has for the variable's value, if any. */
+export function expectationFor(by: NonNullable<Step['expectBy']>, vars: Readonly<Record<string, string>>): Expectation | undefined {
+  const value = vars[by.variable];
+  return (value !== undefined ? by.when[value] : undefined) ?? by.when['*'];
 }
 
 export function judge(e: Expectation, obs: Observation): Judgement {

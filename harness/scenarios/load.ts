@@ -3,13 +3,16 @@
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { badInput, formatWhere, type Where } from '../common/errors.js';
+import { REQUIREMENT_PATTERN, REQUIREMENT_SYNTAX } from '../config/kconfig.js';
 import { validate } from '../common/schema.js';
 import { loadYamlFile, parseYaml, type Located, type YamlPath } from '../common/yaml.js';
 import { loadSelftestRecipe } from '../image/recipe.js';
 import { actionOf, type ActionItem } from './actions.js';
 import { refine } from './combinators.js';
 import { expandSuite } from './expand.js';
-import { checkReferences, resolveCell, suiteSchema, type RawCase, type RawExpect, type RawIdentity, type RawMatrix, type RawMatrixStep, type RawStep, type RawSuite } from './schema.js';
+import { expectationFor } from './expect.js';
+import { substitute, varRefs } from './vars.js';
+import { checkReferences, isExpectByVar, resolveCell, suiteSchema, type RawCase, type RawExpect, type RawIdentity, type RawMatrix, type RawMatrixStep, type RawStep, type RawSuite } from './schema.js';
 import type { Action, Capture, CapsSpec, CaseDef, Expectation, HelperDef, Identity, MatrixDef, Step, Suite, SuiteFile } from './types.js';
 
 const DEFAULT_CASE_TIMEOUT_S = 60;
@@ -114,6 +117,8 @@ function capturesOf(v: RawStep['capture']): Capture[] {
 
 interface Ctx {
   doc: Located;
+  /** The suite's variables with their default values. */
+  vars: Record<string, string>;
   identities: Record<string, Identity>;
   helpers: Record<string, HelperDef>;
   timeoutS: number;
@@ -126,10 +131,17 @@ function stepOf(s: RawStep | RawMatrixStep, path: YamlPath, ctx: Ctx): Step {
     as: identityOf(s.as, ctx.identities),
     pre: actionsOf(s.pre),
     actions: [],
-    expect: expectationOf(s.expect),
+    expect: { outcome: 'ok' },
     capture: capturesOf(s.capture),
     where,
   };
+  if (isExpectByVar(s.expect)) {
+    const by = { variable: s.expect.by, when: Object.fromEntries(Object.entries(s.expect.when).map(([value, e]) => [value, expectationOf(e)])) };
+    const expect = expectationFor(by, ctx.vars);
+    if (!expect) throw noExpectationFor(by, ctx.vars, where, ctx.doc.where([...path, 'expect', 'when']));
+    step.expectBy = by;
+    step.expect = expect;
+  } else step.expect = expectationOf(s.expect);
   if (s.name !== undefined) step.name = s.name;
   if (s.timeout !== undefined) step.timeoutMs = s.timeout * 1000;
   if (s.load !== undefined) {
@@ -249,7 +261,7 @@ function filesOf(raw: RawSuite, doc: Located): SuiteFile[] {
 function normalise(raw: RawSuite, doc: Located): Suite {
   const identities: Record<string, Identity> = {};
   for (const [k, v] of Object.entries(raw.identities ?? {})) identities[k] = { ...identityOf(v, {}), name: v.description ? v.description : k };
-  const ctx: Ctx = { doc, identities, helpers: {}, timeoutS: raw.timeout ?? DEFAULT_CASE_TIMEOUT_S };
+  const ctx: Ctx = { doc, vars: varsOf(raw.vars), identities, helpers: {}, timeoutS: raw.timeout ?? DEFAULT_CASE_TIMEOUT_S };
   for (const [k, h] of Object.entries(raw.helpers ?? {})) {
     ctx.helpers[k] = { name: k, as: identityOf(h.as, identities), pre: actionsOf(h.pre), actions: actionsOf(h.do), ...(h.description !== undefined ? { description: h.description } : {}) };
   }
@@ -259,7 +271,7 @@ function normalise(raw: RawSuite, doc: Located): Suite {
     file: doc.file,
     requires: reqOf(raw.requires),
     timeoutMs: ctx.timeoutS * 1000,
-    vars: varsOf(raw.vars),
+    vars: ctx.vars,
     identities,
     helpers: ctx.helpers,
     files: filesOf(raw, doc),
@@ -269,4 +281,73 @@ function normalise(raw: RawSuite, doc: Located): Suite {
   };
   if (raw.description !== undefined) suite.description = raw.description.trim();
   return suite;
+}
+
+// ---------------------------------------------------------------------------------------
+// A trial's variables: a trial sets variables its suites declare, so one suite serves
+// kernels whose interfaces are spelled differently.
+
+function noExpectationFor(by: NonNullable<Step['expectBy']>, vars: Readonly<Record<string, string>>, step: Where | undefined, at: Where | undefined): Error {
+  const where = step ? ` (the step at ${formatWhere(step)})` : '';
+  return badInput(`no expectation for ${by.variable} = "${vars[by.variable] ?? ''}"${where}: its expect.when has ${Object.keys(by.when).map((k) => `"${k}"`).join(', ')}`, {
+    ...(at ? { where: at } : {}),
+    hint: `add an entry for this value to the step's expect.when, or "*" for any other value`,
+  });
+}
+
+/** Every step of a suite, matrices' parts included. */
+function stepsOfSuite(suite: Suite): Step[] {
+  const out = [...suite.setup, ...suite.cleanup];
+  for (const item of suite.cases) {
+    if (item.kind === 'case') out.push(...item.def.steps, ...item.def.cleanup);
+    else {
+      const m = item.def;
+      out.push(...m.setup, ...m.cleanup, ...m.actions.map((a) => a.step), ...m.targets.flatMap((t) => [...t.setup, ...t.cleanup]));
+    }
+  }
+  return out;
+}
+
+/** Every requirement list of a suite, as written. */
+function requirementsOfSuite(suite: Suite): string[] {
+  const out = [...suite.requires];
+  for (const item of suite.cases) {
+    if (item.kind === 'case') out.push(...item.def.requires);
+    else out.push(...item.def.requires, ...item.def.actions.flatMap((a) => a.requires), ...item.def.targets.flatMap((t) => t.requires));
+  }
+  return out;
+}
+
+/**
+ * The suites with a trial's variables in place of their defaults. Bad input, at the
+ * trial's line: a variable none of the suites declares, a value that makes a requirement
+ * malformed, a value a per-variable expectation has no entry for.
+ */
+export function withTrialVars(suites: readonly Suite[], vars: Readonly<Record<string, string>>, whereOf: (variable: string) => Where | undefined): Suite[] {
+  for (const name of Object.keys(vars)) {
+    if (suites.some((s) => name in s.vars)) continue;
+    const declared = [...new Set(suites.flatMap((s) => Object.keys(s.vars)))];
+    const where = whereOf(name);
+    throw badInput(`${where ? 'the trial sets' : '--var sets'} variable "${name}", which none of the suites declares${declared.length ? ` (theirs: ${declared.join(', ')})` : ' (they declare none)'}`, {
+      ...(where ? { where } : {}),
+      hint: 'only variables the suites declare under vars can be set: check the name',
+    });
+  }
+  return suites.map((suite) => {
+    const set = Object.fromEntries(Object.entries(vars).filter(([k]) => k in suite.vars));
+    if (!Object.keys(set).length) return suite;
+    const out: Suite = { ...suite, vars: { ...suite.vars, ...set } };
+    for (const r of requirementsOfSuite(suite)) {
+      const refs = varRefs(r).filter((v) => v in set);
+      if (!refs.length) continue;
+      const value = substitute(r, out.vars);
+      if (!REQUIREMENT_PATTERN.test(value))
+        throw badInput(`variable ${refs[0]} = "${set[refs[0]!]}" makes the requirement "${r}" of ${suite.file} read "${value}", which is not ${REQUIREMENT_SYNTAX}`, { ...(whereOf(refs[0]!) ? { where: whereOf(refs[0]!)! } : {}) });
+    }
+    for (const step of stepsOfSuite(suite)) {
+      if (step.expectBy && step.expectBy.variable in set && !expectationFor(step.expectBy, out.vars))
+        throw noExpectationFor(step.expectBy, out.vars, step.where, whereOf(step.expectBy.variable));
+    }
+    return out;
+  });
 }

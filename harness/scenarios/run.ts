@@ -4,7 +4,7 @@
 import { hostFailure } from '../common/errors.js';
 import { interpret, stepCommand, type ExecResult } from './agent.js';
 import { expandSuite, stepLabel } from './expand.js';
-import { captureValues, describeExpectation, judge } from './expect.js';
+import { captureValues, describeExpectation, expectationFor, judge } from './expect.js';
 import { AGENT_PATH } from './names.js';
 import type { Case, CaseResult, GuestExec, KnownIssue, Step, StepResult, Suite } from './types.js';
 import { applyKnownIssues, mergeRepeats, missingRequirements, notRunResult, whereText, withWarnings } from './verdicts.js';
@@ -165,6 +165,10 @@ class SuiteRun {
       if (!(err instanceof UnsetVariable)) throw err;
       if (tolerateUnset) return { result: { ...base, command: '', expected: 'ok', actual: `skipped: ${err.message}`, passed: true, durationMs: 0 } };
       return { result: { ...base, command: '', expected: 'ok', actual: err.message, passed: false, durationMs: 0 } };
+    }
+    if (s.expectBy) {
+      // The loader and the trial's variables made sure that the value has an expectation.
+      s.expect = expectationFor(s.expectBy, vars) ?? s.expect;
     }
     const command = stepCommand(s, this.agent, tag);
     const expected = describeExpectation(s.expect);

@@ -8,7 +8,7 @@ import type { YamlPath } from '../common/yaml.js';
 import { ACTION_KEYS, ACTION_SCHEMAS, actionItem, actionList } from './actions.js';
 import { DEFS, exactlyOne, isMap, named, refine, scalar, suggest } from './combinators.js';
 import { CAP_NAMES, ERRNO_NAMES } from './names.js';
-import { VAR_NAME_RE, varRefs } from './vars.js';
+import { VAR_NAME_RE, VAR_REF_RE, varRefs } from './vars.js';
 
 const regex = (description: string): Schema<string> =>
   refine(str({ description }), (v, path, out) => {
@@ -68,13 +68,30 @@ const expectObj = refine(
   },
 );
 export const expectSchema = named('expectation', oneOf([expectStr, expectObj], 'ok, error, any, an errno name, or a mapping'));
+/** A step's expectation per value of a suite variable, where kernels are meant to differ. */
+const expectByVar = named('expectationByVariable', obj(
+  {
+    by: { schema: str({ pattern: VAR_NAME_RE, description: 'a variable of the suite (its vars), which a trial may set' }), required: true },
+    when: { schema: dict(expectSchema, { description: 'the variable\'s value -> the expectation; "*" for any other value' }), required: true },
+  },
+  { description: 'the expectation chosen by the value of a suite variable' },
+));
+const stepExpect = oneOf([expectSchema, expectByVar], 'an expectation, or {by: VARIABLE, when: {VALUE: expectation}}');
+export type RawExpectByVar = Infer<typeof expectByVar>;
+/** Whether a step's expect is the per-variable form. */
+export const isExpectByVar = (v: unknown): v is RawExpectByVar => isMap(v) && 'by' in v && 'when' in v;
 
 const capture = named('capture', oneOf([
   str({ description: 'a dotted path into the result: output, pid, child.pid, ... (sh: stdout, output, exit)' }),
   obj({ field: { schema: str(), required: true }, match: regex('its first group (or whole match) is captured') }),
 ]));
 
-const requiresList = named('requires', list(str({ pattern: REQUIREMENT_PATTERN, description: REQUIREMENT_SYNTAX }), {
+/** A requirement, or a suite variable holding one (a trial may set it for its kernel). */
+const requirement = oneOf([
+  str({ pattern: REQUIREMENT_PATTERN, description: REQUIREMENT_SYNTAX }),
+  str({ pattern: VAR_REF_RE, description: 'a variable of the suite holding a requirement, e.g. "${ns_option}"' }),
+], `${REQUIREMENT_SYNTAX}, or a suite variable holding one`);
+const requiresList = named('requires', list(requirement, {
   description: 'kernel config options the kernel must have; otherwise "not run"',
 }));
 const varsDict = named('vars', dict(scalar(), { keyPattern: VAR_NAME_RE, description: 'variables, used as ${name}' }));
@@ -94,7 +111,7 @@ const stepFields = {
   tap: str({ description: 'a shell command printing TAP or KTAP: each test point becomes a case named CASE/POINT; the step passes when the stream is complete' }),
   spawn: oneOf([str({ description: 'a helper name' }), obj({ helper: { schema: str(), required: true }, name: str({ pattern: VAR_NAME_RE, description: 'instance name (default: the helper name)' }) })], 'start a helper task; its pid becomes ${NAME.pid}'),
   stop: str({ description: 'a helper instance started earlier: send TERM and wait for it to exit' }),
-  expect: expectSchema,
+  expect: stepExpect,
   capture: dict(capture, { keyPattern: VAR_NAME_RE, description: 'variables set from the result for later steps' }),
   timeout,
   load: obj(
@@ -115,11 +132,17 @@ function stepRules(s: Infer<typeof stepObj>, path: YamlPath, out: Issue[]): void
   const ex = s.expect;
   if (kind === 'tap' && ex !== undefined) {
     out.push({ path: [...path, 'expect'], atKey: true, message: 'a tap step has no expect: each of its test points is judged by its own ok / not ok and directive' });
-  } else if (kind === 'sh') {
-    const fails = ex === 'error' || (typeof ex === 'string' && ex.startsWith('E')) || (isMap(ex) && (ex.errno !== undefined || ex.error !== undefined || ex.values !== undefined));
-    if (fails) out.push({ path: [...path, 'expect'], message: 'a sh step is judged by its exit status and stdout: use exit/output/match, not errno or values' });
-  } else if (kind && isMap(ex) && ex.exit !== undefined) {
-    out.push({ path: [...path, 'expect', 'exit'], atKey: true, message: 'exit applies to sh steps; agent actions are judged by errno' });
+  }
+  const each: [RawExpect | undefined, YamlPath][] = kind === 'tap' ? [] : isExpectByVar(ex)
+    ? Object.entries(ex.when).map(([value, e]) => [e, [...path, 'expect', 'when', value]])
+    : [[ex, [...path, 'expect']]];
+  for (const [e, p] of each) {
+    if (kind === 'sh') {
+      const fails = e === 'error' || (typeof e === 'string' && e.startsWith('E')) || (isMap(e) && (e.errno !== undefined || e.error !== undefined || e.values !== undefined));
+      if (fails) out.push({ path: p, message: 'a sh step is judged by its exit status and stdout: use exit/output/match, not errno or values' });
+    } else if (kind && isMap(e) && e.exit !== undefined) {
+      out.push({ path: [...p, 'exit'], atKey: true, message: 'exit applies to sh steps; agent actions are judged by errno' });
+    }
   }
   if (s.load !== undefined && (kind === 'sh' || kind === 'spawn' || kind === 'stop')) out.push({ path: [...path, 'load'], atKey: true, message: 'load applies to agent actions (do or an action key), not to sh, spawn or stop' });
   if (s.load?.thread && (s.load.workers !== undefined || s.load.each !== undefined || s.load.repeat !== undefined || s.load.timer !== undefined)) out.push({ path: [...path, 'load', 'thread'], atKey: true, message: 'thread runs the actions once in one thread: not with workers, each, repeat or timer' });
@@ -282,6 +305,9 @@ interface RefContext {
   suiteScope: Set<string>;
   /** Helper instances the suite's setup started. */
   suiteInstances: Set<string>;
+  /** The suite's own variables (its vars): the ones a trial may set, so the only ones
+   * requirements and per-variable expectations may use. */
+  suiteVars: Set<string>;
 }
 
 /** Run after the schema passed: raw is structurally valid. */
@@ -299,12 +325,14 @@ export function checkReferences(raw: RawSuite, out: Issue[]): void {
     },
     suiteScope: new Set<string>([...BUILTIN_VARS.filter((v) => !CASE_VARS.includes(v)), ...Object.keys(raw.vars ?? {})]),
     suiteInstances: new Set<string>(),
+    suiteVars: new Set(Object.keys(raw.vars ?? {})),
   };
 
   for (const k of Object.keys(ctx.identities))
     if (BUILTIN_IDENTITIES.includes(k)) ctx.push({ path: ['identities', k], atKey: true, message: `"${k}" is a built-in identity; choose another name` });
 
   checkVars(ctx, raw.vars, ['vars'], new Set(BUILTIN_VARS.filter((v) => !CASE_VARS.includes(v))));
+  checkRequires(ctx, raw.requires, ['requires']);
   checkSteps(ctx, raw.setup, ['setup'], ctx.suiteScope, ctx.suiteInstances);
 
   raw.cases.forEach((c, ci) => {
@@ -347,8 +375,22 @@ function checkSteps(ctx: RefContext, steps: RawStep[] | undefined, base: YamlPat
   steps?.forEach((s, i) => checkStep(ctx, s, [...base, i], scope, instances));
 }
 
+/** A variable a requirement or a per-variable expectation names must be one of the suite's vars. */
+function checkSuiteVar(ctx: RefContext, name: string, p: YamlPath, use: string): void {
+  if (!ctx.suiteVars.has(name))
+    ctx.push({ path: p, message: `${use} "${name}" is not a variable of the suite${ctx.suiteVars.size ? ` (its vars: ${[...ctx.suiteVars].join(', ')})` : ' (it has no vars)'}; declare it under the suite's vars with its default value` });
+}
+
+function checkRequires(ctx: RefContext, requires: readonly string[] | undefined, p: YamlPath): void {
+  requires?.forEach((r, i) => {
+    for (const name of varRefs(r)) checkSuiteVar(ctx, name, [...p, i], 'the requirement\'s variable');
+  });
+}
+
 function checkStep(ctx: RefContext, s: RawStep | RawMatrixStep, p: YamlPath, scope: Set<string>, instances: Set<string>): void {
   checkIdentity(ctx, s.as, [...p, 'as']);
+  if (isExpectByVar(s.expect)) checkSuiteVar(ctx, s.expect.by, [...p, 'expect', 'by'], 'the expectation\'s variable');
+  if ('requires' in s) checkRequires(ctx, s.requires, [...p, 'requires']);
   checkStrings(ctx, s, p, scope, ['capture', 'spawn', 'stop', 'requires', 'vars']);
   if (s.spawn !== undefined) checkSpawn(ctx, s.spawn, [...p, 'spawn'], scope, instances);
   if (s.stop !== undefined && !instances.has(s.stop))
@@ -372,6 +414,7 @@ function checkSpawn(ctx: RefContext, sp: NonNullable<RawStep['spawn']>, p: YamlP
 }
 
 function checkCase(ctx: RefContext, c: RawCase, cp: YamlPath): void {
+  checkRequires(ctx, c.requires, [...cp, 'requires']);
   const scope = new Set([...ctx.suiteScope, ...CASE_VARS]);
   checkVars(ctx, c.vars, [...cp, 'vars'], scope);
   const inst = new Set(ctx.suiteInstances);
@@ -390,6 +433,8 @@ function checkMatrix(ctx: RefContext, m: RawMatrix, mp: YamlPath): void {
     else checkIdentity(ctx, a.as, [...mp, 'actors', n, 'as']);
   }
   checkExpectNames(ctx, m, mp);
+  checkRequires(ctx, m.requires, [...mp, 'requires']);
+  for (const [n, t] of Object.entries(targets)) checkRequires(ctx, t.requires, [...mp, 'targets', n, 'requires']);
   const targetNames = Object.keys(targets);
   for (const actor of Object.keys(m.actors))
     for (const action of Object.keys(m.actions))

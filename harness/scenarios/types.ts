@@ -59,7 +59,11 @@ export interface Step {
   /** Run in one agent process, in order; the expectation is about the last one. */
   actions: Action[];
   sh?: string;
+  /** The expectation; with expectBy, the one for the suite's default value of its variable. */
   expect: Expectation;
+  /** Set where kernels are meant to differ: the expectation per value of a suite variable
+   *  ("*" for any other value), chosen when the step runs. */
+  expectBy?: { variable: string; when: Record<string, Expectation> };
   capture: Capture[];
   timeoutMs?: number;
   /** How the agent runs the actions: workers started at once, repeats, a timer, a thread. */
@@ -140,6 +144,7 @@ export interface Suite {
   name: string;
   description?: string;
   file: string;
+  /** As written: an entry may be a suite variable (${name}), replaced on expansion. */
   requires: string[];
   /** Default per-case timeout. */
   timeoutMs: number;

@@ -3,6 +3,8 @@
 /** ${name}; $${name} stands for a literal "${name}". Names may contain dots (helper.pid). */
 const VAR_RE = /(\$?)\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}/g;
 export const VAR_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+/** A string that is one ${name} reference and nothing else. */
+export const VAR_REF_RE = /^\$\{[A-Za-z_][A-Za-z0-9_.-]*\}$/;
 
 /** The variable names a string refers to (escaped references excluded). */
 export function varRefs(s: string): string[] {

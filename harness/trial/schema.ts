@@ -1,5 +1,6 @@
 import { REQUIREMENT_PATTERN, REQUIREMENT_SYNTAX } from '../config/kconfig.js';
 import { bool, dict, int, list, obj, oneOf, str } from '../common/schema.js';
+import { VAR_NAME_RE } from '../scenarios/vars.js';
 
 const configSymbol = /^CONFIG_[A-Za-z0-9_]+$/;
 const relPath = str({ description: 'a path, relative to the trial file' });
@@ -46,6 +47,10 @@ export const trialSchema = obj({
     cmdline: str({ description: 'extra kernel command line' }),
   }),
   scenarios: { schema: list(relPath), description: 'scenario suites to run' },
+  vars: {
+    schema: dict(oneOf([str(), int(), bool()]), { keyPattern: VAR_NAME_RE }),
+    description: "suite variables for this kernel: each replaces the default of a variable the trial's suites declare under vars (a string, a number or true/false)",
+  },
   'expected-failures': list(
     obj({
       case: { schema: str(), required: true, description: 'case name, or a glob (*)' },

@@ -2,7 +2,7 @@
 // and checked here, so nothing is built for a trial that names a file that is not there.
 import { access } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { badInput } from '../common/errors.js';
+import { badInput, type Where } from '../common/errors.js';
 import { parseRequirement } from '../config/kconfig.js';
 import { validate } from '../common/schema.js';
 import { loadYamlFile, type Located } from '../common/yaml.js';
@@ -34,6 +34,10 @@ export interface Trial {
   cc: string;
   guest: { memoryMiB: number; cpus: number; cmdline: string };
   scenarios: string[];
+  /** Suite variables the trial sets (values as strings), in place of the suites' defaults. */
+  vars: Record<string, string>;
+  /** Where each variable stands in the trial file, for messages. */
+  varsWhere: Record<string, Where>;
   expectedFailures: KnownIssue[];
   /** caseS: seconds for every scenario case, in place of the suites' own; unset, the suites decide. */
   timeouts: { buildS: number; bootS: number; caseS?: number };
@@ -96,6 +100,12 @@ export async function loadTrial(file: string): Promise<Trial> {
       throw badInput(`warning is not a regular expression: ${err instanceof Error ? err.message : String(err)}`, { where: doc.where(['expected-failures', i, 'warning']), hint: 'write a JavaScript regular expression matched against the console line, e.g. "possible circular locking"' });
     }
   }
+  const vars: Record<string, string> = {};
+  const varsWhere: Record<string, Where> = {};
+  for (const [k, v] of Object.entries(raw.vars ?? {})) {
+    vars[k] = String(v);
+    varsWhere[k] = doc.where(['vars', k], true);
+  }
 
   return {
     file: abs,
@@ -107,6 +117,8 @@ export async function loadTrial(file: string): Promise<Trial> {
     cc: raw.toolchain?.cc ?? 'gcc',
     guest: { memoryMiB: raw.guest?.memory ?? 256, cpus: raw.guest?.cpus ?? 1, cmdline: raw.guest?.cmdline ?? '' },
     scenarios,
+    vars,
+    varsWhere,
     expectedFailures: raw['expected-failures'] ?? [],
     timeouts: {
       buildS: raw.timeouts?.build ?? DEFAULT_TIMEOUTS.buildS,

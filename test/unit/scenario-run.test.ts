@@ -4,7 +4,7 @@
 import t from 'tap';
 import { KernelConfig } from '../../harness/config/kconfig.js';
 import { KtrialError } from '../../harness/common/errors.js';
-import { parseSuite } from '../../harness/scenarios/load.js';
+import { parseSuite, withTrialVars } from '../../harness/scenarios/load.js';
 import { runSuite, runSuiteRepeated } from '../../harness/scenarios/run.js';
 import type { CaseResult, GuestExec } from '../../harness/scenarios/types.js';
 import { applyKnownIssues, casesNotRun, mergeRepeats, unmatchedIssueNotes } from '../../harness/scenarios/verdicts.js';
@@ -80,6 +80,25 @@ cases:
     ['steps', 2, true],
     ['cleanup', 1, true],
   ]);
+});
+
+t.test("a per-variable expectation is chosen when the step runs, by the variable's value", async (t) => {
+  const text = `name: v
+vars: {fs: container}
+cases:
+  - name: mount
+    steps:
+      - mount: {type: "\${fs}", target: /c}
+        expect: {by: fs, when: {container: ok, cgroup: EBUSY}}
+`;
+  const busy = (cmd: string) => (cmd.includes(' mount ') ? errno(cmd, 'EBUSY') : ok(cmd));
+  const byDefault = await runSuite(parseSuite(text, 'v.yaml'), new FakeGuest(busy));
+  t.same(verdicts(byDefault), [['mount', 'failed']], 'the default value expects ok');
+  t.match(byDefault[0]!.reason, /expected ok, got EBUSY/);
+  const g = new FakeGuest(busy);
+  const [cgroup] = withTrialVars([parseSuite(text, 'v.yaml')], { fs: 'cgroup' }, () => undefined);
+  t.same(verdicts(await runSuite(cgroup!, g)), [['mount', 'passed']], 'the trial\'s value expects EBUSY');
+  t.ok(g.commands.some((c) => c.endsWith(' mount cgroup cgroup /c')), "the trial's value is substituted in the step");
 });
 
 const three = `name: c
