@@ -10,6 +10,7 @@ import { repoPath } from '../../harness/common/paths.js';
 import { expandSuite } from '../../harness/scenarios/expand.js';
 import { loadSuite, parseSuite, withTrialVars } from '../../harness/scenarios/load.js';
 import { loadTrial } from '../../harness/trial/trial.js';
+import { planRun } from '../../harness/runplan.js';
 
 const suiteText = `name: s
 requires: ["\${ns_option}", CONFIG_X]
@@ -119,4 +120,17 @@ t.test('the shipped ns-container suite serves 2.6.20 by default and 2.6.24 throu
   t.same(seed[0]!.setup[2]!.actions, [{ kind: 'mount', type: '${hierarchy_fs}', source: 'ktrial', target: '/c', options: '${subsystems}' }]);
   t.equal(v24[0]!.vars.hierarchy_fs, 'cgroup');
   t.equal(v24[0]!.vars.proc_file, 'cgroup');
+});
+
+t.test('run --var sets a variable after the trial\'s, shows in the re-run line, and is checked like the trial\'s', async (t) => {
+  const trial = await trialWith('vars:\n  fs: cgroup\n');
+  const out = join(await mkdtemp(join(tmpdir(), 'ktrial-vars-out-')), 'o');
+  const plan = await planRun(trial, { out, var: ['ns_option=CONFIG_CGROUP_NS', 'fs=container'] });
+  t.same(plan.vars, { fs: 'container', ns_option: 'CONFIG_CGROUP_NS' }, '--var comes after the trial');
+  t.same(Object.keys(plan.varsWhere), [], 'a variable set by --var has no place in the trial');
+  t.same(plan.rerun.options, ['--var', 'ns_option=CONFIG_CGROUP_NS', '--var', 'fs=container']);
+  t.match((await failure(planRun(trial, { out, var: ['fs'] }))).message, /--var takes NAME=VALUE, got "fs"/);
+  const plan2 = await planRun(trial, { out, var: ['proc=x'] });
+  const err = await failure((async () => withTrialVars([await loadSuite(plan2.suites[0]!)], plan2.vars, (v) => plan2.varsWhere[v]))());
+  t.match(err.message, /--var sets variable "proc", which none of the suites declares/);
 });
