@@ -20,6 +20,7 @@ import { bootKernel, kernelFor, runTrial } from './trialrun.js';
 import { BISECT, bisectVerdict, EXIT_CODES, exitCodeFor, toResultsJson, toSummary } from './report/index.js';
 import { interactiveShell, killAllGuests, runCommandInGuest } from './vm/index.js';
 import { compareCommand } from './compare/index.js';
+import { lavaTrial } from './lava/index.js';
 
 const USAGE = `usage: ktrial <command> [arguments] [options]
        ktrial <command> --help     the usage of one command
@@ -48,6 +49,11 @@ commands:
                 with a trial or a suite file, the cases it would run (suite/name)
   cache ls|du|prune   the cache's entries (kernels with trial, release, source, compiler,
                 date, size), its size per kind, or removing old entries (never one in use)
+  lava TRIAL    build (cached) and write a LAVA job into DIR (lava-job.yaml, a device
+                dictionary for LAVA's qemu device type, the kernel, the guest image and
+                the in-guest plan ktrial-plan.sh), checked with lava-run --validate;
+                --run runs it here with lava-run, --ingest LOG reads a lab's job log;
+                both then write the reports as run does, with lava.log beside them
   doctor        list the host tools ktrial uses and which are missing (--json: as JSON)
   setup         install every Debian package ktrial uses (as root)
 
@@ -79,6 +85,11 @@ options for run:
   --bisect              exit as \`git bisect run\` expects: 0 good, 1 bad (a case not as
                         expected, no boot, a crash), 125 skip (the kernel could not be
                         patched, configured or built), 128 abort (host problem, bad input)
+options for lava (and --source, --cc, --kconfig-add, --out, --timeout-*, --cmdline, --cpus):
+  --artifact-url BASE   the job's URLs point at BASE/<file> (the lab's artifact server)
+                        instead of file:// paths in DIR
+  --run                 run the job locally with lava-run (as root) and write the reports
+  --ingest LOG          judge a lab's log of the job (the job log as YAML) into the reports
 options for boot:
   --shell | -- COMMAND...
   --copy SRC:DEST       put the host file SRC at the absolute guest path DEST, with SRC's
@@ -191,6 +202,17 @@ async function cmdBuild(args: string[], ctx: StageContext): Promise<number> {
   return EXIT_CODES.ok;
 }
 
+async function cmdLava(args: string[], ctx: StageContext): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, 'artifact-url': { type: 'string' }, run: { type: 'boolean' }, ingest: { type: 'string' } } });
+  if (values.run && values.ingest) throw new UsageError('--run and --ingest exclude each other: --run makes its own log', 'lava');
+  const plan = await planFrom(positionals, values, 'lava', ctx);
+  const results = await lavaTrial(plan, { ...(values['artifact-url'] ? { artifactUrl: values['artifact-url'] } : {}), ...(values.run ? { run: true } : {}), ...(values.ingest ? { ingest: values.ingest } : {}) }, ctx);
+  if (!results) return EXIT_CODES.ok;
+  process.stdout.write(toSummary(results));
+  if (!values.quiet) process.stdout.write(`reports: ${plan.outDir}/{results.json,results.tap,junit.xml,summary.txt,lava.log}\n`);
+  return exitCodeFor(results);
+}
+
 async function cmdCompare(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { markdown: { type: 'boolean' }, json: { type: 'boolean' }, html: { type: 'string' } } });
   return compareCommand(positionals, values, (text) => process.stdout.write(text));
@@ -247,6 +269,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdBuild(rest, ctx);
       case 'compare':
         return await cmdCompare(rest);
+      case 'lava':
+        return await cmdLava(rest, ctx);
       case 'doctor':
         return await cmdDoctor(rest);
       case 'merge':

@@ -27,6 +27,7 @@ export const HOST_TOOLS: readonly HostTool[] = [
   { command: 'qemu-system-x86_64', pkg: 'qemu-system-x86', usedFor: 'booting guests' },
   { command: 'apt-get', pkg: 'apt', usedFor: 'fetching busybox and dropbear sources' },
   { command: 'dpkg-source', pkg: 'dpkg-dev', usedFor: 'unpacking busybox and dropbear sources' },
+  { command: 'lava-run', pkg: 'lava-dispatcher', usedFor: 'ktrial lava: validating and running LAVA jobs locally' },
 ];
 
 /** Kernel headers/libraries newer kernels need at build time, checked as files. */

@@ -171,7 +171,9 @@ export type NotRunCause =
   | 'interrupted'
   | 'filtered'
   /** A TAP test point with a SKIP directive: the test itself found it could not run. */
-  | 'skipped';
+  | 'skipped'
+  /** The in-guest (LAVA) path cannot run or judge the case; the reason says what it lacks. */
+  | 'not-in-guest';
 
 export interface StepResult {
   phase: 'setup' | 'steps' | 'cleanup';

@@ -12,8 +12,13 @@
  *   ktrial-init: network up IFACE ADDR
  *   ktrial-init: sshd started pid N
  *   ktrial-init: sshd exited ...          (dropbear died; init restarts it a few times)
+ *   ktrial-init: console shell started pid N   (ktrial.console=lava only)
  *   ktrial-init: powering off
  *   ktrial-init: FATAL: ...               (init cannot go on; it powers off)
+ *
+ * With ktrial.console=lava on the kernel command line (ktrial lava), init also keeps a root
+ * shell on the console, prompt "ktrial-lava# ", for LAVA to drive: the suites then run in
+ * the guest without the host in the loop.
  *
  * Shutdown: busybox halt/poweroff/reboot signal PID 1 with SIGUSR1/SIGUSR2/SIGTERM;
  * halt and poweroff both power off (a halted guest would only keep QEMU busy).
@@ -344,6 +349,31 @@ static pid_t start_sshd(void)
 	return pid;
 }
 
+/* ktrial.console=lava: a shell on the console for LAVA (stored as /run/ktrial/console). */
+static int console_mode(void)
+{
+	char buf[16] = { 0 };
+	int fd = open(TOKEN_DIR "/console", O_RDONLY);
+	if (fd < 0)
+		return 0;
+	if (read(fd, buf, sizeof buf - 1) < 0)
+		buf[0] = 0;
+	close(fd);
+	return strcmp(buf, "lava\n") == 0;
+}
+
+static pid_t start_console_shell(void)
+{
+	char *const argv[] = { "/bin/sh", NULL };
+	pid_t pid;
+	setenv("PS1", "ktrial-lava# ", 1);
+	pid = spawn(argv);
+	if (pid < 0)
+		fatal("cannot fork for the console shell: %s", strerror(errno));
+	say("console shell started pid %d", (int)pid);
+	return pid;
+}
+
 static void power_off(int how)
 {
 	const char *what = how == RB_AUTOBOOT ? "rebooting" : "powering off";
@@ -368,7 +398,7 @@ static void power_off(int how)
 
 int main(void)
 {
-	pid_t sshd;
+	pid_t sshd, shell = -1;
 	int restarts = 0;
 
 	if (getpid() != 1) {
@@ -397,11 +427,17 @@ int main(void)
 	store_boot_params();
 	setup_network();
 	sshd = start_sshd();
+	if (console_mode())
+		shell = start_console_shell();
 
 	for (;;) {
 		int status;
 		pid_t pid;
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (pid == shell) {
+				shell = start_console_shell();
+				continue;
+			}
 			if (pid != sshd)
 				continue;
 			if (WIFSIGNALED(status))

@@ -1,0 +1,136 @@
+// ktrial lava: a trial as a LAVA job (job.ts), its suites as an in-guest plan (plan.ts), run
+// locally with lava-run or read back from a lab's log (ingest.ts) into ktrial's reports.
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { hostFailure } from '../common/errors.js';
+import { requireTools } from '../common/hosttools.js';
+import { run } from '../common/proc.js';
+import type { StageContext } from '../common/context.js';
+import { optionsWithImplied, eraNamed } from '../eras/eras.js';
+import { overallStatus, writeReports, type RunResults } from '../report/index.js';
+import { loadSuite, unmatchedIssueNotes, type Suite } from '../scenarios/index.js';
+import { buildImage, kernelFor } from '../trialrun.js';
+import { chooseDevices } from '../vm/devices.js';
+import type { RunPlan } from '../runplan.js';
+import type { KernelArtifacts } from '../kernel/pipeline.js';
+import { judgeSuite, parseLavaLog } from './ingest.js';
+import { deviceDictionary, jobDefinition } from './job.js';
+import { planScript, planSuite, type SuitePlan } from './plan.js';
+
+export const LAVA_FILES = { job: 'lava-job.yaml', device: 'lava-device.yaml', dispatcher: 'lava-dispatcher.yaml', plan: 'ktrial-plan.sh', ramdisk: 'ramdisk.cpio', kernel: 'bzImage', log: 'lava.log', jobId: 'lava-job-id' } as const;
+
+interface Prepared {
+  kernel: KernelArtifacts;
+  suites: Suite[];
+  plans: SuitePlan[];
+  kernelConfig: ReturnType<typeof optionsWithImplied>;
+}
+
+async function prepare(plan: RunPlan, ctx: StageContext): Promise<Prepared> {
+  const suites: Suite[] = [];
+  for (const f of plan.suites) suites.push(await loadSuite(f));
+  const kernel = await kernelFor(plan, ctx);
+  const kernelConfig = optionsWithImplied(kernel.manifest.source.era, kernel.options);
+  const caseTimeoutMs = plan.timeouts.caseS !== undefined ? plan.timeouts.caseS * 1000 : undefined;
+  const plans = suites.map((s) => planSuite(s, { kernelConfig, ...(caseTimeoutMs !== undefined ? { caseTimeoutMs } : {}) }));
+  return { kernel, suites, plans, kernelConfig };
+}
+
+/** Write the job, device dictionary, plan and artifacts into plan.outDir; returns the job file. */
+export async function writeLavaJob(plan: RunPlan, p: Prepared, artifactUrl: string | undefined, ctx: StageContext): Promise<string> {
+  const out = plan.outDir;
+  const image = await buildImage(ctx);
+  await mkdir(out, { recursive: true });
+  await copyFile(image.initramfs, join(out, LAVA_FILES.ramdisk));
+  await writeFile(join(out, LAVA_FILES.plan), planScript(p.plans));
+  const url = (f: string) => (artifactUrl ? `${artifactUrl.replace(/\/$/, '')}/${f}` : pathToFileURL(resolve(out, f)).href);
+  const caseSeconds = p.suites.reduce((n, s, i) => n + p.plans[i]!.cases.length * (plan.timeouts.caseS ?? s.timeoutMs / 1000), 0);
+  const job = jobDefinition({
+    trial: plan.trial.name,
+    kernelUrl: url(LAVA_FILES.kernel),
+    ramdiskUrl: url(LAVA_FILES.ramdisk),
+    planUrl: url(LAVA_FILES.plan),
+    cmdline: [...(eraNamed(p.kernel.manifest.source.era)?.bootArgs ?? []), ...(plan.cmdline ? [plan.cmdline] : [])],
+    suites: p.suites.map((s) => s.name),
+    bootTimeoutS: plan.timeouts.bootS,
+    testTimeoutS: caseSeconds + 60 * p.suites.length,
+  });
+  const dev = chooseDevices(p.kernel.options);
+  await writeFile(join(out, LAVA_FILES.job), job);
+  await writeFile(join(out, LAVA_FILES.device), deviceDictionary({ memoryMiB: plan.trial.guest.memoryMiB, cpus: plan.cpus, devices: [...dev.extra, `${dev.nic},netdev=net0`] }));
+  // lava-run needs the address of the dispatcher only when the host has no default route.
+  await writeFile(join(out, LAVA_FILES.dispatcher), 'dispatcher_ip: 127.0.0.1\n');
+  return join(out, LAVA_FILES.job);
+}
+
+async function lavaRunArgs(out: string): Promise<string[]> {
+  const route = await run('ip', ['route', 'show', 'default']);
+  return ['--device', join(out, LAVA_FILES.device), ...(route.exitCode === 0 && route.stdout.trim() ? [] : ['--dispatcher', join(out, LAVA_FILES.dispatcher)])];
+}
+
+/** lava-run --validate on the written job; a refusal is a host failure with lava-run's words. */
+export async function validateJob(out: string, ctx: StageContext): Promise<void> {
+  await requireTools(['lava-run'], 'lava');
+  const id = `ktrial-validate-${process.pid}-${Date.now()}`;
+  const r = await run('lava-run', ['--validate', '--job-id', id, '--output-dir', join(out, 'lava-validate'), ...(await lavaRunArgs(out)), join(out, LAVA_FILES.job)], { signal: ctx.signal });
+  if (r.exitCode !== 0) throw hostFailure(`lava-run --validate refused ${join(out, LAVA_FILES.job)} (exit ${r.exitCode})`, { excerpt: r.all.trim().split('\n').slice(-15).join('\n') });
+}
+
+/** Run the written job with lava-run; its stdout is the log. Returns the log file and job id. */
+async function runJob(out: string, ctx: StageContext): Promise<{ log: string; jobId: string }> {
+  const jobId = `ktrial-${Date.now()}-${process.pid}`;
+  const log = join(out, LAVA_FILES.log);
+  await writeFile(join(out, LAVA_FILES.jobId), `${jobId}\n`);
+  const args = ['--job-id', jobId, '--output-dir', join(out, 'lava-output'), ...(await lavaRunArgs(out)), join(out, LAVA_FILES.job)];
+  const r = await ctx.progress.phase('scenarios (lava-run)', () => run('lava-run', args, { signal: ctx.signal }));
+  // lava-run writes its log lines to stderr.
+  await writeFile(log, r.all);
+  if (r.exitCode !== 0) throw hostFailure(`lava-run failed (exit ${r.exitCode}); its log: ${log}`, { excerpt: r.stderr.trim().split('\n').slice(-15).join('\n') });
+  return { log, jobId };
+}
+
+/** Verdicts from a LAVA log, judged by the host's runner, as ktrial's reports in plan.outDir. */
+export async function ingestLog(plan: RunPlan, p: Prepared, logFile: string, jobId: string | undefined, started: number, ctx: StageContext): Promise<RunResults> {
+  const log = parseLavaLog(await readFile(logFile, 'utf8'));
+  const results: RunResults = {
+    trial: plan.trial.name,
+    kernel: { release: p.kernel.manifest.kernelRelease, arch: 'x86_64', source: p.kernel.manifest.source.id, config: p.kernel.manifest.config.finalSha256, compiler: p.kernel.manifest.toolchain.ccVersion, cached: p.kernel.cacheHit, runner: 'lava', lavaLog: logFile, ...(jobId ? { lavaJobId: jobId } : {}) },
+    phases: ctx.progress.phases,
+    cases: [],
+    status: 'ok',
+    startedAt: new Date(started).toISOString(),
+  };
+  for (const [i, suite] of p.suites.entries()) {
+    results.cases.push(...(await judgeSuite(suite, p.plans[i]!.cases, log.suites.get(suite.name), { kernelConfig: p.kernelConfig, knownIssues: plan.trial.expectedFailures })));
+  }
+  if (log.jobResult && log.jobResult !== 'pass') (results.notes ??= []).push(`the LAVA job's own result: ${log.jobResult}`);
+  const stale = unmatchedIssueNotes(plan.trial.expectedFailures, results.cases);
+  if (stale.length) (results.notes ??= []).push(...stale);
+  results.status = overallStatus(results.cases, results.error);
+  results.seconds = (Date.now() - started) / 1000;
+  await writeReports(plan.outDir, results);
+  return results;
+}
+
+export interface LavaOptions {
+  artifactUrl?: string;
+  run?: boolean;
+  ingest?: string;
+}
+
+/** ktrial lava: write (and validate) the job; with run or ingest, also the reports. */
+export async function lavaTrial(plan: RunPlan, opts: LavaOptions, ctx: StageContext): Promise<RunResults | undefined> {
+  const started = Date.now();
+  const p = await prepare(plan, ctx);
+  const job = await writeLavaJob(plan, p, opts.artifactUrl, ctx);
+  if (opts.ingest) return ingestLog(plan, p, resolve(opts.ingest), undefined, started, ctx);
+  if (!opts.run) {
+    if (!opts.artifactUrl) await validateJob(plan.outDir, ctx);
+    ctx.progress.info(`LAVA job: ${job}`);
+    return undefined;
+  }
+  await validateJob(plan.outDir, ctx);
+  const { log, jobId } = await runJob(plan.outDir, ctx);
+  return ingestLog(plan, p, log, jobId, started, ctx);
+}
