@@ -14,9 +14,9 @@ import { buildImage, kernelFor } from '../trialrun.js';
 import { chooseDevices } from '../vm/devices.js';
 import type { RunPlan } from '../runplan.js';
 import type { KernelArtifacts } from '../kernel/pipeline.js';
-import { judgeSuite, parseLavaLog } from './ingest.js';
-import { deviceDictionary, jobDefinition } from './job.js';
-import { planScript, planSuite, type SuitePlan } from './plan.js';
+import { judgeSuite, lavaDisagreements, parseLavaLog } from './ingest.js';
+import { definitionName, deviceDictionary, jobDefinition } from './job.js';
+import { lavaCaseId, planScript, planSuite, type SuitePlan } from './plan.js';
 
 export const LAVA_FILES = { job: 'lava-job.yaml', device: 'lava-device.yaml', dispatcher: 'lava-dispatcher.yaml', plan: 'ktrial-plan.sh', ramdisk: 'ramdisk.cpio', kernel: 'bzImage', log: 'lava.log', jobId: 'lava-job-id' } as const;
 
@@ -104,6 +104,8 @@ export async function ingestLog(plan: RunPlan, p: Prepared, logFile: string, job
   for (const [i, suite] of p.suites.entries()) {
     results.cases.push(...(await judgeSuite(suite, p.plans[i]!.cases, log.suites.get(suite.name), { kernelConfig: p.kernelConfig, knownIssues: plan.trial.expectedFailures })));
   }
+  const disagree = lavaDisagreements(results.cases, log.results, definitionName, lavaCaseId);
+  if (disagree.length) (results.notes ??= []).push(...disagree);
   if (log.jobResult && log.jobResult !== 'pass') (results.notes ??= []).push(`the LAVA job's own result: ${log.jobResult}`);
   const stale = unmatchedIssueNotes(plan.trial.expectedFailures, results.cases);
   if (stale.length) (results.notes ??= []).push(...stale);

@@ -152,6 +152,20 @@ class Replay implements GuestExec {
   }
 }
 
+/** The guest's verdict as lava-test-case gave it, against the host's judgement of its records. */
+export function lavaDisagreements(cases: readonly CaseResult[], results: readonly LavaCaseResult[], definitionOf: (suite: string) => string, idOf: (c: CaseResult) => string): string[] {
+  const notes: string[] = [];
+  for (const c of cases) {
+    if (c.kind !== 'case' || c.verdict === 'not-run') continue;
+    const l = results.find((r) => r.definition.replace(/^\d+_/, '') === definitionOf(c.suite) && r.case === idOf(c));
+    // Known issues are the host's reading; the guest reports the raw outcome.
+    const raw = c.verdict === 'passed' || c.verdict === 'unexpectedly-passed' ? 'pass' : 'fail';
+    if (!l) notes.push(`${c.suite}/${c.name}: no lava-test-case result in the LAVA log`);
+    else if (l.result !== raw) notes.push(`${c.suite}/${c.name}: the guest told LAVA "${l.result}", the host's judgement of its records is ${c.verdict}`);
+  }
+  return notes;
+}
+
 const escapeGlob = (s: string) => s.replace(/[*?]/g, '?');
 
 /** The verdicts of one suite from its guest records, judged by the host's runner. */

@@ -21,7 +21,8 @@ kt_fill() {
 			if (!got) exit 1
 			out = out substr(s, 1, RSTART - 1) v; s = substr(s, RSTART + RLENGTH)
 		}
-		printf "%s", out s
+		# The dot keeps trailing newlines through the command substitution of the caller.
+		printf "%s.", out s
 	}'
 }
 
@@ -54,7 +55,9 @@ kt_step() {
 		[ -n "$4" ] || kt_failed=1
 		return 0
 	fi
+	cmd=${cmd%.}
 	spec=$(printf '%s' "$3" | kt_fill) || spec=-
+	spec=${spec%.}
 	kt_exec "$1" "$cmd"
 	if [ $kt_timedout -eq 1 ] || ! kt_judge "$spec"; then kt_failed=1; fi
 }

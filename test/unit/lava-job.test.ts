@@ -1,0 +1,43 @@
+// The LAVA job and the in-guest plan as written: the job's shape (lava-run --validate itself
+// checks every job in the integration test), and a plan that the shell reads, that covers
+// every case and keeps the SSH runner's commands.
+import t from 'tap';
+import { load } from 'js-yaml';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KernelConfig } from '../../harness/config/kconfig.js';
+import { repoPath } from '../../harness/common/paths.js';
+import { jobDefinition, deviceDictionary } from '../../harness/lava/job.js';
+import { planScript, planSuite } from '../../harness/lava/plan.js';
+import { loadSuite } from '../../harness/scenarios/load.js';
+
+t.test('the job: tmpfs deploy with the plan as a ramdisk overlay, qemu boot, a definition per suite', async (t) => {
+  const job = load(jobDefinition({ trial: 'x', kernelUrl: 'file:///k', ramdiskUrl: 'file:///r', planUrl: 'file:///p', cmdline: ['no_timer_check'], suites: ['a', 'b c'], bootTimeoutS: 120, testTimeoutS: 600 })) as { actions: Record<string, any>[] };
+  const [deploy, boot, test] = job.actions.map((a) => Object.values(a)[0]);
+  t.equal(deploy.to, 'tmpfs');
+  t.same(Object.keys(deploy.images.ramdisk.overlays), ['lava', 'ktrial']);
+  t.equal(deploy.images.ramdisk.format, 'cpio.newc');
+  t.match(deploy.images.kernel.image_arg, /ktrial\.console=lava no_timer_check"$/);
+  t.equal(boot.method, 'qemu');
+  t.same(test.definitions.map((d: any) => d.name), ['ktrial-a', 'ktrial-b-c']);
+  t.same(test.definitions.map((d: any) => d.repository.run.steps[0]), ['sh /ktrial-plan.sh 1', 'sh /ktrial-plan.sh 2']);
+  const device = load(deviceDictionary({ memoryMiB: 256, cpus: 2, devices: ['e1000,netdev=net0'] })) as any;
+  t.ok(device.actions.boot.methods.qemu.parameters.options.includes('-accel tcg'));
+  t.notOk(device.actions.boot.methods.qemu.parameters.options.some((o: string) => /kvm/.test(o)));
+  t.equal(device.constants.failure_retry, 1);
+});
+
+t.test('the plan covers every case of both suites and the shell reads it', async (t) => {
+  const ns = await loadSuite(repoPath('test', 'scenarios', 'namespaces.yaml'));
+  const nsc = await loadSuite(repoPath('test', 'scenarios', 'ns-container.yaml'));
+  const config = new KernelConfig(['CONFIG_UTS_NS', 'CONFIG_IPC_NS', 'CONFIG_CONTAINERS', 'CONFIG_CONTAINER_NS', 'CONFIG_CONTAINER_CPUACCT'].map((o) => [o, 'y'] as const));
+  const plans = [planSuite(ns, { kernelConfig: config }), planSuite(nsc, { kernelConfig: config })];
+  t.same(plans[1]!.cases.filter((c) => c.skipped).map((c) => c.skipped!.detail), [], 'every ns-container case runs in the guest');
+  t.same(plans[0]!.cases.filter((c) => c.skipped).map((c) => c.skipped!.cause), Array(plans[0]!.cases.filter((c) => c.skipped).length).fill('missing-requirement'));
+  t.match(plans[0]!.script, /kt_step 30 '\/usr\/bin\/ktrial-agent --tag namespaces.4 gethostname' 'agent\t1\tok\t-\tc\toutput\teq\t@KTV@host@'/, 'a captured value stays a marker for the guest');
+  const dir = mkdtempSync(join(tmpdir(), 'ktrial-plan-'));
+  writeFileSync(join(dir, 'plan.sh'), planScript(plans));
+  t.doesNotThrow(() => execFileSync('sh', ['-n', join(dir, 'plan.sh')]), 'sh -n accepts the plan');
+});
