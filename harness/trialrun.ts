@@ -109,7 +109,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
   let vm: Vm | undefined;
   try {
     const kernel = await kernelFor(plan, ctx);
-    results.kernel = { release: kernel.manifest.kernelRelease, arch: 'x86_64', source: kernel.manifest.source.id, config: kernel.manifest.config.finalSha256, compiler: kernel.manifest.toolchain.ccVersion, cached: kernel.cacheHit };
+    results.kernel = kernelInfo(kernel);
     rerun.command = rerunCommand(plan, kernel.manifest.toolchain.cc, exactSourceArgument(kernel.manifest.source.origin) ?? plan.source);
     const selftests = await buildSelftests(suites.flatMap(suiteSelftests), ctx);
     vm = await bootKernel(kernel, plan, ctx);
@@ -161,7 +161,18 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
     results.cases.push(...(results.error ? casesNotRun(s, 'interrupted', results.error.message, shard) : casesNotRun(s, 'guest-lost', 'an earlier suite lost the guest', shard)));
   }
   // A shard's known issues may name cases of other shards: they are judged against every case.
-  const stale = unmatchedIssueNotes(plan.trial.expectedFailures, shard ? [...results.cases, ...suites.flatMap(expandSuite)] : results.cases);
+  return finishRun(plan, results, started, shard ? [...results.cases, ...suites.flatMap(expandSuite)] : results.cases);
+}
+
+/** What the results say of a built kernel. */
+export const kernelInfo = (kernel: KernelArtifacts): RunResults['kernel'] => ({ release: kernel.manifest.kernelRelease, arch: 'x86_64', source: kernel.manifest.source.id, config: kernel.manifest.config.finalSha256, compiler: kernel.manifest.toolchain.ccVersion, cached: kernel.cacheHit });
+
+/**
+ * A run's last words: notes on known issues that matched none of `issueCases` (the run's
+ * cases by default), status, time, the reports.
+ */
+export async function finishRun(plan: RunPlan, results: RunResults, started: number, issueCases: Parameters<typeof unmatchedIssueNotes>[1] = results.cases): Promise<RunResults> {
+  const stale = unmatchedIssueNotes(plan.trial.expectedFailures, issueCases);
   if (stale.length) (results.notes ??= []).push(...stale);
   results.status = overallStatus(results.cases, results.error);
   results.seconds = (Date.now() - started) / 1000;

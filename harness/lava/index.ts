@@ -8,9 +8,9 @@ import { requireTools } from '../common/hosttools.js';
 import { run } from '../common/proc.js';
 import type { StageContext } from '../common/context.js';
 import { optionsWithImplied, eraNamed } from '../eras/eras.js';
-import { overallStatus, writeReports, type RunResults } from '../report/index.js';
-import { loadSuite, unmatchedIssueNotes, type Suite } from '../scenarios/index.js';
-import { buildImage, kernelFor } from '../trialrun.js';
+import type { RunResults } from '../report/index.js';
+import { loadSuite, type Suite } from '../scenarios/index.js';
+import { buildImage, finishRun, kernelFor, kernelInfo } from '../trialrun.js';
 import { chooseDevices } from '../vm/devices.js';
 import type { RunPlan } from '../runplan.js';
 import type { KernelArtifacts } from '../kernel/pipeline.js';
@@ -95,7 +95,7 @@ export async function ingestLog(plan: RunPlan, p: Prepared, logFile: string, job
   const log = parseLavaLog(await readFile(logFile, 'utf8'));
   const results: RunResults = {
     trial: plan.trial.name,
-    kernel: { release: p.kernel.manifest.kernelRelease, arch: 'x86_64', source: p.kernel.manifest.source.id, config: p.kernel.manifest.config.finalSha256, compiler: p.kernel.manifest.toolchain.ccVersion, cached: p.kernel.cacheHit, runner: 'lava', lavaLog: logFile, ...(jobId ? { lavaJobId: jobId } : {}) },
+    kernel: { ...kernelInfo(p.kernel), runner: 'lava', lavaLog: logFile, ...(jobId ? { lavaJobId: jobId } : {}) },
     phases: ctx.progress.phases,
     cases: [],
     status: 'ok',
@@ -107,12 +107,7 @@ export async function ingestLog(plan: RunPlan, p: Prepared, logFile: string, job
   const disagree = lavaDisagreements(results.cases, log.results, definitionName, lavaCaseId);
   if (disagree.length) (results.notes ??= []).push(...disagree);
   if (log.jobResult && log.jobResult !== 'pass') (results.notes ??= []).push(`the LAVA job's own result: ${log.jobResult}`);
-  const stale = unmatchedIssueNotes(plan.trial.expectedFailures, results.cases);
-  if (stale.length) (results.notes ??= []).push(...stale);
-  results.status = overallStatus(results.cases, results.error);
-  results.seconds = (Date.now() - started) / 1000;
-  await writeReports(plan.outDir, results);
-  return results;
+  return finishRun(plan, results, started);
 }
 
 export interface LavaOptions {
