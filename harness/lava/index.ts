@@ -18,7 +18,7 @@ import { judgeSuite, lavaDisagreements, parseLavaLog } from './ingest.js';
 import { definitionName, deviceDictionary, jobDefinition } from './job.js';
 import { lavaCaseId, planScript, planSuite, type SuitePlan } from './plan.js';
 
-export const LAVA_FILES = { job: 'lava-job.yaml', device: 'lava-device.yaml', dispatcher: 'lava-dispatcher.yaml', plan: 'ktrial-plan.sh', ramdisk: 'ramdisk.cpio', kernel: 'bzImage', log: 'lava.log', jobId: 'lava-job-id' } as const;
+export const LAVA_FILES = { job: 'lava-job.yaml', localJob: 'lava-job.local.yaml', device: 'lava-device.yaml', dispatcher: 'lava-dispatcher.yaml', plan: 'ktrial-plan.sh', ramdisk: 'ramdisk.cpio', kernel: 'bzImage', log: 'lava.log', jobId: 'lava-job-id' } as const;
 
 interface Prepared {
   kernel: KernelArtifacts;
@@ -37,16 +37,19 @@ async function prepare(plan: RunPlan, ctx: StageContext): Promise<Prepared> {
   return { kernel, suites, plans, kernelConfig };
 }
 
-/** Write the job, device dictionary, plan and artifacts into plan.outDir; returns the job file. */
+/**
+ * Write the job, device dictionary, plan and artifacts into plan.outDir; returns the job file.
+ * With artifactUrl the job names the lab's copies, and a twin naming the files here
+ * (lava-job.local.yaml) is what this host validates and runs: lava-run reaches every URL.
+ */
 export async function writeLavaJob(plan: RunPlan, p: Prepared, artifactUrl: string | undefined, ctx: StageContext): Promise<string> {
   const out = plan.outDir;
   const image = await buildImage(ctx);
   await mkdir(out, { recursive: true });
   await copyFile(image.initramfs, join(out, LAVA_FILES.ramdisk));
   await writeFile(join(out, LAVA_FILES.plan), planScript(p.plans));
-  const url = (f: string) => (artifactUrl ? `${artifactUrl.replace(/\/$/, '')}/${f}` : pathToFileURL(resolve(out, f)).href);
   const caseSeconds = p.suites.reduce((n, s, i) => n + p.plans[i]!.cases.length * (plan.timeouts.caseS ?? s.timeoutMs / 1000), 0);
-  const job = jobDefinition({
+  const job = (url: (f: string) => string) => jobDefinition({
     trial: plan.trial.name,
     kernelUrl: url(LAVA_FILES.kernel),
     ramdiskUrl: url(LAVA_FILES.ramdisk),
@@ -57,11 +60,13 @@ export async function writeLavaJob(plan: RunPlan, p: Prepared, artifactUrl: stri
     testTimeoutS: caseSeconds + 60 * p.suites.length,
   });
   const dev = chooseDevices(p.kernel.options);
-  await writeFile(join(out, LAVA_FILES.job), job);
+  const local = (f: string) => pathToFileURL(resolve(out, f)).href;
+  await writeFile(join(out, LAVA_FILES.job), job(artifactUrl ? (f) => `${artifactUrl.replace(/\/$/, '')}/${f}` : local));
+  if (artifactUrl) await writeFile(join(out, LAVA_FILES.localJob), job(local));
   await writeFile(join(out, LAVA_FILES.device), deviceDictionary({ memoryMiB: plan.trial.guest.memoryMiB, cpus: plan.cpus, devices: [...dev.extra, `${dev.nic},netdev=net0`] }));
   // lava-run needs the address of the dispatcher only when the host has no default route.
   await writeFile(join(out, LAVA_FILES.dispatcher), 'dispatcher_ip: 127.0.0.1\n');
-  return join(out, LAVA_FILES.job);
+  return join(out, artifactUrl ? LAVA_FILES.localJob : LAVA_FILES.job);
 }
 
 async function lavaRunArgs(out: string): Promise<string[]> {
@@ -69,20 +74,20 @@ async function lavaRunArgs(out: string): Promise<string[]> {
   return ['--device', join(out, LAVA_FILES.device), ...(route.exitCode === 0 && route.stdout.trim() ? [] : ['--dispatcher', join(out, LAVA_FILES.dispatcher)])];
 }
 
-/** lava-run --validate on the written job; a refusal is a host failure with lava-run's words. */
-export async function validateJob(out: string, ctx: StageContext): Promise<void> {
+/** lava-run --validate on a written job; a refusal is a host failure with lava-run's words. */
+export async function validateJob(out: string, job: string, ctx: StageContext): Promise<void> {
   await requireTools(['lava-run'], 'lava');
   const id = `ktrial-validate-${process.pid}-${Date.now()}`;
-  const r = await run('lava-run', ['--validate', '--job-id', id, '--output-dir', join(out, 'lava-validate'), ...(await lavaRunArgs(out)), join(out, LAVA_FILES.job)], { signal: ctx.signal });
-  if (r.exitCode !== 0) throw hostFailure(`lava-run --validate refused ${join(out, LAVA_FILES.job)} (exit ${r.exitCode})`, { excerpt: r.all.trim().split('\n').slice(-15).join('\n') });
+  const r = await run('lava-run', ['--validate', '--job-id', id, '--output-dir', join(out, 'lava-validate'), ...(await lavaRunArgs(out)), job], { signal: ctx.signal });
+  if (r.exitCode !== 0) throw hostFailure(`lava-run --validate refused ${job} (exit ${r.exitCode})`, { excerpt: r.all.trim().split('\n').slice(-15).join('\n') });
 }
 
 /** Run the written job with lava-run; its stdout is the log. Returns the log file and job id. */
-async function runJob(out: string, ctx: StageContext): Promise<{ log: string; jobId: string }> {
+async function runJob(out: string, job: string, ctx: StageContext): Promise<{ log: string; jobId: string }> {
   const jobId = `ktrial-${Date.now()}-${process.pid}`;
   const log = join(out, LAVA_FILES.log);
   await writeFile(join(out, LAVA_FILES.jobId), `${jobId}\n`);
-  const args = ['--job-id', jobId, '--output-dir', join(out, 'lava-output'), ...(await lavaRunArgs(out)), join(out, LAVA_FILES.job)];
+  const args = ['--job-id', jobId, '--output-dir', join(out, 'lava-output'), ...(await lavaRunArgs(out)), job];
   const r = await ctx.progress.phase('scenarios (lava-run)', () => run('lava-run', args, { signal: ctx.signal }));
   // lava-run writes its log lines to stderr.
   await writeFile(log, r.all);
@@ -122,12 +127,11 @@ export async function lavaTrial(plan: RunPlan, opts: LavaOptions, ctx: StageCont
   const p = await prepare(plan, ctx);
   const job = await writeLavaJob(plan, p, opts.artifactUrl, ctx);
   if (opts.ingest) return ingestLog(plan, p, resolve(opts.ingest), undefined, started, ctx);
+  await validateJob(plan.outDir, job, ctx);
   if (!opts.run) {
-    if (!opts.artifactUrl) await validateJob(plan.outDir, ctx);
-    ctx.progress.info(`LAVA job: ${job}`);
+    ctx.progress.info(`LAVA job: ${join(plan.outDir, LAVA_FILES.job)}`);
     return undefined;
   }
-  await validateJob(plan.outDir, ctx);
-  const { log, jobId } = await runJob(plan.outDir, ctx);
+  const { log, jobId } = await runJob(plan.outDir, job, ctx);
   return ingestLog(plan, p, log, jobId, started, ctx);
 }

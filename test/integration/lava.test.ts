@@ -36,6 +36,14 @@ async function sameVerdicts(t: Test, trial: string): Promise<void> {
 
 t.test('namespaces on the 6.1 smoke kernel: LAVA and SSH agree', { skip: lavaSkip }, async (t) => {
   await sameVerdicts(t, 'smoke-debian-6.1');
+  // The lab's way: the job names the lab's URLs, its log is read back with --ingest.
+  const out = repoPath('out', 'test', 'lava-smoke-debian-6.1');
+  const ingested = await results('lava', 'smoke-debian-6.1', join(out, 'ingest'), ['--ingest', join(out, 'lava', 'lava.log'), '--artifact-url', 'https://lab.example/ktrial/smoke/']);
+  const run = JSON.parse(await readFile(join(out, 'run', 'results.json'), 'utf8')) as RunResults;
+  t.same(verdicts(ingested), verdicts(run), '--ingest of the kept log gives the same verdicts');
+  const job = await readFile(join(out, 'ingest', 'lava-job.yaml'), 'utf8');
+  t.match(job, /url: https:\/\/lab\.example\/ktrial\/smoke\/ramdisk\.cpio/);
+  t.notMatch(job, /file:\/\//, 'the lab\'s job names no local file');
 });
 
 t.test('ns-container on the 2.6.20 subject kernel: LAVA and SSH agree', { skip: lavaSkip || (await sourceSkip('ns-container-2.6.20')) }, async (t) => {
