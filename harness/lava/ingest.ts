@@ -171,7 +171,8 @@ const escapeGlob = (s: string) => s.replace(/[*?]/g, '?');
 /** The verdicts of one suite from its guest records, judged by the host's runner. */
 export async function judgeSuite(suite: Suite, planned: readonly PlannedCase[], records: SuiteRecords | undefined, opts: { kernelConfig?: KernelConfig; knownIssues?: readonly KnownIssue[] }): Promise<CaseResult[]> {
   const skipped = new Map(planned.filter((p) => p.skipped).map((p) => [p.index, p.skipped!]));
-  if (!records) {
+  const noneInGuest = planned.every((p) => p.skipped?.cause === 'not-in-guest');
+  if (!records || noneInGuest) {
     return expandSuite(suite).map((c) => {
       const s = skipped.get(c.index);
       return notRunResult({ suite: c.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) }, s?.cause ?? 'guest-lost', s?.detail ?? 'the LAVA log has no record of this suite (the job ended before it ran)');

@@ -36,6 +36,7 @@ function unsupported(step: Step): string | undefined {
     if (c?.equals !== undefined) texts.push(c.equals);
     if (c?.match !== undefined) regexes.push(c.match);
   }
+  if (step.tap) return 'a tap step (the in-guest path does not read TAP)';
   if (step.capture.some((c) => c.match !== undefined)) return 'a capture with "match" (the guest\'s awk has no match groups)';
   if ([...texts, ...regexes].some((t) => t.includes('\t'))) return 'an expected value with a tab (the guest\'s judge splits on tabs)';
   // JavaScript regular expressions the guest's POSIX ERE would read differently.
@@ -129,7 +130,13 @@ export function planSuite(suite: Suite, opts: { kernelConfig?: KernelConfig; cas
 
   const setup = block(suite.setup, globals, `${suite.name}.setup`, suiteLimit, false);
   const cleanup = block(suite.cleanup, globals, `${suite.name}.cleanup`, suiteLimit, true);
-  const suiteWhy = typeof setup === 'string' ? `suite setup: ${setup}` : typeof cleanup === 'string' ? `suite cleanup: ${cleanup}` : undefined;
+  const suiteWhy = suite.files.length
+    ? 'the suite\'s files go into the guest over SSH, which the in-guest path does not have'
+    : typeof setup === 'string'
+      ? `suite setup: ${setup}`
+      : typeof cleanup === 'string'
+        ? `suite cleanup: ${cleanup}`
+        : undefined;
   if (suiteWhy !== undefined || typeof setup === 'string' || typeof cleanup === 'string') {
     for (const c of cases) planned.push({ suite: suite.name, index: c.index, name: c.name, skipped: { cause: 'not-in-guest', detail: suiteWhy! } });
     return { script: '', cases: planned, unsupported: suiteWhy! };

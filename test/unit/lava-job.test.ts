@@ -41,3 +41,11 @@ t.test('the plan covers every case of both suites and the shell reads it', async
   writeFileSync(join(dir, 'plan.sh'), planScript(plans));
   t.doesNotThrow(() => execFileSync('sh', ['-n', join(dir, 'plan.sh')]), 'sh -n accepts the plan');
 });
+
+t.test('a suite the in-guest path cannot take is planned as not run, with the reason', async (t) => {
+  const suite = await loadSuite(repoPath('test', 'scenarios', 'kselftest-core.yaml'));
+  const plan = planSuite(suite, {});
+  t.equal(plan.script, '');
+  t.ok(plan.cases.length > 0);
+  t.ok(plan.cases.every((c) => c.skipped?.cause === 'not-in-guest' && /files go into the guest over SSH/.test(c.skipped.detail)));
+});
