@@ -93,15 +93,20 @@ function causeFor(err: unknown): { cause: NotRunCause; cls: NonNullable<RunResul
   return { cause: 'setup-failed', cls: 'host' };
 }
 
+/** The plan's suites, loaded and validated, with the trial's (and --var's) variables. */
+export async function planSuites(plan: RunPlan): Promise<Suite[]> {
+  const loaded: Suite[] = [];
+  for (const f of plan.suites) loaded.push(await loadSuite(f));
+  return withTrialVars(loaded, plan.vars, (v) => plan.varsWhere[v]);
+}
+
 export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunResults> {
   const started = Date.now();
   const results: RunResults = { trial: plan.trial.name, kernel: {}, phases: ctx.progress.phases, cases: [], status: 'ok', startedAt: new Date(started).toISOString() };
   const rerun = { command: rerunCommand(plan, plan.cc, plan.source), ktrial: await ktrialRevision() };
   results.rerun = rerun;
-  // Suites, with the trial's variables, are validated before anything is built.
-  const loaded: Suite[] = [];
-  for (const f of plan.suites) loaded.push(await loadSuite(f));
-  const suites = withTrialVars(loaded, plan.vars, (v) => plan.varsWhere[v]);
+  // Suites are validated before anything is built.
+  const suites = await planSuites(plan);
   if (plan.shard) results.shard = shardOf(suites, plan.shard);
   const shard = results.shard ? new Set(results.shard.cases) : undefined;
   /** Suites whose cases are in the results. */

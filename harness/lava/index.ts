@@ -9,8 +9,8 @@ import { run } from '../common/proc.js';
 import type { StageContext } from '../common/context.js';
 import { optionsWithImplied, eraNamed } from '../eras/eras.js';
 import type { RunResults } from '../report/index.js';
-import { loadSuite, type Suite } from '../scenarios/index.js';
-import { buildImage, finishRun, kernelFor, kernelInfo } from '../trialrun.js';
+import type { Suite } from '../scenarios/index.js';
+import { buildImage, finishRun, planSuites, kernelFor, kernelInfo } from '../trialrun.js';
 import { chooseDevices } from '../vm/devices.js';
 import type { RunPlan } from '../runplan.js';
 import type { KernelArtifacts } from '../kernel/pipeline.js';
@@ -28,8 +28,7 @@ interface Prepared {
 }
 
 async function prepare(plan: RunPlan, ctx: StageContext): Promise<Prepared> {
-  const suites: Suite[] = [];
-  for (const f of plan.suites) suites.push(await loadSuite(f));
+  const suites = await planSuites(plan);
   const kernel = await kernelFor(plan, ctx);
   const kernelConfig = optionsWithImplied(kernel.manifest.source.era, kernel.options);
   const caseTimeoutMs = plan.timeouts.caseS !== undefined ? plan.timeouts.caseS * 1000 : undefined;
