@@ -7,6 +7,7 @@ import { formatWhere, Interrupted, KtrialError } from './common/errors.js';
 import { repoPath } from './common/paths.js';
 import { ktrialRevision } from './common/revision.js';
 import { buildGuestImage, type ExtraProgram } from './image/index.js';
+import { traceCrash } from './kernel/crashtrace.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
 import { buildSelftests } from './image/selftests.js';
@@ -76,7 +77,7 @@ export function guestExec(vm: Vm): GuestExec {
       warnings.push(...problems.filter((p) => WARNING_KINDS.has(p.kind)));
       const first = problems.find((p) => FATAL_KINDS.has(p.kind));
       if (!first) return undefined;
-      return { reason: `${first.kind}: ${first.text}`, excerpt: vm.console.excerpt(first.line, 3, 15) };
+      return { reason: `${first.kind}: ${first.text}`, excerpt: vm.console.excerpt(first.line, 3, 15), consoleLine: first.line + 1 };
     },
     kernelWarnings() {
       // Excerpts are cut when the case is judged, so a report printed over a while is whole.
@@ -139,6 +140,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
           log: (l: string) => ctx.progress.info(l),
         }),
       );
+      for (const c of cases) if (c.crash?.consoleLine) Object.assign(c.crash, await traceCrash(vm.console.linesSince(c.crash.consoleLine - 1), kernel.vmlinux, kernel.manifest.build.tree));
       results.cases.push(...cases);
       reported.add(suite.name);
       if (cases.some((c) => c.crash || c.notRun?.cause === 'guest-lost')) break;

@@ -52,5 +52,7 @@ export async function makeKernel(tree: string, era: KernelEra, tc: Toolchain, ou
   }
   await copyFile(join(tree, era.bzImage), join(outDir, 'bzImage'));
   await copyFile(join(tree, '.config'), join(outDir, 'config'));
+  // Kept for decoding crash traces (addresses to function and file:line); not part of the cache key.
+  await copyFile(join(tree, 'vmlinux'), join(outDir, 'vmlinux'));
   return { summary, makeArgs, seconds };
 }

@@ -2,7 +2,7 @@
 // key covers every input (source identity, each patch's hash, base target, fragment
 // contents, inline options, toolchain versions, era), so an unchanged trial is a cache hit
 // that touches no tree; a changed one rebuilds incrementally in the kept work tree.
-import { copyFile, mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { access, copyFile, mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { cached } from '../common/cache.js';
 import type { StageContext } from '../common/context.js';
@@ -35,13 +35,16 @@ export interface KernelManifest {
   make: { args: string[]; env: Record<string, string> };
   kernelRelease: string;
   bzImageSha256: string;
-  build: { seconds: number; warnings: number; objects: number };
+  /** tree: where it was built, to show decoded crash frames' files relative to the tree. */
+  build: { seconds: number; warnings: number; objects: number; tree?: string };
 }
 
 export interface KernelArtifacts {
   dir: string;
   bzImage: string;
   config: string;
+  /** The unstripped kernel, for decoding crash traces; absent from kernels cached before it was kept. */
+  vmlinux?: string;
   buildLog: string;
   manifest: KernelManifest;
   /** The final .config's options. */
@@ -111,7 +114,7 @@ export async function buildKernel(plan: KernelPlan, ctx: StageContext): Promise<
           make: { args: result.makeArgs, env: PINNED_BUILD_ENV },
           kernelRelease: rel.stdout.trim().split('\n').pop() ?? '',
           bzImageSha256: await sha256File(join(tmp, 'bzImage')),
-          build: { seconds: result.seconds, warnings: result.summary.warnings, objects: result.summary.compiled },
+          build: { seconds: result.seconds, warnings: result.summary.warnings, objects: result.summary.compiled, tree: tree.dir },
         };
         await writeFile(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
         await copyFile(buildLog, join(tmp, 'build.log'));
@@ -132,6 +135,7 @@ export async function buildKernel(plan: KernelPlan, ctx: StageContext): Promise<
     dir: entry.dir,
     bzImage: join(entry.dir, 'bzImage'),
     config: join(entry.dir, 'config'),
+    ...((await access(join(entry.dir, 'vmlinux')).then(() => true, () => false)) ? { vmlinux: join(entry.dir, 'vmlinux') } : {}),
     buildLog: join(entry.dir, 'build.log'),
     manifest,
     options: KernelConfig.parse(configText, 'config'),

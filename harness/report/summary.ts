@@ -5,9 +5,11 @@ import { countVerdicts, isAsExpected } from '../scenarios/index.js';
 import { effectiveStatus, exitCodeFor } from './status.js';
 import { shellLine } from '../common/shell.js';
 import { caseTitle, fmtSeconds } from './text.js';
+import { formatFrame } from '../kernel/crashtrace.js';
 import type { RunResults } from './types.js';
 
 const EXCERPT_LINES = 12;
+const TRACE_FRAMES = 16;
 
 function failureLines(c: CaseResult): string[] {
   const out: string[] = [];
@@ -23,6 +25,12 @@ function failureLines(c: CaseResult): string[] {
   if (c.crash) {
     if (!c.failure) out.push(`  the kernel crashed: ${c.crash.reason}`);
     excerpt(c.crash.excerpt);
+    const frames = c.crash.frames ?? [];
+    if (frames.length) {
+      out.push(`  stack trace${c.crash.consoleLine ? ` (console.log line ${c.crash.consoleLine})` : ''}${c.crash.decodeNote ? `: ${c.crash.decodeNote}` : ''}:`);
+      out.push(...frames.slice(0, TRACE_FRAMES).map((f) => `    ${formatFrame(f)}`));
+      if (frames.length > TRACE_FRAMES) out.push(`    ... ${frames.length - TRACE_FRAMES} more frame(s) in results.json`);
+    }
   }
   const unknownWarnings = (c.warnings ?? []).filter((w) => !w.knownIssue);
   for (const w of unknownWarnings) {

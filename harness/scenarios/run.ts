@@ -6,7 +6,7 @@ import { interpret, stepCommand, type ExecResult } from './agent.js';
 import { expandSuite, stepLabel } from './expand.js';
 import { captureValues, describeExpectation, expectationFor, judge } from './expect.js';
 import { AGENT_PATH } from './names.js';
-import type { Case, CaseResult, GuestExec, KnownIssue, Step, StepResult, Suite } from './types.js';
+import type { Case, CaseResult, GuestExec, KernelCrash, KnownIssue, Step, StepResult, Suite } from './types.js';
 import { applyKnownIssues, mergeRepeats, missingRequirements, notRunResult, whereText, withWarnings } from './verdicts.js';
 import type { KernelConfig } from '../config/kconfig.js';
 import { globMatch, substitute, substituteDeep, UnsetVariable } from './vars.js';
@@ -116,7 +116,7 @@ interface StepRun {
   /** A tap step's stream, when the program ran to the end. */
   tap?: TapStream;
   vars?: Record<string, string>;
-  crash?: { reason: string; excerpt: string };
+  crash?: KernelCrash;
   lost?: string;
 }
 

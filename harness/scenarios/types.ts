@@ -1,5 +1,6 @@
 // The scenario model: a Suite as loaded from YAML, the Cases it expands to, and the
 // results the runner hands to the reporters. Everything here is plain data (JSON-safe).
+import type { CrashFrame } from '../kernel/crashtrace.js';
 import type { Where } from '../common/errors.js';
 import type { Action } from './actions.js';
 
@@ -218,7 +219,7 @@ export interface CaseResult {
   notRun?: { cause: NotRunCause; detail: string };
   /** The first step that did not go as expected, expected and actual side by side. */
   failure?: { step: string; command: string; expected: string; actual: string; output?: string };
-  crash?: { reason: string; excerpt: string };
+  crash?: KernelCrash;
   /** Kernel warnings the console showed during this case (the guest lived on); one not known fails the case. */
   warnings?: KernelWarning[];
   /** Set when the guest stopped answering during this case (a hung or vanished guest). */
@@ -249,7 +250,19 @@ export interface GuestExec {
   copy?(hostPath: string, guestPath: string, mode: number): Promise<void>;
   exec(command: string, opts: { timeoutMs: number }): Promise<{ exitCode: number; stdout: string; stderr: string; durationMs: number }>;
   /** A panic or oops the console has shown since the last call, if any. */
-  kernelCrash(): { reason: string; excerpt: string } | undefined;
+  kernelCrash(): KernelCrash | undefined;
   /** The warnings the console has shown since the last call (the kernel went on after them). */
   kernelWarnings?(): Omit<KernelWarning, 'knownIssue'>[];
+}
+
+/** A kernel crash seen on the console while a case ran. */
+export interface KernelCrash {
+  reason: string;
+  excerpt: string;
+  /** The 1-based line of console.log where the crash report starts. */
+  consoleLine?: number;
+  /** The crash's stack trace, decoded against the kernel's vmlinux when it was kept. */
+  frames?: CrashFrame[];
+  /** Why the frames have no file:line, when they have none. */
+  decodeNote?: string;
 }
