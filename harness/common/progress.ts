@@ -42,15 +42,17 @@ export class Progress {
   }
 
   /**
-   * Run one phase. `status` lets a phase report what it saw while it runs
-   * (the heartbeat prints it); the phase may return 'cached' through `markCached`.
+   * Run one phase. `status` lets a phase report what it saw while it runs and `share` how
+   * much of it is done, as an estimate from 0 to 1 (the heartbeat prints both); the phase
+   * may return 'cached' through `markCached`.
    */
-  async phase<T>(name: PhaseName, fn: (ctl: { status(s: string): void; markCached(detail?: string): void }) => Promise<T>): Promise<T> {
+  async phase<T>(name: PhaseName, fn: (ctl: PhaseControl) => Promise<T>): Promise<T> {
     const start = Date.now();
     let status = '';
+    let share: number | undefined;
     let cached: string | undefined | false = false;
     this.info(`${name}: started`);
-    const timer = setInterval(() => this.info(`${name}: ${fmtSeconds((Date.now() - start) / 1000)} elapsed${status ? `, ${status}` : ''}`), this.heartbeatMs);
+    const timer = setInterval(() => this.info(`${name}: ${phaseLine((Date.now() - start) / 1000, share)}${status ? `, ${status}` : ''}`), this.heartbeatMs);
     timer.unref();
     try {
       const out = await fn({
@@ -60,6 +62,9 @@ export class Progress {
         },
         markCached: (d) => {
           cached = d ?? '';
+        },
+        share: (f) => {
+          share = f;
         },
       });
       const seconds = (Date.now() - start) / 1000;
@@ -77,6 +82,22 @@ export class Progress {
       clearInterval(timer);
     }
   }
+}
+
+export interface PhaseControl {
+  status(s: string): void;
+  share(fraction: number | undefined): void;
+  markCached(detail?: string): void;
+}
+
+/** "1m30s elapsed", and with an estimated share done "1m30s elapsed, ~42% done, about 2m04s left". */
+export function phaseLine(elapsedS: number, share: number | undefined): string {
+  const elapsed = `${fmtSeconds(elapsedS)} elapsed`;
+  if (share === undefined) return elapsed;
+  const pct = Math.floor(share * 100);
+  // Too early for the rate to say anything about the time left.
+  if (share < 0.05 || share >= 1) return `${elapsed}, ~${pct}% done`;
+  return `${elapsed}, ~${pct}% done, about ${fmtSeconds((elapsedS * (1 - share)) / share)} left`;
 }
 
 export function fmtSeconds(s: number): string {

@@ -7,7 +7,9 @@ import type { StageContext } from '../common/context.js';
 import { kernelFailure } from '../common/errors.js';
 import { run } from '../common/proc.js';
 import type { KernelEra } from '../eras/eras.js';
+import type { PhaseControl } from '../common/progress.js';
 import { describeFailure, summariseBuildLog, type BuildSummary } from './buildlog.js';
+import { BuildCounter } from './buildstats.js';
 import { makeVars, type Toolchain } from './toolchain.js';
 
 /** Variables that make a build independent of who, where and when. */
@@ -26,10 +28,11 @@ export interface BuildResult {
   seconds: number;
 }
 
-export async function makeKernel(tree: string, era: KernelEra, tc: Toolchain, outDir: string, logFile: string, timeoutS: number, ctx: StageContext, status: (s: string) => void): Promise<BuildResult> {
+/** expectedObjects: what a full build of this tree and config compiles, when known, for the share done. */
+export async function makeKernel(tree: string, era: KernelEra, tc: Toolchain, outDir: string, logFile: string, timeoutS: number, ctx: StageContext, ctl: Pick<PhaseControl, 'status' | 'share'>, expectedObjects?: number): Promise<BuildResult> {
   const jobs = Math.max(1, cpus().length);
   const makeArgs = [...makeVars(era, tc), `-j${jobs}`, 'bzImage'];
-  let compiled = 0;
+  const counter = new BuildCounter(expectedObjects);
   const t0 = Date.now();
   const r = await run('make', makeArgs, {
     cwd: tree,
@@ -38,7 +41,10 @@ export async function makeKernel(tree: string, era: KernelEra, tc: Toolchain, ou
     logFile,
     timeoutMs: timeoutS * 1000,
     onLine: (l) => {
-      if (/^\s+(CC|AS|LD)\s/.test(l)) status(`${++compiled} objects built, last ${l.trim().split(/\s+/).pop()}`);
+      const seen = counter.line(l);
+      if (!seen) return;
+      if (seen.share !== undefined) ctl.share(seen.share);
+      ctl.status(seen.status);
     },
   });
   const summary = summariseBuildLog(await readFile(logFile, 'utf8'));

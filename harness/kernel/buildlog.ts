@@ -1,4 +1,5 @@
 // A build log summarised: the first errors with file:line, and how many warnings.
+import { OBJECT_LINE } from './buildstats.js';
 
 export interface BuildDiagnostic {
   file: string;
@@ -24,7 +25,7 @@ export function summariseBuildLog(text: string): BuildSummary {
   let warnings = 0;
   let compiled = 0;
   for (const line of text.split('\n')) {
-    if (/^\s+(CC|AS)\s/.test(line)) compiled++;
+    if (OBJECT_LINE.test(line)) compiled++;
     const d = DIAG.exec(line);
     if (d) {
       if (d[4] === 'warning') warnings++;

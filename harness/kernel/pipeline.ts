@@ -19,6 +19,7 @@ import { rememberSource, resolveSource, type SourceTree } from '../source/source
 import type { RunPlan } from '../runplan.js';
 import type { Trial } from '../trial/trial.js';
 import { makeKernel, PINNED_BUILD_ENV } from './build.js';
+import { expectedObjects, recordFullBuild } from './buildstats.js';
 import { detectToolchain, type Toolchain } from './toolchain.js';
 
 /** Bumped when the way ktrial builds changes in a way the inputs do not show. */
@@ -101,7 +102,13 @@ export async function buildKernel(plan: KernelPlan, ctx: StageContext): Promise<
       try {
         for (const a of tree.applied) if (a.notes.length) await writeFile(buildLog, `# ${relative(REPO_ROOT, a.patch)}: ${a.notes.join('; ')}\n`, { flag: 'a' });
         const cfg = await ctx.progress.phase('config', () => configure(tree.dir, src.era, tc, config, trial.file, ctx, buildLog));
-        const result = await ctx.progress.phase('build', ({ status }) => makeKernel(tree.dir, src.era, tc, tmp, buildLog, plan.timeouts.buildS, ctx, status));
+        // A tree without a vmlinux builds in full, so the last full build's count says how far it has got.
+        const fullBuild = !(await access(join(tree.dir, 'vmlinux')).then(() => true, () => false));
+        const configText = await readFile(join(tree.dir, '.config'), 'utf8');
+        const estimate = fullBuild ? await expectedObjects(src.id, configText) : undefined;
+        if (estimate) ctx.progress.info(`build: about ${estimate.objects} objects (the last full build of this source, ${estimate.basis})`);
+        const result = await ctx.progress.phase('build', (ctl) => makeKernel(tree.dir, src.era, tc, tmp, buildLog, plan.timeouts.buildS, ctx, ctl, estimate?.objects));
+        if (fullBuild) await recordFullBuild(src.id, configText, result.summary.compiled);
         const rel = await run('make', [`ARCH=${src.era.makeArch}`, '-s', 'kernelrelease'], { cwd: tree.dir, signal: ctx.signal });
         const manifest: KernelManifest = {
           ktrialBuildRecipe: BUILD_RECIPE,
