@@ -65,6 +65,14 @@ options for run, boot and build:
                         (checked against the trial's sha256), REPO@REF, debian:PKG
   --cc gcc-N            the compiler (default: the trial's)
   --kconfig-add CONFIG_X=V   one more config option, after the trial's (repeatable)
+  --config FILE         a full .config as the base of the build (in place of the trial's
+                        base target; kconfig completes it, then the fragments go on top);
+                        with --kernel, the kernel's config, to judge the suites' requirements
+  --kernel BZIMAGE      boot this kernel, built elsewhere, and build nothing; its config is
+                        --config's, else the one it carries (CONFIG_IKCONFIG), else unknown:
+                        requirements are then not judged (the cases run, marked so)
+  --build-dir DIR       boot a tree's own build (make O=DIR): its bzImage, .config and
+                        vmlinux (for decoded crash traces); builds nothing
   --out DIR             where outputs and reports go (default out/<trial name>)
   --timeout-build S, --timeout-boot S   override the trial's build and boot timeouts
   --timeout-case S      seconds for every scenario case, in place of the suites' and the
@@ -122,6 +130,9 @@ const COMMON_OPTIONS = {
   'timeout-case': { type: 'string' },
   console: { type: 'boolean' },
   'kconfig-add': { type: 'string', multiple: true },
+  kernel: { type: 'string' },
+  'build-dir': { type: 'string' },
+  config: { type: 'string' },
   cmdline: { type: 'string' },
   cpus: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },

@@ -3,6 +3,7 @@
 import { join, resolve } from 'node:path';
 import { ensureWritableDir } from './common/cache.js';
 import { badInput, type Where } from './common/errors.js';
+import type { GivenKernelSpec } from './kernel/given.js';
 import { loadTrial, type ConfigSpec, type Trial } from './trial/trial.js';
 import { parseShard, type Shard } from './scenarios/index.js';
 
@@ -23,6 +24,9 @@ export interface RunOptions {
   repeat?: string;
   shard?: string;
   var?: string[];
+  kernel?: string;
+  'build-dir'?: string;
+  config?: string;
 }
 
 export interface RunPlan {
@@ -32,8 +36,10 @@ export interface RunPlan {
   /** --source: another copy of the trial's source, used in its place. */
   source?: string;
   cc: string;
-  /** The trial's config, with --kconfig-add's options after its own. */
+  /** The trial's config, with --kconfig-add's options after its own; --config's file as its base. */
   config: ConfigSpec;
+  /** --kernel or --build-dir: a kernel built elsewhere, booted as it is (with --config's file, if given). */
+  given?: GivenKernelSpec;
   /** More kernel command line: the trial's, then --cmdline's. */
   cmdline: string;
   /** Guest CPUs: --cpus, else the trial's. */
@@ -71,6 +77,8 @@ export async function planRun(trialFile: string, options: RunOptions): Promise<R
     // No trial line: the option is the command line's now, and messages say so.
     delete config.optionLines[m[1]!];
   }
+  const given = options.kernel || options['build-dir'] ? givenSpec(options) : undefined;
+  if (options.config && !given) config.baseFile = resolve(options.config);
   const vars = { ...trial.vars };
   const varsWhere = { ...trial.varsWhere };
   for (const v of options.var ?? []) {
@@ -94,6 +102,7 @@ export async function planRun(trialFile: string, options: RunOptions): Promise<R
     ...(options.source ? { source: options.source } : {}),
     cc: options.cc || trial.cc,
     config,
+    ...(given ? { given } : {}),
     cmdline: [trial.guest.cmdline, options.cmdline].filter(Boolean).join(' '),
     cpus: options.cpus ? wholeNumber(options.cpus, 'cpus', 'CPUs')! : trial.guest.cpus,
     suites: options.suite ? options.suite.map((f) => resolve(f)) : trial.scenarios,
@@ -108,6 +117,19 @@ export async function planRun(trialFile: string, options: RunOptions): Promise<R
   };
 }
 
+/** A kernel built elsewhere; the options that shape a build have nothing to act on. */
+function givenSpec(options: RunOptions): GivenKernelSpec {
+  if (options.kernel && options['build-dir']) throw badInput('--kernel and --build-dir both name the kernel: give one');
+  for (const o of ['source', 'cc', 'kconfig-add', 'timeout-build'] as const) {
+    if (options[o]?.length) throw badInput(`--${o} shapes a kernel build, and --${options.kernel ? 'kernel' : 'build-dir'} skips the build`, { hint: `drop --${o}, or build the kernel with ktrial (without --${options.kernel ? 'kernel' : 'build-dir'})` });
+  }
+  return {
+    ...(options.kernel ? { bzImage: resolve(options.kernel) } : {}),
+    ...(options['build-dir'] ? { buildDir: resolve(options['build-dir']) } : {}),
+    ...(options.config ? { config: resolve(options.config) } : {}),
+  };
+}
+
 function wholeNumber(v: string | undefined, name: string, unit = 'seconds'): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -118,6 +140,9 @@ function wholeNumber(v: string | undefined, name: string, unit = 'seconds'): num
 /** The options of a run that shape its result, as command-line words (for the re-run line). */
 function rerunOptions(options: RunOptions): string[] {
   const out: string[] = [];
+  if (options.kernel) out.push('--kernel', resolve(options.kernel));
+  if (options['build-dir']) out.push('--build-dir', resolve(options['build-dir']));
+  if (options.config) out.push('--config', resolve(options.config));
   for (const a of options['kconfig-add'] ?? []) out.push('--kconfig-add', a);
   if (options.cmdline) out.push('--cmdline', options.cmdline);
   if (options.cpus) out.push('--cpus', options.cpus);

@@ -8,6 +8,7 @@ import { repoPath } from './common/paths.js';
 import { ktrialRevision } from './common/revision.js';
 import { buildGuestImage, type ExtraProgram } from './image/index.js';
 import { traceCrash } from './kernel/crashtrace.js';
+import { givenKernel } from './kernel/given.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
 import { buildSelftests } from './image/selftests.js';
@@ -26,6 +27,7 @@ function rerunCommand(plan: RunPlan, cc: string, source: string | undefined): st
 
 /** The plan's kernel, built or taken from the cache, and copied into the output directory. */
 export async function kernelFor(plan: RunPlan, ctx: StageContext): Promise<KernelArtifacts> {
+  if (plan.given) return ctx.progress.phase('kernel', () => givenKernel(plan.given!, plan.outDir, plan.config.fragments));
   const kernel = await buildKernel(plan, ctx);
   await exportKernel(kernel, plan.outDir);
   return kernel;
@@ -88,6 +90,13 @@ export function guestExec(vm: Vm): GuestExec {
 
 export const buildImage = (ctx: StageContext) => buildGuestImage({ extraPrograms: [{ ...AGENT_PROGRAM, sources: AGENT_PROGRAM.sources.map((s) => repoPath(s)) }] }, ctx);
 
+/** Cases with requirements that ran on a kernel whose config is unknown: marked, and the run says why. */
+function markUnjudged(cases: CaseResult[], why: string, results: RunResults): void {
+  const marked = cases.filter((c) => c.kind === 'case' && c.requires?.length);
+  for (const c of marked) c.requirementsUnjudged = true;
+  if (marked.length) (results.notes ??= []).push(`requirements not judged for ${marked.length} case(s), which ran regardless: ${why}`);
+}
+
 function causeFor(err: unknown): { cause: NotRunCause; cls: NonNullable<RunResults['error']>['class'] } {
   if (err instanceof Interrupted) return { cause: 'interrupted', cls: 'interrupted' };
   if (err instanceof KtrialError) return { cause: err.cls === 'kernel' ? 'boot-failed' : 'setup-failed', cls: err.cls };
@@ -115,8 +124,8 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
   let vm: Vm | undefined;
   try {
     const kernel = await kernelFor(plan, ctx);
-    results.kernel = kernelInfo(kernel);
-    rerun.command = rerunCommand(plan, kernel.manifest.toolchain.cc, exactSourceArgument(kernel.manifest.source.origin) ?? plan.source);
+    results.kernel = kernelInfo(kernel, plan);
+    rerun.command = rerunCommand(plan, kernel.manifest.toolchain.cc, (kernel.manifest.source.origin && exactSourceArgument(kernel.manifest.source.origin)) ?? plan.source);
     const selftests = await buildSelftests(suites.flatMap(suiteSelftests), ctx);
     vm = await bootKernel(kernel, plan, ctx);
     results.kernel.accelerator = vm.accel;
@@ -129,7 +138,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
       if (shard && !expandSuite(suite).some((c) => inShard(shard, c))) continue;
       const cases = await ctx.progress.phase(`scenarios ${suite.name}`, ({ status }) =>
         runSuiteRepeated(suite, guest, plan.repeat, {
-          kernelConfig: optionsWithImplied(kernel.manifest.source.era, kernel.options),
+          ...(kernel.unjudged ? {} : { kernelConfig: optionsWithImplied(kernel.manifest.source.era, kernel.options) }),
           knownIssues: plan.trial.expectedFailures,
           ...(plan.only ? { only: plan.only } : {}),
           ...(shard ? { shard } : {}),
@@ -141,6 +150,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
         }),
       );
       for (const c of cases) if (c.crash?.consoleLine) Object.assign(c.crash, await traceCrash(vm.console.linesSince(c.crash.consoleLine - 1), kernel.vmlinux, kernel.manifest.build.tree));
+      if (kernel.unjudged) markUnjudged(cases, kernel.unjudged, results);
       results.cases.push(...cases);
       reported.add(suite.name);
       if (cases.some((c) => c.crash || c.notRun?.cause === 'guest-lost')) break;
@@ -172,7 +182,15 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
 }
 
 /** What the results say of a built kernel. */
-export const kernelInfo = (kernel: KernelArtifacts): RunResults['kernel'] => ({ release: kernel.manifest.kernelRelease, arch: 'x86_64', source: kernel.manifest.source.id, config: kernel.manifest.config.finalSha256, compiler: kernel.manifest.toolchain.ccVersion, cached: kernel.cacheHit });
+export const kernelInfo = (kernel: KernelArtifacts, plan: RunPlan): RunResults['kernel'] => ({
+  release: kernel.manifest.kernelRelease,
+  arch: 'x86_64',
+  source: kernel.manifest.source.id,
+  config: kernel.manifest.config.finalSha256,
+  compiler: kernel.manifest.toolchain.ccVersion,
+  cached: kernel.cacheHit,
+  ...(plan.given ? { given: plan.given.buildDir ? 'build-dir' : 'bzImage', bzImage: kernel.manifest.bzImageSha256, configFrom: kernel.manifest.config.base } : {}),
+});
 
 /**
  * A run's last words: notes on known issues that matched none of `issueCases` (the run's

@@ -43,7 +43,7 @@ function sameSettings(a: string, b: string): boolean {
 }
 
 export async function configure(tree: string, era: KernelEra, tc: Toolchain, spec: ConfigSpec, trialFile: string, ctx: StageContext, logFile: string): Promise<FinalConfig> {
-  if (!era.baseTargets.includes(spec.base)) {
+  if (!spec.baseFile && !era.baseTargets.includes(spec.base)) {
     throw badInput(`config base "${spec.base}" does not exist in kernels of era ${era.name}`, {
       where: { file: trialFile },
       hint: `use one of: ${era.baseTargets.join(', ')}`,
@@ -57,8 +57,17 @@ export async function configure(tree: string, era: KernelEra, tc: Toolchain, spe
     const r = await run('make', [...vars, target], { cwd: tree, signal: ctx.signal, logFile, ...(input !== undefined ? { input } : {}) });
     if (r.exitCode !== 0) throw kernelFailure(`make ${target} failed (exit ${r.exitCode})`, { excerpt: r.all.trim().split('\n').slice(-15).join('\n'), hint: `see ${logFile}` });
   };
+  // Older kconfig has no olddefconfig: answer every new question with its default.
+  const complete = () => (era.configCompletion === 'olddefconfig' ? make('olddefconfig') : make('oldconfig', '\n'.repeat(50_000)));
 
-  await make(spec.base);
+  if (spec.baseFile) {
+    const base = await readFile(spec.baseFile, 'utf8').catch(() => {
+      throw badInput(`--config ${spec.baseFile}: no such file`);
+    });
+    await writeFile(dotConfig, base);
+    // The file may come from another version or lack options: kconfig completes it first.
+    await complete();
+  } else await make(spec.base);
   const trialRel = relative(process.cwd(), trialFile);
   const layers: Setting[][] = [];
   for (const f of spec.fragments) layers.push(parseConfig(await readFile(f, 'utf8'), relative(process.cwd(), f)));
@@ -68,9 +77,7 @@ export async function configure(tree: string, era: KernelEra, tc: Toolchain, spe
     ctx.progress.info(`config: ${c.symbol} is ${c.earlier.value} at ${c.earlier.origin.file}:${c.earlier.origin.line} and ${c.later.value} at ${c.later.origin.file}:${c.later.origin.line}; the later wins`);
   }
   await writeFile(dotConfig, applySettings(await readFile(dotConfig, 'utf8'), merged.requested.values()));
-  if (era.configCompletion === 'olddefconfig') await make('olddefconfig');
-  // Older kconfig has no olddefconfig: answer every new question with its default.
-  else await make('oldconfig', '\n'.repeat(50_000));
+  await complete();
 
   const text = await readFile(dotConfig, 'utf8');
   const values = configMap(parseConfig(text, '.config'));

@@ -29,7 +29,8 @@ export interface KernelManifest {
   ktrialBuildRecipe: number;
   cacheKey: string;
   trial: { name: string; file: string; sha256: string };
-  source: { id: string; version: string; era: string; origin: SourceTree['origin'] };
+  /** origin: how the source was obtained; none for a kernel built elsewhere. */
+  source: { id: string; version: string; era: string; origin?: SourceTree['origin'] };
   patches: { series: string; patch: string; sha256: string; compat: boolean }[];
   config: { base: string; fragments: { file: string; sha256: string }[]; options: Record<string, string>; finalSha256: string };
   toolchain: Toolchain;
@@ -50,6 +51,8 @@ export interface KernelArtifacts {
   manifest: KernelManifest;
   /** The final .config's options. */
   options: KernelConfig;
+  /** Set when the kernel's config is not known (a kernel given without one): why requirements cannot be judged. */
+  unjudged?: string;
   cacheHit: boolean;
 }
 
@@ -78,7 +81,7 @@ export async function buildKernel(plan: KernelPlan, ctx: StageContext): Promise<
     era: src.era.name,
     patches: patches.map((p) => p.sha256),
     config: {
-      base: config.base,
+      base: config.baseFile ? { file: await sha256File(config.baseFile) } : config.base,
       fragments: fragments.map((f) => f.sha256),
       options: config.options,
       require: config.require,
@@ -116,7 +119,7 @@ export async function buildKernel(plan: KernelPlan, ctx: StageContext): Promise<
           trial: { name: trial.name, file: relative(REPO_ROOT, trial.file), sha256: sha256(await readFile(trial.file)) },
           source: { id: src.id, version: versionString(src.version), era: src.era.name, origin: src.origin },
           patches,
-          config: { base: config.base, fragments, options: config.options, finalSha256: cfg.sha256 },
+          config: { base: config.baseFile ? `--config ${config.baseFile} (sha256 ${await sha256File(config.baseFile)})` : config.base, fragments, options: config.options, finalSha256: cfg.sha256 },
           toolchain: tc,
           make: { args: result.makeArgs, env: PINNED_BUILD_ENV },
           kernelRelease: rel.stdout.trim().split('\n').pop() ?? '',

@@ -99,7 +99,7 @@ export async function ingestLog(plan: RunPlan, p: Prepared, logFile: string, job
   const log = parseLavaLog(await readFile(logFile, 'utf8'));
   const results: RunResults = {
     trial: plan.trial.name,
-    kernel: { ...kernelInfo(p.kernel), runner: 'lava', lavaLog: logFile, ...(jobId ? { lavaJobId: jobId } : {}) },
+    kernel: { ...kernelInfo(p.kernel, plan), runner: 'lava', lavaLog: logFile, ...(jobId ? { lavaJobId: jobId } : {}) },
     phases: ctx.progress.phases,
     cases: [],
     status: 'ok',

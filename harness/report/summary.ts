@@ -38,6 +38,7 @@ function failureLines(c: CaseResult): string[] {
     excerpt(w.excerpt);
   }
   if (!c.failure && !c.crash && !unknownWarnings.length && c.reason) out.push(`  ${c.reason}`);
+  if (c.requirementsUnjudged) out.push(`  its requirements (${c.requires?.join(', ')}) were not checked: the kernel's config is unknown (give --config)`);
   return out;
 }
 

@@ -222,6 +222,8 @@ export interface CaseResult {
   crash?: KernelCrash;
   /** Kernel warnings the console showed during this case (the guest lived on); one not known fails the case. */
   warnings?: KernelWarning[];
+  /** The case has requirements that could not be checked (the kernel's config is unknown); it ran regardless. */
+  requirementsUnjudged?: true;
   /** Set when the guest stopped answering during this case (a hung or vanished guest). */
   lost?: string;
   knownIssue?: KnownIssue;

@@ -14,6 +14,8 @@ export type { SourceSpec };
 
 export interface ConfigSpec {
   base: string;
+  /** A full .config (--config) that replaces the base target: completed by kconfig, then the fragments go on top. */
+  baseFile?: string;
   fragments: string[];
   /** Fragments whose options kconfig may drop with only a warning. */
   bestEffort: string[];

@@ -1,0 +1,69 @@
+// Kernels built elsewhere, on real kernels: `--kernel` with the bzImage another run left in
+// its output directory gives the verdicts of the run that built it; without a config the
+// cases with requirements are marked as not judged; CONFIG_IKCONFIG's embedded config is
+// found in a real 2.6.20 bzImage and equals the .config the build used.
+import t from 'tap';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ktrial } from '../helpers/cli.js';
+import { sourceSkip } from '../helpers/trees.js';
+import { repoPath } from '../../harness/common/paths.js';
+import { extractIkconfig } from '../../harness/kernel/given.js';
+import type { RunResults } from '../../harness/report/index.js';
+
+const SMOKE61 = repoPath('configs', 'trials', 'smoke-debian-6.1.yaml');
+const SMOKE20 = repoPath('configs', 'trials', 'smoke-2.6.20.yaml');
+const tmp = (name: string) => mkdtemp(join(tmpdir(), `ktrial-given-${name}-`));
+const results = async (out: string) => JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
+const verdicts = (r: RunResults) => r.cases.map((c) => `${c.suite}/${c.name}: ${c.verdict}`);
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+t.test('--kernel with another run\'s bzImage and config: the same verdicts, what was given recorded', async (t) => {
+  const built = await tmp('built');
+  const normal = await ktrial(['run', SMOKE61, '--out', built, '-q']);
+  t.ok([0, 1].includes(normal.code), `the reference run ran its cases (exit ${normal.code}): ${normal.stderr.slice(-400)}`);
+  const given = await tmp('given');
+  const r = await ktrial(['run', SMOKE61, '--kernel', join(built, 'bzImage'), '--config', join(built, 'config'), '--out', given, '-q']);
+  t.equal(r.code, normal.code, 'the same exit code');
+  const [a, b] = [await results(built), await results(given)];
+  t.ok(a.cases.length > 10, `${a.cases.length} cases in the reference run`);
+  t.same(verdicts(b), verdicts(a), 'case by case, the same verdicts');
+  t.notOk(b.phases.some((p) => ['source', 'patch', 'config', 'build'].includes(p.phase)), 'nothing was built');
+  t.equal(b.kernel.bzImage, sha256(await readFile(join(built, 'bzImage'))), 'the bzImage by its sha256');
+  t.equal(b.kernel.config, sha256(await readFile(join(built, 'config'))), 'the config by its sha256');
+  t.equal(b.kernel.configFrom, '--config');
+  t.equal(b.kernel.release, a.kernel.release);
+  const line = b.rerun!.command.join(' ');
+  t.match(line, `--kernel ${join(built, 'bzImage')}`, 're-run line repeats --kernel');
+  t.match(line, `--config ${join(built, 'config')}`, 're-run line repeats --config');
+  t.notMatch(line, '--source', 'no source for a kernel that was not built');
+});
+
+t.test('--kernel without any config: requirements are not judged, and the cases say so', async (t) => {
+  const built = await tmp('built-noconfig');
+  const b = await ktrial(['build', SMOKE61, '--out', built, '-q']);
+  t.equal(b.code, 0, b.stderr.slice(-400));
+  const out = await tmp('noconfig');
+  const r = await ktrial(['run', SMOKE61, '--kernel', join(built, 'bzImage'), '--out', out, '--only', 'a hostname set in a new UTS namespace*']);
+  const res = await results(out);
+  t.equal(res.kernel.configFrom, 'none', 'the 6.1 smoke kernel has no CONFIG_IKCONFIG and no --config was given');
+  const ran = res.cases.filter((c) => c.verdict !== 'not-run');
+  t.ok(ran.length >= 1, 'the selected case ran');
+  t.ok(ran.every((c) => c.requirementsUnjudged === true), 'each case with requirements is marked as not judged');
+  t.match(res.notes?.join('\n') ?? '', /requirements not judged for \d+ case\(s\)/);
+  t.match(r.stdout, /requirements not judged/, 'the summary says so');
+});
+
+t.test('CONFIG_IKCONFIG: the config a 2.6.20 bzImage carries is the .config it was built with', { skip: await sourceSkip('smoke-2.6.20') }, async (t) => {
+  const out = await tmp('ikconfig');
+  const b = await ktrial(['build', SMOKE20, '--kconfig-add', 'CONFIG_IKCONFIG=y', '--out', out, '-q']);
+  t.equal(b.code, 0, b.stderr.slice(-400));
+  const config = await readFile(join(out, 'config'), 'utf8');
+  t.match(config, /^CONFIG_IKCONFIG=y$/m);
+  t.equal(await extractIkconfig(await readFile(join(out, 'bzImage'))), config, 'byte for byte');
+  const without = await tmp('no-ikconfig');
+  t.equal((await ktrial(['build', SMOKE20, '--out', without, '-q'])).code, 0);
+  t.equal(await extractIkconfig(await readFile(join(without, 'bzImage'))), undefined, 'a kernel without CONFIG_IKCONFIG carries none');
+});
