@@ -31,8 +31,9 @@ t.test('an oops on 2.6.20: every decoded frame names a function found in a sourc
   const sysSync = /^([0-9a-f]+) T sys_sync$/m.exec(nm.stdout);
   t.ok(sysSync, 'sys_sync in the kept vmlinux');
   const phys = BigInt(`0x${sysSync![1]}`) - START_KERNEL_MAP;
-  const boot = await ktrial(['boot', SMOKE20, ...DEBUG, '--out', out, '--', 'sh', '-c', `[ -e /dev/mem ] || mknod /dev/mem c 1 1; dd if=/dev/zero of=/dev/mem bs=1 count=2 seek=${phys} conv=notrunc 2>/dev/null; sync; echo survived`]);
-  t.notMatch(boot.stdout, /survived/, 'sync did not come back');
+  const boot = await ktrial(['boot', SMOKE20, ...DEBUG, '--cmdline', 'noapic', '--out', out, '--', 'sh', '-c', `[ -e /dev/mem ] || mknod /dev/mem c 1 1; dd if=/dev/zero of=/dev/mem bs=1 count=2 seek=${phys} conv=notrunc 2>/dev/null; sync; echo survived`]);
+  // An oops in a system call kills the calling process; the shell goes on.
+  t.match(boot.stdout, /survived/, 'the oops killed sync, not the guest');
   const lines = (await readFile(join(out, 'console.log'), 'utf8')).split('\n');
   const at = lines.findIndex((l) => /Unable to handle kernel/.test(l));
   t.ok(at >= 0, 'the console has the oops');
@@ -41,7 +42,8 @@ t.test('an oops on 2.6.20: every decoded frame names a function found in a sourc
   const ip = frames.find((f) => f.ip);
   t.equal(ip?.function, 'sys_sync', 'the faulting instruction is in sys_sync');
   const decoded = frames.filter((f) => f.file);
-  t.ok(decoded.length >= 2, `${decoded.length} frames with file:line`);
+  t.ok(decoded.length >= 1, `${decoded.length} frame(s) with file:line`);
+  t.ok(frames.length >= 2, `${frames.length} frames: the faulting instruction and its callers`);
   for (const f of decoded) {
     const text = await readFile(join(tree.dir, f.file!), 'utf8').catch(() => undefined);
     t.ok(text !== undefined, `${f.file} exists in the 2.6.20 source`);

@@ -26,6 +26,19 @@ t.test('2.6.20: "[<address>] function+offset/size" frames, from the first call t
   t.notOk(frames.some((f) => f.ip || f.unreliable), 'no faulting instruction and no "?" in a task dump');
 });
 
+t.test('a 2.6.20 oops: the RIP line, then the call trace', async (t) => {
+  const lines = await fixture('linux-2.6.20-oops-devmem.log');
+  const from = lines.findIndex((l) => l.includes('Unable to handle kernel'));
+  const frames = parseCrashFrames(lines.slice(from));
+  t.same(
+    frames.map((f) => [f.ip ?? false, f.address, f.function, f.offset]),
+    [
+      [true, '0xffffffff802864d0', 'sys_sync', '+0x0/0x60'],
+      [false, '0xffffffff80209dfe', 'system_call', '+0x7e/0x83'],
+    ],
+  );
+});
+
 t.test('6.1 without CONFIG_KALLSYMS: bare addresses, "?" marks, <TASK> skipped', async (t) => {
   const frames = parseCrashFrames(await fixture('linux-6.1-nokallsyms-panic.excerpt'));
   t.equal(frames.length, 12);
