@@ -88,5 +88,6 @@ t.test('--config FILE is the base of a build: its options stay, the trial\'s fra
     for (const l of (await readFile(f, 'utf8')).split('\n').filter((x) => /^CONFIG_\w+=y$/.test(x))) t.match(final, new RegExp(`^${l}$`, 'm'), `${l} (${f.split('/').pop()})`);
   }
   const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as { config: { base: string } };
-  t.match(manifest.config.base, `--config ${base} (sha256 ${sha256(await readFile(base))})`, 'the manifest names the base file by its sha256');
+  // By content: a later build from an equal file elsewhere is the same cached kernel.
+  t.match(manifest.config.base, `(sha256 ${sha256(await readFile(base))})`, 'the manifest names the base file by its sha256');
 });
