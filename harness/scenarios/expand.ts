@@ -23,6 +23,7 @@ export function expandSuite(suite: Suite): Case[] {
       };
       if (d.description !== undefined) c.description = d.description;
       if (d.where) c.where = d.where;
+      if (d.alone) c.alone = true;
       out.push(c);
       continue;
     }

@@ -237,6 +237,7 @@ function caseOf(c: RawCase, p: YamlPath, ctx: Ctx): Extract<CaseDef, { kind: 'ca
   };
   if (c.description !== undefined) def.description = c.description;
   if (c.timeout !== undefined) def.timeoutMs = c.timeout * 1000;
+  if (c.alone) def.alone = true;
   return def;
 }
 
@@ -280,6 +281,7 @@ function normalise(raw: RawSuite, doc: Located): Suite {
     cleanup: stepsOf(raw.cleanup, ['cleanup'], ctx),
   };
   if (raw.description !== undefined) suite.description = raw.description.trim();
+  if (raw.alone) suite.alone = true;
   return suite;
 }
 

@@ -1,12 +1,13 @@
-// Running a suite in a booted guest: setup, every case (steps, cleanup, helper reaping)
-// with a per-case deadline, suite cleanup. A kernel crash fails the case it happened in
-// and leaves the rest "not run"; a guest that stops answering does the same.
+// Running a suite in booted guests: on each guest setup, cases (steps, cleanup, helper
+// reaping) with a per-case deadline, suite cleanup. A kernel crash fails the case it
+// happened in, and so does a guest that stops answering; the cases left go to another
+// guest when the source lends one, else they are "not run".
 import { hostFailure } from '../common/errors.js';
 import { interpret, stepCommand, type ExecResult } from './agent.js';
 import { expandSuite, stepLabel } from './expand.js';
 import { captureValues, describeExpectation, expectationFor, judge } from './expect.js';
 import { AGENT_PATH } from './names.js';
-import type { Case, CaseResult, GuestExec, KernelCrash, KnownIssue, Step, StepResult, Suite } from './types.js';
+import type { Case, CaseResult, GuestExec, GuestSource, KernelCrash, KnownIssue, NotRunCause, Step, StepResult, Suite } from './types.js';
 import { applyKnownIssues, mergeRepeats, missingRequirements, notRunResult, whereText, withWarnings } from './verdicts.js';
 import type { KernelConfig } from '../config/kconfig.js';
 import { globMatch, substitute, substituteDeep, UnsetVariable } from './vars.js';
@@ -120,19 +121,26 @@ interface StepRun {
   lost?: string;
 }
 
-class SuiteRun {
+/** Suite files (by suite file) each guest already has. */
+const filesIn = new WeakMap<GuestExec, Set<string>>();
+
+/** One suite on one guest: setup once, then the cases it is given, then cleanup. */
+class GuestSuiteRun {
   private readonly agent: string;
-  private crashed: { index: number; name: string; reason: string } | undefined;
+  private crashed: { index: number; name: string; reason: string; detail?: string } | undefined;
   private lost: string | undefined;
+
+  private readonly globals: Record<string, string>;
 
   constructor(
     private readonly suite: Suite,
     private readonly guest: GuestExec,
     private readonly opts: RunOptions,
-    /** The suite's files go into the guest once, before the first run's setup. */
-    private readonly copyFiles = true,
+    /** Which boot of the run this guest is, when the guests come from a pool. */
+    private readonly boot?: number,
   ) {
     this.agent = opts.agentPath ?? AGENT_PATH;
+    this.globals = { suite: suite.name, agent: this.agent };
   }
 
   private log(line: string): void {
@@ -313,63 +321,64 @@ class SuiteRun {
     return this.withWarnings(r);
   }
 
-  private notRunReason(c: Case): CaseResult | undefined {
-    const base = { suite: c.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) };
-    if (this.crashed) return notRunResult(base, 'kernel-crashed', this.crashed.index > 0 ? `the kernel crashed in case ${this.crashed.index} ("${this.crashed.name}"): ${this.crashed.reason}` : `the kernel crashed during ${this.crashed.name}: ${this.crashed.reason}`);
-    if (this.lost) return notRunResult(base, 'guest-lost', this.lost);
-    if (this.opts.signal?.aborted) return notRunResult(base, 'interrupted', 'the run was interrupted');
-    if (!selectedByOnly(this.opts.only, c)) return notRunResult(base, 'filtered', 'not selected by --only');
-    const missing = missingRequirements(c.requires, this.opts.kernelConfig);
-    if (missing.length) return notRunResult(base, 'missing-requirement', `requirement not met: ${missing.join('; ')}`);
+  /** Why this guest can run no more cases: the kernel crashed, or the guest stopped answering. */
+  haltCause(): { cause: 'kernel-crashed' | 'guest-lost'; detail: string } | undefined {
+    if (this.crashed) {
+      return { cause: 'kernel-crashed', detail: this.crashed.detail ?? (this.crashed.index > 0 ? `the kernel crashed in case ${this.crashed.index} ("${this.crashed.name}"): ${this.crashed.reason}` : `the kernel crashed during ${this.crashed.name}: ${this.crashed.reason}`) };
+    }
+    if (this.lost) return { cause: 'guest-lost', detail: this.lost };
     return undefined;
   }
 
-  async run(): Promise<CaseResult[]> {
-    const cases = expandSuite(this.suite).filter((c) => inShard(this.opts.shard, c));
-    const results: CaseResult[] = [];
-    const emit = (r: CaseResult) => {
-      results.push(r);
-      this.opts.onCase?.(r);
-      this.log(`${this.suite.name} ${r.index > 0 ? `${r.index}/${cases.length}` : r.kind} ${r.name}: ${r.verdict}${r.reason ? ` (${r.reason})` : ''}`);
-    };
-    const rest = (cause: 'kernel-crashed' | 'setup-failed' | 'guest-lost', detail: string) => {
-      for (const c of cases) if (!results.some((r) => r.kind === 'case' && r.index === c.index)) emit(notRunResult({ suite: c.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) }, cause, detail));
-    };
+  /** Whether this guest can take no more cases. */
+  isHalted(): boolean {
+    return this.halted();
+  }
 
+  /**
+   * Check the agent, copy the suite's files and run the suite setup on this guest. The
+   * setup's pseudo-case comes back when it did not pass (a failure, or only a warning);
+   * `stopped` says no case may run.
+   */
+  async begin(): Promise<{ stopped: boolean; result?: CaseResult }> {
     const before = this.guest.kernelCrash();
     if (before) {
-      emit({ suite: this.suite.name, name: '(setup)', index: 0, kind: 'setup', verdict: 'failed', seconds: 0, steps: [], crash: before, reason: `the kernel had crashed before the suite started: ${before.reason}` });
-      rest('kernel-crashed', `the kernel had crashed before the suite started: ${before.reason}`);
-      return results;
+      this.crashed = { index: 0, name: 'suite setup', reason: before.reason, detail: `the kernel had crashed before the suite started: ${before.reason}` };
+      return { stopped: true, result: { suite: this.suite.name, name: '(setup)', index: 0, kind: 'setup', verdict: 'failed', seconds: 0, steps: [], crash: before, reason: `the kernel had crashed before the suite started: ${before.reason}`, ...this.bootField() } };
     }
     await this.checkAgent();
-
-    const globals: Record<string, string> = { suite: this.suite.name, agent: this.agent };
-    for (const [k, v] of Object.entries(this.suite.vars)) globals[k] = substituteOr(v, globals);
+    for (const [k, v] of Object.entries(this.suite.vars)) this.globals[k] = substituteOr(v, this.globals);
     const t0 = Date.now();
     const setupSteps: StepResult[] = [];
-    const copyFailed = this.copyFiles ? await this.putFiles(setupSteps) : undefined;
-    const setupStop = copyFailed ?? await this.steps(this.suite.setup, 'setup', globals, deadlineIn(t0, this.opts.caseTimeoutMs ?? this.suite.timeoutMs), `${this.suite.name}.setup`, setupSteps);
-    if (setupStop) {
-      const r = this.pseudo('setup', setupSteps, setupStop, secs(Date.now() - t0));
-      emit(r);
-      if (setupStop.crash) this.crashed = { index: 0, name: 'suite setup', reason: setupStop.crash.reason };
-      if (setupStop.lost) this.lost = setupStop.lost;
-      if (this.halted()) rest(this.crashed ? 'kernel-crashed' : 'guest-lost', this.crashed ? `the kernel crashed during suite setup: ${this.crashed.reason}` : this.lost!);
-      else rest('setup-failed', `suite setup failed: ${r.reason}`);
-      await this.cleanup(globals, emit);
-      return results;
-    }
-    // A warning during setup is the setup's, not the first case's.
-    const setupJudged = this.pseudo('setup', setupSteps, undefined, secs(Date.now() - t0));
-    if (setupJudged.verdict !== 'passed') emit(setupJudged);
+    const copyFailed = this.needsFiles() ? await this.putFiles(setupSteps) : undefined;
+    const setupStop = copyFailed ?? (await this.steps(this.suite.setup, 'setup', this.globals, deadlineIn(t0, this.opts.caseTimeoutMs ?? this.suite.timeoutMs), `${this.suite.name}.setup`, setupSteps));
+    if (!copyFailed) filesIn.set(this.guest, new Set([...(filesIn.get(this.guest) ?? []), this.suite.file]));
+    if (setupStop?.crash) this.crashed = { index: 0, name: 'suite setup', reason: setupStop.crash.reason };
+    if (setupStop?.lost) this.lost = setupStop.lost;
+    // A warning during setup is the setup's, not the first case's; cases still run.
+    const judged = { ...this.pseudo('setup', setupSteps, setupStop, secs(Date.now() - t0)), ...this.bootField() };
+    return { stopped: setupStop !== undefined, ...(setupStop || judged.verdict !== 'passed' ? { result: judged } : {}) };
+  }
 
-    for (const c of cases) {
-      const skip = this.notRunReason(c);
-      for (const r of skip ? [skip] : await this.runCase(c, globals)) emit(r);
-    }
-    await this.cleanup(globals, emit);
-    return results;
+  /** The case and the cases of its test points, each marked with this guest's boot. */
+  async case(c: Case): Promise<CaseResult[]> {
+    return (await this.runCase(c, this.globals)).map((r) => ({ ...r, ...this.bootField() }));
+  }
+
+  /** The suite cleanup on this guest (skipped once it halted): its pseudo-case when it did not pass. */
+  async end(): Promise<CaseResult | undefined> {
+    const out: CaseResult[] = [];
+    await this.cleanup(this.globals, (r) => out.push({ ...r, ...this.bootField() }));
+    return out[0];
+  }
+
+  /** The suite's files go into a guest once, before its first setup of this suite. */
+  private needsFiles(): boolean {
+    return this.suite.files.length > 0 && !filesIn.get(this.guest)?.has(this.suite.file);
+  }
+
+  private bootField(): { boot?: number } {
+    return this.boot !== undefined ? { boot: this.boot } : {};
   }
 
   private async cleanup(globals: Record<string, string>, emit: (r: CaseResult) => void): Promise<void> {
@@ -416,23 +425,151 @@ class SuiteRun {
   }
 }
 
-/** Run every case of the suite once in the guest. Known issues, if given, are applied. */
-export async function runSuite(suite: Suite, guest: GuestExec, opts: RunOptions = {}): Promise<CaseResult[]> {
-  const results = await new SuiteRun(suite, guest, opts).run();
+/** A case that needs no guest to be judged "not run": left out by --only, or missing a requirement. */
+function notRunUpfront(c: Case, opts: RunOptions): CaseResult | undefined {
+  const base = { suite: c.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) };
+  if (!selectedByOnly(opts.only, c)) return notRunResult(base, 'filtered', 'not selected by --only');
+  const missing = missingRequirements(c.requires, opts.kernelConfig);
+  if (missing.length) return notRunResult(base, 'missing-requirement', `requirement not met: ${missing.join('; ')}`);
+  return undefined;
+}
+
+/** One guest as a source: lent again and again until it is lost, never replaced. */
+function oneGuest(guest: GuestExec): GuestSource {
+  let lost = false;
+  return {
+    jobs: 1,
+    acquire: async () => (lost ? { refused: '', cause: 'guest-lost' } : { guest, boot: 1 }),
+    release: async (_lease, why) => {
+      if (why) lost = true;
+    },
+  };
+}
+
+const sourceOf = (g: GuestExec | GuestSource): GuestSource => ('acquire' in g ? g : oneGuest(g));
+
+/**
+ * Run a suite once on the guests a source lends. Each guest runs the suite setup once and
+ * then takes cases in suite order as it frees up (up to `source.jobs` guests at once; one
+ * for a suite or while a case that must run alone). A guest that crashes or stops answering
+ * fails its case and is given back as lost; the worker then asks for another guest (the
+ * source decides whether a fresh one may be booted). Results come back in suite order.
+ */
+async function runOnce(suite: Suite, source: GuestSource, opts: RunOptions): Promise<CaseResult[]> {
+  const cases = expandSuite(suite).filter((c) => inShard(opts.shard, c));
+  const results: CaseResult[] = [];
+  const emit = (r: CaseResult) => {
+    results.push(r);
+    opts.onCase?.(r);
+    opts.log?.(`${suite.name} ${r.index > 0 ? `${r.index}/${cases.length}` : r.kind} ${r.name}: ${r.verdict}${r.reason ? ` (${r.reason})` : ''}${r.boot !== undefined && r.boot > 1 ? ` [boot ${r.boot}]` : ''}`);
+  };
+  const queue: Case[] = [];
+  for (const c of cases) {
+    const skip = opts.signal?.aborted ? undefined : notRunUpfront(c, opts);
+    if (skip) emit(skip);
+    else queue.push(c);
+  }
+  /** Set when no guest may run more cases: the setup failed or crashed. */
+  let stopped: { cause: NotRunCause; detail: string } | undefined;
+  /** The last guest lost, and why the source would not give another. */
+  let loss: { cause: NotRunCause; detail: string } | undefined;
+  let refusal: { refused: string; cause: NotRunCause } | undefined;
+  let setupReported = false;
+  let cleanupReported = false;
+  let inFlight = 0;
+  let aloneRunning = false;
+  const waiters: (() => void)[] = [];
+  const changed = () => waiters.splice(0).forEach((w) => w());
+  const over = () => stopped !== undefined || opts.signal?.aborted === true || queue.length === 0;
+
+  const next = async (): Promise<Case | undefined> => {
+    for (;;) {
+      if (over()) return undefined;
+      const head = queue[0]!;
+      if (!aloneRunning && (!head.alone || inFlight === 0)) {
+        queue.shift();
+        inFlight++;
+        if (head.alone) aloneRunning = true;
+        return head;
+      }
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  };
+  const finished = (c: Case) => {
+    inFlight--;
+    if (c.alone) aloneRunning = false;
+    changed();
+  };
+
+  const worker = async () => {
+    while (!over()) {
+      const lease = await source.acquire();
+      if ('refused' in lease) {
+        refusal = lease;
+        return;
+      }
+      const run = new GuestSuiteRun(suite, lease.guest, opts, lease.boot);
+      let lost: string | undefined;
+      try {
+        const setup = await run.begin();
+        if (setup.result && !setupReported) emit(setup.result);
+        if (setup.result) setupReported = true;
+        if (setup.stopped) {
+          stopped = run.haltCause() ?? { cause: 'setup-failed', detail: `suite setup failed: ${setup.result?.reason}` };
+          changed();
+        } else {
+          for (let c = await next(); c; c = run.isHalted() ? undefined : await next()) {
+            try {
+              for (const r of await run.case(c)) emit(r);
+            } finally {
+              finished(c);
+            }
+            if (run.isHalted()) break;
+          }
+        }
+        const cleanup = await run.end();
+        if (cleanup && !cleanupReported) emit(cleanup);
+        if (cleanup) cleanupReported = true;
+        const halt = run.haltCause();
+        if (halt) {
+          if (!stopped) loss = halt;
+          lost = halt.detail;
+        }
+      } finally {
+        await source.release(lease, lost);
+        changed();
+      }
+    }
+  };
+  const jobs = suite.alone ? 1 : Math.max(1, Math.min(source.jobs, queue.length));
+  const settled = await Promise.allSettled(Array.from({ length: jobs }, () => worker()));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+
+  const leftCause = stopped ?? (opts.signal?.aborted ? { cause: 'interrupted' as const, detail: 'the run was interrupted' } : loss ? { cause: loss.cause, detail: refusal?.refused ? `${loss.detail}; ${refusal.refused}` : loss.detail } : refusal ? { cause: refusal.cause, detail: refusal.refused } : undefined);
+  for (const c of queue) emit(notRunResult({ suite: c.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) }, leftCause!.cause, leftCause!.detail));
+  const rank = (r: CaseResult) => (r.kind === 'setup' ? -Infinity : r.kind === 'cleanup' ? Infinity : r.index);
+  return results.sort((a, b) => rank(a) - rank(b));
+}
+
+/** Run every case of the suite once, in one guest or on a source's guests. Known issues, if given, are applied. */
+export async function runSuite(suite: Suite, guest: GuestExec | GuestSource, opts: RunOptions = {}): Promise<CaseResult[]> {
+  const results = await runOnce(suite, sourceOf(guest), opts);
   return opts.knownIssues ? applyKnownIssues(results, opts.knownIssues).cases : results;
 }
 
 /**
- * Run the suite `repeat` times in the same guest and merge: a case whose outcome varies is
- * "flaky". Stops early once the kernel crashed or the guest was lost.
+ * Run the suite `repeat` times and merge: a case whose outcome varies is "flaky". Stops
+ * early once a case could not run because the kernel crashed or the guest was lost.
  */
-export async function runSuiteRepeated(suite: Suite, guest: GuestExec, repeat: number, opts: RunOptions = {}): Promise<CaseResult[]> {
+export async function runSuiteRepeated(suite: Suite, guest: GuestExec | GuestSource, repeat: number, opts: RunOptions = {}): Promise<CaseResult[]> {
+  const source = sourceOf(guest);
   const runs: CaseResult[][] = [];
   for (let i = 0; i < Math.max(1, repeat); i++) {
     opts.log?.(`${suite.name}: run ${i + 1} of ${repeat}`);
-    const r = await new SuiteRun(suite, guest, opts, i === 0).run();
+    const r = await runOnce(suite, source, opts);
     runs.push(r);
-    if (r.some((c) => c.crash || c.notRun?.cause === 'kernel-crashed' || c.notRun?.cause === 'guest-lost') || opts.signal?.aborted) break;
+    if (r.some((c) => c.notRun?.cause === 'kernel-crashed' || c.notRun?.cause === 'guest-lost') || opts.signal?.aborted) break;
   }
   const merged = mergeRepeats(runs);
   return opts.knownIssues ? applyKnownIssues(merged, opts.knownIssues).cases : merged;

@@ -110,6 +110,8 @@ export interface Case {
   cleanup: Step[];
   where?: Where;
   matrix?: { title: string; actor: string; action: string; target?: string };
+  /** No other case may run in another guest while this one runs. */
+  alone?: boolean;
 }
 
 export interface MatrixDef {
@@ -156,6 +158,8 @@ export interface Suite {
   setup: Step[];
   cases: CaseDef[];
   cleanup: Step[];
+  /** The suite runs in one guest, whatever the run's parallelism. */
+  alone?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -233,6 +237,8 @@ export interface CaseResult {
   requires?: string[];
   /** file:line of the case (or the matrix cell's expectation). */
   where?: string;
+  /** Which boot of the run's guests ran it (1 is the first; more with --jobs or after a crash). */
+  boot?: number;
 }
 
 /** A report after which the kernel went on: a WARN_ON, a non-fatal "BUG:", lockdep, slab corruption. */
@@ -267,4 +273,20 @@ export interface KernelCrash {
   frames?: CrashFrame[];
   /** Why the frames have no file:line, when they have none. */
   decodeNote?: string;
+}
+
+/** A guest lent to a suite: what runs commands on it, and which boot of the run it is (1, 2, ...). */
+export interface GuestLease {
+  guest: GuestExec;
+  boot: number;
+}
+
+/** Where a suite's cases get their guests: one guest, or the run's pool (recovery, --jobs). */
+export interface GuestSource {
+  /** How many guests may run cases at once. */
+  readonly jobs: number;
+  /** An idle guest or a fresh one; or why none can be had (no reboot left, a boot failed). */
+  acquire(): Promise<GuestLease | { refused: string; cause: NotRunCause }>;
+  /** The lease ends; with `lost` (the kernel crashed or the guest stopped answering) the guest is closed. */
+  release(lease: GuestLease, lost?: string): Promise<void>;
 }
