@@ -90,6 +90,11 @@ options for run:
   --repeat N            run every suite N times; a case whose verdict varies is flaky
   --shard I/N           run only the I-th of N shards of the cases (for a CI matrix;
                         default DIR: out/<trial>.shard-I-of-N); ktrial merge joins them
+  --jobs N|auto         guests running cases at once (auto: the host's cores; the
+                        trial's jobs, default 1); each guest runs a suite's setup once
+  --max-reboots N       fresh guests the run may boot to replace ones that crashed or
+                        stopped answering (the trial's max-reboots, default 3; 0: the
+                        cases after a crash are not run)
   --bisect              exit as \`git bisect run\` expects: 0 good, 1 bad (a case not as
                         expected, no boot, a crash), 125 skip (the kernel could not be
                         patched, configured or built), 128 abort (host problem, bad input)
@@ -151,7 +156,7 @@ function setVerbosity(options: { quiet?: boolean; verbose?: boolean }, command: 
 }
 
 async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true }, var: { type: 'string', multiple: true }, shard: { type: 'string' }, bisect: { type: 'boolean' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, jobs: { type: 'string' }, 'max-reboots': { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true }, var: { type: 'string', multiple: true }, shard: { type: 'string' }, bisect: { type: 'boolean' }, json: { type: 'boolean' } } });
   if (positionals.length > 1) {
     for (const one of ['json', 'bisect', 'shard'] as const) if (values[one]) throw new UsageError(`--${one} takes one trial, got ${positionals.length}`, 'run');
     setVerbosity(values, 'run', ctx);
@@ -188,7 +193,8 @@ async function cmdBoot(args: string[], ctx: StageContext): Promise<number> {
   const plan = await planFrom(positionals, values, 'boot', ctx);
   if (!values.shell && command.length === 0) throw new UsageError('boot needs --shell or -- COMMAND', 'boot');
   const copies = await Promise.all((values.copy ?? []).map(copyArgument));
-  const vm = await bootKernel(await kernelFor(plan, ctx), plan, ctx);
+  const kernel = await kernelFor(plan, ctx);
+  const vm = await ctx.progress.phase('boot', () => bootKernel(kernel, plan, ctx));
   try {
     ctx.progress.info(`guest up (${vm.accel}); console log: ${join(plan.outDir, 'console.log')}`);
     for (const c of copies) {

@@ -1,5 +1,6 @@
 // A run's plan: the trial as its file says it, with every command-line override resolved
 // once. Every stage reads the plan; the loaded Trial is never edited.
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ensureWritableDir } from './common/cache.js';
 import { badInput, type Where } from './common/errors.js';
@@ -27,6 +28,8 @@ export interface RunOptions {
   kernel?: string;
   'build-dir'?: string;
   config?: string;
+  jobs?: string;
+  'max-reboots'?: string;
 }
 
 export interface RunPlan {
@@ -58,6 +61,10 @@ export interface RunPlan {
   shard?: Shard;
   /** Seconds; caseS, when set, replaces every suite's own per-case timeout. */
   timeouts: { buildS: number; bootS: number; caseS?: number };
+  /** Guests running cases at once (--jobs, else the trial's; auto is the host's cores). */
+  jobs: number;
+  /** Lost guests the run may replace with fresh boots (--max-reboots, else the trial's). */
+  maxReboots: number;
   /** Echo the guest console to the terminal. */
   echoConsole: boolean;
   /**
@@ -112,6 +119,8 @@ export async function planRun(trialFile: string, options: RunOptions): Promise<R
     repeat,
     ...(shard ? { shard } : {}),
     timeouts: { buildS, bootS, ...(caseS !== undefined ? { caseS } : {}) },
+    jobs: jobsCount(options.jobs ?? trial.jobs),
+    maxReboots: options['max-reboots'] !== undefined ? count(options['max-reboots'], 'max-reboots') : trial.maxReboots,
     echoConsole: !!options.console,
     rerun: { trialFile, options: rerunOptions(options) },
   };
@@ -137,6 +146,19 @@ function wholeNumber(v: string | undefined, name: string, unit = 'seconds'): num
   return n;
 }
 
+function jobsCount(v: string | number): number {
+  if (v === 'auto') return availableParallelism();
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw badInput(`--jobs takes a whole number of guests or auto, got "${v}"`);
+  return n;
+}
+
+function count(v: string, name: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isInteger(n)) throw badInput(`--${name} takes a whole number (0 or more), got "${v}"`);
+  return n;
+}
+
 /** The options of a run that shape its result, as command-line words (for the re-run line). */
 function rerunOptions(options: RunOptions): string[] {
   const out: string[] = [];
@@ -151,6 +173,8 @@ function rerunOptions(options: RunOptions): string[] {
   for (const g of options.only ?? []) out.push('--only', g);
   if (options.repeat) out.push('--repeat', options.repeat);
   if (options.shard) out.push('--shard', options.shard);
+  if (options.jobs) out.push('--jobs', options.jobs);
+  if (options['max-reboots'] !== undefined) out.push('--max-reboots', options['max-reboots']);
   for (const k of ['timeout-build', 'timeout-boot', 'timeout-case'] as const) if (options[k]) out.push(`--${k}`, options[k]);
   return out;
 }

@@ -12,11 +12,11 @@ import { givenKernel } from './kernel/given.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
 import { buildSelftests } from './image/selftests.js';
-import { casesNotRun, expandSuite, inShard, loadSuite, runSuiteRepeated, shardOf, suiteSelftests, withTrialVars, unmatchedIssueNotes, type CaseResult, type GuestExec, type NotRunCause, type Suite } from './scenarios/index.js';
+import { casesNotRun, expandSuite, inShard, loadSuite, runSuiteRepeated, shardOf, suiteSelftests, withTrialVars, unmatchedIssueNotes, type CaseResult, type GuestExec, type GuestSource, type NotRunCause, type Suite } from './scenarios/index.js';
 import type { RunPlan } from './runplan.js';
 import { exactSourceArgument } from './source/source.js';
 import { eraNamed, optionsWithImplied } from './eras/eras.js';
-import { bootGuest, FATAL_KINDS, WARNING_KINDS, type ConsoleEvent, type Vm } from './vm/index.js';
+import { bootGuest, FATAL_KINDS, GuestPool, WARNING_KINDS, type ConsoleEvent, type PoolLease, type Vm } from './vm/index.js';
 
 /** The scenario agent travels in every guest image. */
 export const AGENT_PROGRAM: ExtraProgram = { name: 'ktrial-agent', sources: ['images/agent/agent.c'], installPath: '/usr/bin/ktrial-agent' };
@@ -34,24 +34,53 @@ export async function kernelFor(plan: RunPlan, ctx: StageContext): Promise<Kerne
 }
 
 /** Boot a built kernel with the guest image (built or cached first); the caller closes the VM. */
-export async function bootKernel(kernel: KernelArtifacts, plan: RunPlan, ctx: StageContext): Promise<Vm> {
+export async function bootKernel(kernel: KernelArtifacts, plan: RunPlan, ctx: StageContext, consoleLog?: string): Promise<Vm> {
   const image = await buildImage(ctx);
-  return ctx.progress.phase('boot', () =>
-    bootGuest(
-      image,
-      {
-        runDir: plan.outDir,
-        kernel: kernel.bzImage,
-        kernelConfig: kernel.options,
-        memoryMiB: plan.trial.guest.memoryMiB,
-        cpus: plan.cpus,
-        cmdlineExtra: [...(eraNamed(kernel.manifest.source.era)?.bootArgs ?? []), ...(plan.cmdline ? [plan.cmdline] : [])],
-        bootTimeoutMs: plan.timeouts.bootS * 1000,
-        ...(plan.echoConsole ? { onConsoleLine: (l: string) => process.stderr.write(`  console| ${l}\n`) } : {}),
-      },
-      ctx,
-    ),
+  return bootGuest(
+    image,
+    {
+      runDir: plan.outDir,
+      ...(consoleLog ? { consoleLog } : {}),
+      kernel: kernel.bzImage,
+      kernelConfig: kernel.options,
+      memoryMiB: plan.trial.guest.memoryMiB,
+      cpus: plan.cpus,
+      cmdlineExtra: [...(eraNamed(kernel.manifest.source.era)?.bootArgs ?? []), ...(plan.cmdline ? [plan.cmdline] : [])],
+      bootTimeoutMs: plan.timeouts.bootS * 1000,
+      ...(plan.echoConsole ? { onConsoleLine: (l: string) => process.stderr.write(`  console| ${l}\n`) } : {}),
+    },
+    ctx,
   );
+}
+
+/**
+ * The run's guests as the scenario runner sees them: the pool's guests, each behind its
+ * guestExec; a boot that fails after the first is a refusal (the cases left are not run
+ * with its reason), not the run's error.
+ */
+function guestSource(pool: GuestPool, ctx: StageContext): GuestSource {
+  const execs = new Map<GuestExec, PoolLease>();
+  return {
+    jobs: pool.jobs,
+    async acquire() {
+      try {
+        const lease = await pool.acquire();
+        if ('refused' in lease) return { refused: lease.refused, cause: 'guest-lost' };
+        const known = [...execs].find(([, l]) => l.vm === lease.vm);
+        if (known) return { guest: known[0], boot: lease.boot };
+        const guest = guestExec(lease.vm);
+        execs.set(guest, lease);
+        ctx.progress.info(`vm: boot ${lease.boot} (${pool.boots[lease.boot - 1]!.why}) is up`);
+        return { guest, boot: lease.boot };
+      } catch (err) {
+        if (ctx.signal.aborted) return { refused: 'the run was interrupted', cause: 'interrupted' };
+        const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+        ctx.progress.info(`vm: a fresh guest did not boot: ${message}`);
+        return { refused: `a fresh guest did not boot: ${message}`, cause: 'boot-failed' };
+      }
+    },
+    release: (lease, lost) => pool.release(execs.get(lease.guest)!, lost),
+  };
 }
 
 /**
@@ -121,23 +150,31 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
   const shard = results.shard ? new Set(results.shard.cases) : undefined;
   /** Suites whose cases are in the results. */
   const reported = new Set<string>();
-  let vm: Vm | undefined;
+  let pool: GuestPool | undefined;
   try {
     const kernel = await kernelFor(plan, ctx);
     results.kernel = kernelInfo(kernel, plan);
     rerun.command = rerunCommand(plan, kernel.manifest.toolchain.cc, (kernel.manifest.source.origin && exactSourceArgument(kernel.manifest.source.origin)) ?? plan.source);
     const selftests = await buildSelftests(suites.flatMap(suiteSelftests), ctx);
-    vm = await bootKernel(kernel, plan, ctx);
+    const guests = new GuestPool({ create: (_boot, consoleLog) => bootKernel(kernel, plan, ctx, consoleLog) }, plan.outDir, plan.jobs, plan.maxReboots);
+    pool = guests;
+    results.guests = guests.boots;
+    // The first guest boots in its own phase, and its failure is the run's; later boots
+    // (--jobs, recovery) happen while the suites run.
+    const first = await ctx.progress.phase('boot', () => guests.acquire());
+    if ('refused' in first) throw new Error(first.refused);
+    await guests.release(first);
+    const vm = first.vm;
     results.kernel.accelerator = vm.accel;
     results.kernel.cpus = plan.cpus;
     results.kernel.qemuPid = vm.pid;
     if (vm.kernelVersion) results.kernel.release = vm.kernelVersion;
-    const guest = guestExec(vm);
+    const source = guestSource(guests, ctx);
     const { caseS } = plan.timeouts;
     for (const suite of suites) {
       if (shard && !expandSuite(suite).some((c) => inShard(shard, c))) continue;
       const cases = await ctx.progress.phase(`scenarios ${suite.name}`, ({ status }) =>
-        runSuiteRepeated(suite, guest, plan.repeat, {
+        runSuiteRepeated(suite, source, plan.repeat, {
           ...(kernel.unjudged ? {} : { kernelConfig: optionsWithImplied(kernel.manifest.source.era, kernel.options) }),
           knownIssues: plan.trial.expectedFailures,
           ...(plan.only ? { only: plan.only } : {}),
@@ -153,8 +190,8 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
       if (kernel.unjudged) markUnjudged(cases, kernel.unjudged, results);
       results.cases.push(...cases);
       reported.add(suite.name);
-      if (cases.some((c) => c.crash || c.notRun?.cause === 'guest-lost')) break;
     }
+    if (guests.boots.length > 1) (results.notes ??= []).push(`guests: ${guests.describe()}`);
   } catch (err) {
     const { cause, cls } = causeFor(err);
     const where = err instanceof KtrialError && err.where ? `${formatWhere(err.where)}: ` : '';
@@ -169,14 +206,12 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
       reported.add(s.name);
     }
   } finally {
-    if (vm) await ctx.progress.phase('shutdown', () => vm!.close());
+    if (pool) await ctx.progress.phase('shutdown', () => pool!.close());
   }
   // The runner stops quietly on an interrupt; the run as a whole was interrupted.
   if (ctx.signal.aborted && !results.error) results.error = { class: 'interrupted', message: `interrupted by ${ctx.signal.reason instanceof Interrupted ? ctx.signal.reason.signal : 'a signal'}` };
-  // The suites left did not run: an interrupt came between suites, or an earlier suite lost the guest.
-  for (const s of suites.filter((s) => !reported.has(s.name))) {
-    results.cases.push(...(results.error ? casesNotRun(s, 'interrupted', results.error.message, shard) : casesNotRun(s, 'guest-lost', 'an earlier suite lost the guest', shard)));
-  }
+  // The suites left did not run: an interrupt came between suites.
+  for (const s of suites.filter((s) => !reported.has(s.name))) results.cases.push(...casesNotRun(s, 'interrupted', results.error?.message ?? 'the run was interrupted', shard));
   // A shard's known issues may name cases of other shards: they are judged against every case.
   return finishRun(plan, results, started, shard ? [...results.cases, ...suites.flatMap(expandSuite)] : results.cases);
 }

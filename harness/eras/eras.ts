@@ -34,7 +34,11 @@ export interface KernelEra {
   baseTargets: string[];
   /**
    * Kernel command line words every boot of this era gets. no_timer_check: under TCG on a
-   * loaded host the IO-APIC timer check can fail and panic a healthy kernel.
+   * loaded host the IO-APIC timer check can fail and panic a healthy kernel. Up to 2.6.24
+   * no_timer_check only skips the first of check_timer()'s four tries (the fallbacks still
+   * count ticks, and panic "IO-APIC + timer doesn't work!" when the host is busy: 2 of 37
+   * boots of 2.6.20 at load 12-25), so those eras also boot with noapic, which leaves the
+   * timer and the NIC on the 8259 PIC and skips check_timer() altogether.
    */
   bootArgs: string[];
   /**
@@ -54,7 +58,7 @@ export const ERAS: readonly KernelEra[] = [
     compat: [{ dir: '2.6.20', forGccMajor: { min: 5 } }],
     configCompletion: 'oldconfig-defaults',
     baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
-    bootArgs: ['no_timer_check'],
+    bootArgs: ['no_timer_check', 'noapic'],
   },
   {
     name: '2.6.24',
@@ -65,7 +69,7 @@ export const ERAS: readonly KernelEra[] = [
     compat: [{ dir: '2.6.24', forGccMajor: { min: 5 } }],
     configCompletion: 'oldconfig-defaults',
     baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
-    bootArgs: ['no_timer_check'],
+    bootArgs: ['no_timer_check', 'noapic'],
     impliedOptions: { CONFIG_UTS_NS: 'y', CONFIG_IPC_NS: 'y' },
   },
   {

@@ -3,6 +3,7 @@
 import type { FailureClass } from '../common/errors.js';
 import type { PhaseRecord } from '../common/progress.js';
 import type { CaseResult, ShardRecord } from '../scenarios/index.js';
+import type { BootRecord } from '../vm/pool.js';
 import type { RunStatus } from './status.js';
 
 export const RESULTS_FORMAT = 'ktrial-results/1';
@@ -28,6 +29,8 @@ export interface RunResults {
   seconds?: number;
   /** Things worth a look that are not failures (e.g. a known issue that matched no case). */
   notes?: string[];
+  /** Every guest booted, in order: its console log, why it was booted, how it ended. */
+  guests?: BootRecord[];
   /** How to repeat this run: the command (source pinned once it is known) and the ktrial it needs. */
   rerun?: { command: string[]; ktrial: string };
   /** A run of one shard (--shard I/N): which shard, the suites it was cut from, its cases. */

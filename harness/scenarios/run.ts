@@ -546,7 +546,8 @@ async function runOnce(suite: Suite, source: GuestSource, opts: RunOptions): Pro
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
 
-  const leftCause = stopped ?? (opts.signal?.aborted ? { cause: 'interrupted' as const, detail: 'the run was interrupted' } : loss ? { cause: loss.cause, detail: refusal?.refused ? `${loss.detail}; ${refusal.refused}` : loss.detail } : refusal ? { cause: refusal.cause, detail: refusal.refused } : undefined);
+  // A refusal names the loss it could not replace; a single guest's refusal says nothing more than the loss.
+  const leftCause = stopped ?? (opts.signal?.aborted ? { cause: 'interrupted' as const, detail: 'the run was interrupted' } : { cause: loss?.cause ?? refusal?.cause ?? 'guest-lost', detail: refusal?.refused || loss?.detail || 'no guest' });
   for (const c of queue) emit(notRunResult({ suite: c.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) }, leftCause!.cause, leftCause!.detail));
   const rank = (r: CaseResult) => (r.kind === 'setup' ? -Infinity : r.kind === 'cleanup' ? Infinity : r.index);
   return results.sort((a, b) => rank(a) - rank(b));

@@ -60,6 +60,8 @@ export const trialSchema = obj({
     }),
   ),
   timeouts,
+  jobs: { schema: oneOf([int({ min: 1, max: 256 }), str({ pattern: /^auto$/ })]), description: 'guests running cases at once (auto: the host\'s cores); --jobs overrides it' },
+  'max-reboots': { schema: int({ min: 0, max: 1000 }), description: 'fresh guests booted in the run to replace ones that crashed or stopped answering (3); --max-reboots overrides it' },
 });
 
 export function trialJsonSchemaText(): string {

@@ -43,7 +43,13 @@ export interface Trial {
   expectedFailures: KnownIssue[];
   /** caseS: seconds for every scenario case, in place of the suites' own; unset, the suites decide. */
   timeouts: { buildS: number; bootS: number; caseS?: number };
+  /** Guests running cases at once: a number or "auto" (the host's cores). */
+  jobs: number | 'auto';
+  /** Lost guests a run may replace with fresh ones. */
+  maxReboots: number;
 }
+
+export const DEFAULT_MAX_REBOOTS = 3;
 
 export const DEFAULT_TIMEOUTS = { buildS: 3600, bootS: 180 };
 
@@ -127,5 +133,7 @@ export async function loadTrial(file: string): Promise<Trial> {
       bootS: raw.timeouts?.boot ?? DEFAULT_TIMEOUTS.bootS,
       ...(raw.timeouts?.case !== undefined ? { caseS: raw.timeouts.case } : {}),
     },
+    jobs: typeof raw.jobs === 'number' ? raw.jobs : raw.jobs === 'auto' ? 'auto' : 1,
+    maxReboots: raw['max-reboots'] ?? DEFAULT_MAX_REBOOTS,
   };
 }

@@ -38,7 +38,7 @@ t.test('a valid file loads', async (t) => {
 
 t.test('unknown keys are reported at the key, with the keys allowed there', async (t) => {
   const p = problems(`${head}cases:\n  - name: one\n    stepz:\n      - unshare: uts\n`);
-  t.match(p.join('\n'), /^s\.yaml:9:5: unknown key "stepz" \(known keys here: name, description, requires, timeout, vars, steps, cleanup\)$/m);
+  t.match(p.join('\n'), /^s\.yaml:9:5: unknown key "stepz" \(known keys here: name, description, requires, timeout, alone, vars, steps, cleanup\)$/m);
   t.match(p.join('\n'), /^s\.yaml:8:5: missing required key "steps"/m);
 });
 
