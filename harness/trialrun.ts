@@ -6,7 +6,7 @@ import type { StageContext } from './common/context.js';
 import { formatWhere, Interrupted, KtrialError } from './common/errors.js';
 import { repoPath } from './common/paths.js';
 import { ktrialRevision } from './common/revision.js';
-import { buildGuestImage, type ExtraProgram } from './image/index.js';
+import { buildGuestImage, type ExtraProgram, type GuestImage } from './image/index.js';
 import { traceCrash } from './kernel/crashtrace.js';
 import { givenKernel } from './kernel/given.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
@@ -34,8 +34,9 @@ export async function kernelFor(plan: RunPlan, ctx: StageContext): Promise<Kerne
 }
 
 /** Boot a built kernel with the guest image (built or cached first); the caller closes the VM. */
-export async function bootKernel(kernel: KernelArtifacts, plan: RunPlan, ctx: StageContext, consoleLog?: string): Promise<Vm> {
-  const image = await buildImage(ctx);
+export async function bootKernel(kernel: KernelArtifacts, plan: RunPlan, ctx: StageContext, more: { consoleLog?: string; image?: GuestImage } = {}): Promise<Vm> {
+  const { consoleLog } = more;
+  const image = more.image ?? (await buildImage(ctx));
   return bootGuest(
     image,
     {
@@ -156,7 +157,8 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
     results.kernel = kernelInfo(kernel, plan);
     rerun.command = rerunCommand(plan, kernel.manifest.toolchain.cc, (kernel.manifest.source.origin && exactSourceArgument(kernel.manifest.source.origin)) ?? plan.source);
     const selftests = await buildSelftests(suites.flatMap(suiteSelftests), ctx);
-    const guests = new GuestPool({ create: (_boot, consoleLog) => bootKernel(kernel, plan, ctx, consoleLog) }, plan.outDir, plan.jobs, plan.maxReboots);
+    const image = await buildImage(ctx);
+    const guests = new GuestPool({ create: (_boot, consoleLog) => bootKernel(kernel, plan, ctx, { consoleLog, image }) }, plan.outDir, plan.jobs, plan.maxReboots);
     pool = guests;
     results.guests = guests.boots;
     // The first guest boots in its own phase, and its failure is the run's; later boots
@@ -191,7 +193,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
       results.cases.push(...cases);
       reported.add(suite.name);
     }
-    if (guests.boots.length > 1) (results.notes ??= []).push(`guests: ${guests.describe()}`);
+    if (guests.eventful) (results.notes ??= []).push(`guests: ${guests.describe()}`);
   } catch (err) {
     const { cause, cls } = causeFor(err);
     const where = err instanceof KtrialError && err.where ? `${formatWhere(err.where)}: ` : '';

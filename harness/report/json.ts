@@ -14,6 +14,7 @@ export function toResultsJson(r: RunResults): string {
     kernel: r.kernel,
     counts: countVerdicts(r.cases),
     phases: r.phases,
+    ...(r.guests?.length ? { guests: r.guests } : {}),
     ...(r.error ? { error: r.error } : {}),
     ...(r.notes?.length ? { notes: r.notes } : {}),
     ...(r.rerun ? { rerun: r.rerun } : {}),

@@ -32,6 +32,15 @@ export interface BootTimings {
   sshAttempts: number;
   /** Each attempt: when it started (ms after QEMU start), how long it took, how it ended. */
   attemptLog: { atMs: number; ms: number; outcome: string }[];
+  /** Earlier QEMUs of this boot that went silent and were replaced (the timings above are the last one's). */
+  silentBoots?: SilentBoot[];
+}
+
+/** A QEMU given up on as silent: where its console was kept, why, and after how long. */
+export interface SilentBoot {
+  console: string;
+  reason: string;
+  afterMs: number;
 }
 
 export interface Vm {

@@ -2,7 +2,7 @@
 // copy, close). GuestPool adds what recovery and --jobs share: an idle guest is lent
 // again, a lost one is closed and replaced while the reboot budget lasts, and every boot
 // is recorded (its console log, why it was booted, how it ended).
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Interrupted } from '../common/errors.js';
 import type { Vm } from './guest.js';
 
@@ -18,6 +18,8 @@ export interface BootRecord {
   console: string;
   /** Why it was booted: the first guest, another guest for --jobs, or the loss it replaces. */
   why: string;
+  /** QEMUs of this boot given up on as silent before the one that answered (their consoles kept). */
+  silent?: { console: string; reason: string }[];
   /** How it ended: "lost: ..." for a guest that crashed or stopped answering, "boot failed: ..."; unset while it was fine. */
   ended?: string;
 }
@@ -74,6 +76,7 @@ export class GuestPool {
     try {
       const vm = await this.pool.create(boot, join(this.runDir, record.console));
       this.live.add(vm);
+      if (vm.timings.silentBoots) record.silent = vm.timings.silentBoots.map((b) => ({ console: basename(b.console), reason: b.reason }));
       return { vm, boot };
     } catch (err) {
       const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);
@@ -104,9 +107,15 @@ export class GuestPool {
     await Promise.all(all.map((vm) => vm.close()));
   }
 
+  /** Whether the summary should say more than that one guest served the run. */
+  get eventful(): boolean {
+    return this.boots.length > 1 || this.boots.some((b) => b.silent);
+  }
+
   /** One line for the summary: how many guests were used, and why the extra ones. */
   describe(): string {
     const extra = this.boots.slice(1).map((b) => `boot ${b.boot}: ${b.why}${b.ended?.startsWith('boot failed') ? ` (${b.ended})` : ''}`);
+    for (const b of this.boots) for (const s of b.silent ?? []) extra.push(`boot ${b.boot} replaced a silent QEMU (${s.console}): ${s.reason}`);
     return `${this.boots.length} guest${this.boots.length === 1 ? '' : 's'} booted (${this.reboots} reboot${this.reboots === 1 ? '' : 's'} of --max-reboots ${this.maxReboots})${extra.length ? `; ${extra.join('; ')}` : ''}`;
   }
 }

@@ -2,7 +2,7 @@
 // SSH, failing fast on a panic, an oops or init dying; the running guest is guest.ts's. The
 // shape follows syzkaller's small VM interface.
 import { randomBytes } from 'node:crypto';
-import { access, constants, rm } from 'node:fs/promises';
+import { access, constants, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'ssh2';
@@ -18,7 +18,7 @@ import { KernelConfig } from '../config/kconfig.js';
 import { freePort, startQemu, stopQemu, type QemuProcess } from './qemu.js';
 import { connectOnce, execOn, SshConnectError } from './ssh.js';
 import { connectQmp, type QmpClient } from './qmp.js';
-import { FATAL_SETTLE_MS, makeVm, sleep, type BootTimings, type Vm } from './guest.js';
+import { FATAL_SETTLE_MS, makeVm, sleep, type BootTimings, type SilentBoot, type Vm } from './guest.js';
 
 export type { ExecOptions, ExecResult } from './ssh.js';
 
@@ -60,6 +60,19 @@ const DEFAULT_MEMORY_MIB = 512;
 const HANDSHAKE_TIMEOUT_MS = 700;
 const POLL_INTERVAL_MS = 250;
 const PORT_TRIES = 5;
+/**
+ * A guest whose sshd started this long ago and has completed no handshake since is taken
+ * for silent (a few boots of 2.6.20 under TCG on a loaded host end that way: the link is up,
+ * dropbear never sees a connection): its QEMU is stopped and one fresh QEMU boots in its
+ * place. A healthy guest completes a handshake within seconds of sshd starting, even at a
+ * host load of 25 (the slowest of 90 boots took 12 s).
+ */
+const SILENT_AFTER_SSHD_MS = 40_000;
+/** Fresh QEMUs after a silent one; the retry gets a full boot deadline of its own. */
+const SILENT_RETRIES = 1;
+
+/** The console log a silent attempt leaves behind: console.log -> console.attempt-1.log. */
+export const attemptLogName = (consoleLog: string, attempt: number) => consoleLog.replace(/(\.log)?$/, `.attempt-${attempt}$1`);
 
 function qemuArgs(req: VmRequest, accel: Accel, port: number, token: string, devices: ReturnType<typeof chooseDevices>, qmpSocket: string): string[] {
   const extra = Array.isArray(req.cmdlineExtra) ? req.cmdlineExtra : req.cmdlineExtra ? req.cmdlineExtra.split(/\s+/).filter(Boolean) : [];
@@ -115,7 +128,7 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
   const token = req.restore?.token ?? randomBytes(16).toString('hex');
   // Unix socket paths are short (108 bytes): the QMP socket lives in the temp directory.
   const qmpSocket = join(tmpdir(), `ktrial-qmp-${randomBytes(8).toString('hex')}.sock`);
-  const console = new ConsoleWatch(req.consoleLog, req.onConsoleLine);
+  let console = new ConsoleWatch(req.consoleLog, req.onConsoleLine);
 
   let q: QemuProcess | undefined;
   let port = 0;
@@ -131,14 +144,16 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   try {
     if (ctx.signal.aborted) throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
-    const t0 = Date.now();
-    const deadline = t0 + req.bootTimeoutMs;
+    let t0 = Date.now();
+    let deadline = t0 + req.bootTimeoutMs;
     let client: Client | undefined;
     let attempts = 0;
     const attemptLog: AttemptLog = [];
+    const silentBoots: SilentBoot[] = [];
     for (let tryNo = 1; ; tryNo++) {
       port = await freePort();
-      q = await startQemu(qemuBin, qemuArgs(req, verdict.accel, port, token, devices, qmpSocket), (d) => console.feed(d));
+      const feed = console;
+      q = await startQemu(qemuBin, qemuArgs(req, verdict.accel, port, token, devices, qmpSocket), (d) => feed.feed(d));
       if (req.restore) await resumeRestored(q, qmpSocket, req.restore.stateFile, deadline);
       const res = await waitForSsh(q, console, { port, hostKeyPublic: req.hostKeyPublic, privateKey: req.clientPrivateKey, deadline, signal: ctx.signal, log: attemptLog });
       attempts += res.attempts;
@@ -150,6 +165,21 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
         ctx.progress.info(`vm: port ${port} was taken before QEMU could bind it; retrying with another`);
         continue;
       }
+      if (res.silent && silentBoots.length < SILENT_RETRIES && !ctx.signal.aborted) {
+        // Keep the silent boot's console under its own name and boot a fresh QEMU.
+        await stopQemu(q, 0);
+        console.flush();
+        await console.close();
+        const kept = attemptLogName(req.consoleLog, silentBoots.length + 1);
+        await rename(req.consoleLog, kept);
+        silentBoots.push({ console: kept, reason: res.error!.message, afterMs: Date.now() - t0 });
+        ctx.progress.info(`vm: ${res.error!.message}; booting a fresh QEMU (the silent boot's console is ${kept})`);
+        console = new ConsoleWatch(req.consoleLog, req.onConsoleLine);
+        t0 = Date.now();
+        deadline = t0 + req.bootTimeoutMs;
+        continue;
+      }
+      if (silentBoots.length) res.error!.message += ` (after ${silentBoots.length} silent boot${silentBoots.length > 1 ? 's' : ''} before it: ${silentBoots.map((b) => b.console).join(', ')})`;
       throw res.error!;
     }
     const sshReadyMs = Date.now() - t0;
@@ -163,7 +193,7 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
       });
     }
     const first = (k: TimedEvent['kind']) => console.events.find((e) => e.kind === k)?.atMs;
-    const timings: BootTimings = { sshReadyMs, sshAttempts: attempts, attemptLog };
+    const timings: BootTimings = { sshReadyMs, sshAttempts: attempts, attemptLog, ...(silentBoots.length ? { silentBoots } : {}) };
     const b = first('banner');
     if (b !== undefined) timings.bannerMs = b;
     const u = first('userland-up');
@@ -215,6 +245,8 @@ interface WaitResult {
   client?: Client;
   error?: KtrialError;
   portRace?: boolean;
+  /** sshd started long ago and no handshake completed since: worth a fresh QEMU. */
+  silent?: boolean;
   attempts: number;
 }
 
@@ -255,6 +287,10 @@ async function waitForSsh(
       }
       const left = o.deadline - Date.now();
       if (left <= 0) return { attempts, error: timeoutError(console) };
+      const sshd = console.events.find((x) => x.kind === 'sshd-started');
+      if (sshd && console.elapsedMs() - sshd.atMs > SILENT_AFTER_SSHD_MS) {
+        return { attempts, silent: true, error: kernelFailure(`the guest is silent: sshd started ${(sshd.atMs / 1000).toFixed(1)} s after QEMU did, and no SSH handshake completed in the ${SILENT_AFTER_SSHD_MS / 1000} s since`, { excerpt: console.tail(30), hint: `the full console log is ${console.path}` }) };
+      }
       attempts++;
       // Short attempts while the guest comes up, longer ones if handshakes keep timing out
       // (a slow or busy host).

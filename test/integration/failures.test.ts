@@ -41,9 +41,10 @@ async function interruptWhen(args: string[], when: RegExp, signal: NodeJS.Signal
   return { code: r.exitCode, stderr, signalled: sent };
 }
 
+// --max-reboots 0: without a fresh guest the rest is not run (recovery.test.ts has the reboots).
 t.test('a kernel crash during a case fails it with the console excerpt; the rest is not run', async (t) => {
   const out = await tmp('crash');
-  const r = await ktrial(['run', SMOKE61, '--suite', fixture('scenarios', 'crash.yaml'), '--out', out]);
+  const r = await ktrial(['run', SMOKE61, '--suite', fixture('scenarios', 'crash.yaml'), '--max-reboots', '0', '--out', out]);
   t.equal(r.code, 3, 'kernel-side exit code');
   const res = await results(out);
   t.equal(byName(res, 'before the crash')?.verdict, 'passed');
@@ -58,7 +59,7 @@ t.test('a guest that resets during a case: that case fails as the guest lost, th
   // sysrq b resets the guest without a console message; QEMU (-no-reboot) exits, and the
   // SSH channel closes under the command without an exit status.
   const out = await tmp('reset');
-  const r = await ktrial(['run', SMOKE61, '--suite', fixture('scenarios', 'guest-lost.yaml'), '--out', out]);
+  const r = await ktrial(['run', SMOKE61, '--suite', fixture('scenarios', 'guest-lost.yaml'), '--max-reboots', '0', '--out', out]);
   t.equal(r.code, 3, 'kernel-side exit code');
   const res = await results(out);
   t.equal(byName(res, 'before the reset')?.verdict, 'passed');
@@ -82,7 +83,7 @@ t.test('a command that outlives its case timeout fails that case only', async (t
 t.test('a guest that stops answering ends the run as a kernel-side failure', { skip: await sourceSkip('smoke-2.6.20') }, async (t) => {
   // 2.6.20 has no real-time throttling: a spinning FIFO task starves sshd for good.
   const out = await tmp('hung');
-  const r = await ktrial(['run', SMOKE2620, '--suite', fixture('scenarios', 'hung-guest.yaml'), '--out', out]);
+  const r = await ktrial(['run', SMOKE2620, '--suite', fixture('scenarios', 'hung-guest.yaml'), '--max-reboots', '0', '--out', out]);
   t.equal(r.code, 3);
   const res = await results(out);
   t.match(byName(res, 'the hang')?.lost, /stopped answering/);
