@@ -9,7 +9,7 @@ import { RESULTS_FORMAT, toJunit, toResultsJson, toSummary, toTap, type RunResul
 export const REPORTS_DIR = repoPath('test', 'fixtures', 'reports');
 
 /** The recorded inputs, by the name their files start with. */
-export const REPORT_INPUTS = ['mixed', 'boot-failed', 'all-passed'] as const;
+export const REPORT_INPUTS = ['mixed', 'boot-failed', 'all-passed', 'recovered'] as const;
 export type ReportInput = (typeof REPORT_INPUTS)[number];
 
 /** Golden file suffix and the reporter that produces it. */

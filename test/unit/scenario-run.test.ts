@@ -6,7 +6,7 @@ import { KernelConfig } from '../../harness/config/kconfig.js';
 import { KtrialError } from '../../harness/common/errors.js';
 import { parseSuite, withTrialVars } from '../../harness/scenarios/load.js';
 import { runSuite, runSuiteRepeated } from '../../harness/scenarios/run.js';
-import type { CaseResult, GuestExec } from '../../harness/scenarios/types.js';
+import type { CaseResult, GuestExec, GuestSource } from '../../harness/scenarios/types.js';
 import { applyKnownIssues, casesNotRun, mergeRepeats, unmatchedIssueNotes } from '../../harness/scenarios/verdicts.js';
 
 type Reply = { stdout?: string; exitCode?: number; stderr?: string; crash?: { reason: string; excerpt: string } } | 'hang';
@@ -328,4 +328,109 @@ t.test('a crash seen before the suite starts runs nothing', async (t) => {
   t.same(verdicts(rs)[0], ['(setup)', 'failed']);
   t.equal(rs[1]!.notRun!.cause, 'kernel-crashed');
   t.same(g.commands, []);
+});
+
+/**
+ * A pool of scripted guests as the run's pool lends them: an idle guest again, a new one
+ * while fewer than `jobs` are out, a replacement for a lost one while `maxReboots` lasts.
+ */
+function scriptedPool(make: () => FakeGuest, jobs: number, maxReboots: number) {
+  const booted: FakeGuest[] = [];
+  const idle: { guest: FakeGuest; boot: number }[] = [];
+  let losses = 0;
+  let reboots = 0;
+  const source: GuestSource = {
+    jobs,
+    async acquire() {
+      const i = idle.shift();
+      if (i) return i;
+      if (losses > reboots) {
+        if (reboots >= maxReboots) return { refused: `no reboot left (--max-reboots ${maxReboots})`, cause: 'guest-lost' };
+        reboots++;
+      }
+      booted.push(make());
+      return { guest: booted.at(-1)!, boot: booted.length };
+    },
+    async release(lease, lost) {
+      if (lost) losses++;
+      else idle.push(lease as { guest: FakeGuest; boot: number });
+    },
+  };
+  return { source, booted };
+}
+
+const six = `name: p
+timeout: 2
+setup: [{sethostname: ready}]
+cases:
+${['a', 'b', 'c', 'd', 'e', 'f'].map((n) => `  - name: ${n}\n    steps: [{sh: "echo ${n}"}]\n`).join('')}`;
+
+const slowOk = (cmd: string): Reply => ok(cmd);
+
+t.test('two guests: each runs the setup once, cases are dealt out, results come in suite order with the serial verdicts', async (t) => {
+  const fails = (cmd: string): Reply => (cmd.includes('echo c') ? { exitCode: 1 } : slowOk(cmd));
+  const serial = await runSuite(parseSuite(six, 'p.yaml'), new FakeGuest(fails));
+  const { source, booted } = scriptedPool(() => new FakeGuest(fails), 2, 0);
+  const parallel = await runSuite(parseSuite(six, 'p.yaml'), source);
+  t.same(verdicts(parallel), verdicts(serial), 'the same verdicts in the same order');
+  t.equal(booted.length, 2, 'two guests');
+  for (const g of booted) t.equal(g.commands.filter((c) => c.includes('sethostname')).length, 1, 'each guest ran the setup once');
+  t.same(new Set(parallel.map((r) => r.boot)), new Set([1, 2]), 'both guests ran cases');
+});
+
+t.test('a case that must run alone runs while no other guest runs a case', async (t) => {
+  // Each case's step takes 20 ms; the lone case must never overlap another case's step.
+  let running = 0;
+  let overlaps = 0;
+  class SlowGuest extends FakeGuest {
+    override async exec(command: string, opts: { timeoutMs: number }) {
+      if (!command.includes('echo')) return super.exec(command, opts);
+      running++;
+      if (running > 1 && command.includes('echo c')) overlaps++;
+      await new Promise((r) => setTimeout(r, 20));
+      if (running > 1 && command.includes('echo c')) overlaps++;
+      running--;
+      return super.exec(command, opts);
+    }
+  }
+  const alone = six.replace('  - name: c\n', '  - name: c\n    alone: true\n');
+  const { source } = scriptedPool(() => new SlowGuest(ok), 2, 0);
+  const rs = await runSuite(parseSuite(alone, 'p.yaml'), source);
+  t.equal(rs.filter((r) => r.verdict === 'passed').length, 6);
+  t.equal(overlaps, 0, 'no other step ran while the lone case ran');
+  const { source: free } = scriptedPool(() => new SlowGuest(ok), 2, 0);
+  await runSuite(parseSuite(six, 'p.yaml'), free);
+  t.ok(overlaps > 0, 'without alone, cases do overlap (so the check above can fail)');
+  const { source: one, booted } = scriptedPool(() => new SlowGuest(ok), 2, 0);
+  await runSuite(parseSuite(`alone: true\n${six}`, 'p.yaml'), one);
+  t.equal(booted.length, 1, 'a suite that must run alone gets one guest');
+});
+
+t.test('recovery: a crash fails its case; a fresh guest runs the setup and the rest', async (t) => {
+  const crashOnce = (g: { crashed: boolean }) => (cmd: string): Reply => {
+    if (cmd.includes('echo c') && !g.crashed) {
+      g.crashed = true;
+      return { ...ok(cmd), crash: { reason: 'panic: sysrq', excerpt: 'Kernel panic' } };
+    }
+    return ok(cmd);
+  };
+  const state = { crashed: false };
+  const { source, booted } = scriptedPool(() => new FakeGuest(crashOnce(state)), 1, 3);
+  const rs = await runSuite(parseSuite(six, 'p.yaml'), source);
+  t.same(rs.map((r) => [r.name, r.verdict, r.boot]), [
+    ['a', 'passed', 1],
+    ['b', 'passed', 1],
+    ['c', 'failed', 1],
+    ['d', 'passed', 2],
+    ['e', 'passed', 2],
+    ['f', 'passed', 2],
+  ]);
+  t.equal(booted[1]!.commands.filter((c) => c.includes('sethostname')).length, 1, 'the fresh guest ran the setup');
+  t.notOk(booted[0]!.commands.some((c) => c.includes('echo d')), 'nothing more ran on the crashed guest');
+
+  const none = scriptedPool(() => new FakeGuest(crashOnce({ crashed: false })), 1, 0);
+  const rs0 = await runSuite(parseSuite(six, 'p.yaml'), none.source);
+  t.same(rs0.map((r) => r.verdict), ['passed', 'passed', 'failed', 'not-run', 'not-run', 'not-run'], 'no reboot allowed: the rest is not run');
+  t.equal(rs0[3]!.notRun?.cause, 'kernel-crashed');
+  t.match(rs0[3]!.reason, /no reboot left \(--max-reboots 0\)/);
 });
