@@ -9,4 +9,4 @@ export { chooseAccel, probeKvm, type Accel, type AccelVerdict } from './accel.js
 export { chooseDevices, NIC_TABLE, OPTIONAL_TABLE, type DeviceChoice } from './devices.js';
 export { parseConsole, classifyLine, summarize, excerptAround, FATAL_KINDS, PROBLEM_KINDS, WARNING_KINDS, type ConsoleEvent, type ConsoleEventKind, type ConsoleSummary } from './console.js';
 export { ConsoleWatch, type TimedEvent } from './consolewatch.js';
-export { GuestPool, consoleLogName, type VmPool, type BootRecord, type PoolLease } from './pool.js';
+export { GuestPool, type VmPool, type BootRecord, type PoolLease } from './pool.js';
