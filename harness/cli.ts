@@ -95,6 +95,8 @@ options for run:
   --max-reboots N       fresh guests the run may boot to replace ones that crashed or
                         stopped answering (the trial's max-reboots, default 3; 0: the
                         cases after a crash are not run)
+  --isolate snapshot    save the guest after each suite's setup and start every case
+                        after the first on a fresh guest restored from that save
   --bisect              exit as \`git bisect run\` expects: 0 good, 1 bad (a case not as
                         expected, no boot, a crash), 125 skip (the kernel could not be
                         patched, configured or built), 128 abort (host problem, bad input)
@@ -156,7 +158,7 @@ function setVerbosity(options: { quiet?: boolean; verbose?: boolean }, command: 
 }
 
 async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, jobs: { type: 'string' }, 'max-reboots': { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true }, var: { type: 'string', multiple: true }, shard: { type: 'string' }, bisect: { type: 'boolean' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, jobs: { type: 'string' }, 'max-reboots': { type: 'string' }, isolate: { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true }, var: { type: 'string', multiple: true }, shard: { type: 'string' }, bisect: { type: 'boolean' }, json: { type: 'boolean' } } });
   if (positionals.length > 1) {
     for (const one of ['json', 'bisect', 'shard'] as const) if (values[one]) throw new UsageError(`--${one} takes one trial, got ${positionals.length}`, 'run');
     setVerbosity(values, 'run', ctx);

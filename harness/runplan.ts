@@ -29,6 +29,7 @@ export interface RunOptions {
   'build-dir'?: string;
   config?: string;
   jobs?: string;
+  isolate?: string;
   'max-reboots'?: string;
 }
 
@@ -65,6 +66,8 @@ export interface RunPlan {
   jobs: number;
   /** Lost guests the run may replace with fresh boots (--max-reboots, else the trial's). */
   maxReboots: number;
+  /** --isolate snapshot: every case starts from the guest as saved after the suite setup. */
+  isolate?: 'snapshot';
   /** Echo the guest console to the terminal. */
   echoConsole: boolean;
   /**
@@ -121,6 +124,7 @@ export async function planRun(trialFile: string, options: RunOptions): Promise<R
     timeouts: { buildS, bootS, ...(caseS !== undefined ? { caseS } : {}) },
     jobs: jobsCount(options.jobs ?? trial.jobs),
     maxReboots: options['max-reboots'] !== undefined ? count(options['max-reboots'], 'max-reboots') : trial.maxReboots,
+    ...(isolationOf(options.isolate) ? { isolate: 'snapshot' as const } : {}),
     echoConsole: !!options.console,
     rerun: { trialFile, options: rerunOptions(options) },
   };
@@ -144,6 +148,12 @@ function wholeNumber(v: string | undefined, name: string, unit = 'seconds'): num
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw badInput(`--${name} takes a whole number of ${unit}, got "${v}"`);
   return n;
+}
+
+function isolationOf(v: string | undefined): boolean {
+  if (v === undefined) return false;
+  if (v !== 'snapshot') throw badInput(`--isolate takes "snapshot", got "${v}"`, { hint: 'with --isolate snapshot every case starts from the guest as it was right after the suite setup' });
+  return true;
 }
 
 function jobsCount(v: string | number): number {
@@ -174,6 +184,7 @@ function rerunOptions(options: RunOptions): string[] {
   if (options.repeat) out.push('--repeat', options.repeat);
   if (options.shard) out.push('--shard', options.shard);
   if (options.jobs) out.push('--jobs', options.jobs);
+  if (options.isolate) out.push('--isolate', options.isolate);
   if (options['max-reboots'] !== undefined) out.push('--max-reboots', options['max-reboots']);
   for (const k of ['timeout-build', 'timeout-boot', 'timeout-case'] as const) if (options[k]) out.push(`--${k}`, options[k]);
   return out;

@@ -2,6 +2,8 @@
 // Each stage is its own module; this file only chains them, turns a stage's failure into
 // the run's status, marks what could not run as "not run" with the reason, and always
 // writes the reports and stops the VM.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { StageContext } from './common/context.js';
 import { formatWhere, Interrupted, KtrialError } from './common/errors.js';
 import { repoPath } from './common/paths.js';
@@ -16,7 +18,7 @@ import { casesNotRun, expandSuite, inShard, loadSuite, runSuiteRepeated, shardOf
 import type { RunPlan } from './runplan.js';
 import { exactSourceArgument } from './source/source.js';
 import { eraNamed, optionsWithImplied } from './eras/eras.js';
-import { bootGuest, FATAL_KINDS, GuestPool, WARNING_KINDS, type ConsoleEvent, type PoolLease, type Vm } from './vm/index.js';
+import { bootGuest, createVm, FATAL_KINDS, GuestPool, WARNING_KINDS, type ConsoleEvent, type PoolLease, type Vm, type VmRequest } from './vm/index.js';
 
 /** The scenario agent travels in every guest image. */
 export const AGENT_PROGRAM: ExtraProgram = { name: 'ktrial-agent', sources: ['images/agent/agent.c'], installPath: '/usr/bin/ktrial-agent' };
@@ -59,7 +61,7 @@ export async function bootKernel(kernel: KernelArtifacts, plan: RunPlan, ctx: St
  * guestExec; a boot that fails after the first is a refusal (the cases left are not run
  * with its reason), not the run's error.
  */
-function guestSource(pool: GuestPool, ctx: StageContext): GuestSource {
+function guestSource(pool: GuestPool, plan: RunPlan, ctx: StageContext): GuestSource {
   const execs = new Map<GuestExec, PoolLease>();
   return {
     jobs: pool.jobs,
@@ -69,7 +71,7 @@ function guestSource(pool: GuestPool, ctx: StageContext): GuestSource {
         if ('refused' in lease) return { refused: lease.refused, cause: 'guest-lost' };
         const known = [...execs].find(([, l]) => l.vm === lease.vm);
         if (known) return { guest: known[0], boot: lease.boot };
-        const guest = guestExec(lease.vm);
+        const guest = guestExec(lease.vm, plan.isolate === 'snapshot' ? poolStates(pool, lease, plan.outDir, ctx) : undefined);
         execs.set(guest, lease);
         ctx.progress.info(`vm: boot ${lease.boot} (${pool.boots[lease.boot - 1]!.why}) is up`);
         return { guest, boot: lease.boot };
@@ -84,14 +86,54 @@ function guestSource(pool: GuestPool, ctx: StageContext): GuestSource {
   };
 }
 
+/** Saving a guest and putting a restored copy in its place (--isolate snapshot). */
+export interface GuestStates {
+  save(vm: Vm): Promise<void>;
+  /** Close this guest and return a fresh one started from its last save. */
+  restore(vm: Vm): Promise<Vm>;
+}
+
+/**
+ * Guest states kept in the output directory, one file per boot; restored guests write
+ * their consoles to restored/console-<boot>.<n>.log and join the pool in their
+ * predecessor's place.
+ */
+function poolStates(pool: GuestPool, lease: PoolLease, runDir: string, ctx: StageContext): GuestStates {
+  let saved: VmRequest | undefined;
+  let restores = 0;
+  return {
+    async save(vm) {
+      saved = await vm.saveState(join(runDir, `guest-${lease.boot}.state`));
+      pool.keepFile(saved.restore!.stateFile);
+    },
+    async restore(vm) {
+      await vm.close(0);
+      await mkdir(join(runDir, 'restored'), { recursive: true });
+      const next = await createVm({ ...saved!, consoleLog: join(runDir, 'restored', `console-${lease.boot}.${++restores}.log`) }, ctx);
+      pool.replace(lease, next);
+      return next;
+    },
+  };
+}
+
 /**
  * The scenario runner's view of the VM. Warnings (the kernel goes on after them) are kept
  * for the runner, which judges them with the case they happened in.
  */
-export function guestExec(vm: Vm): GuestExec {
+export function guestExec(first: Vm, states?: GuestStates): GuestExec {
+  let vm = first;
   let mark = vm.console.mark();
   const warnings: ConsoleEvent[] = [];
   return {
+    ...(states
+      ? {
+          saveState: () => states.save(vm),
+          async restoreState() {
+            vm = await states.restore(vm);
+            mark = vm.console.mark();
+          },
+        }
+      : {}),
     copy: (hostPath, guestPath, mode) => vm.copy(hostPath, guestPath, mode),
     async exec(command, opts) {
       const r = await vm.run(command, { timeoutMs: opts.timeoutMs });
@@ -171,7 +213,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
     results.kernel.cpus = plan.cpus;
     results.kernel.qemuPid = vm.pid;
     if (vm.kernelVersion) results.kernel.release = vm.kernelVersion;
-    const source = guestSource(guests, ctx);
+    const source = guestSource(guests, plan, ctx);
     const { caseS } = plan.timeouts;
     for (const suite of suites) {
       if (shard && !expandSuite(suite).some((c) => inShard(shard, c))) continue;
@@ -182,6 +224,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
           ...(plan.only ? { only: plan.only } : {}),
           ...(shard ? { shard } : {}),
           ...(caseS !== undefined ? { caseTimeoutMs: caseS * 1000 } : {}),
+          ...(plan.isolate ? { isolate: plan.isolate } : {}),
           signal: ctx.signal,
           selftests,
           onCase: (c: CaseResult) => status(`last: ${c.name} ${c.verdict}`),

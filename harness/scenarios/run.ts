@@ -51,6 +51,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Called as each case finishes. */
   onCase?: (result: CaseResult) => void;
+  /**
+   * "snapshot": the guest is saved right after the suite setup and every case after the
+   * first starts on a fresh guest restored from that save, so no case sees another's traces.
+   */
+  isolate?: 'snapshot';
   /** One line per event worth telling the user. */
   log?: (line: string) => void;
   /** Host paths of the programs images/recipes/selftests.yaml built, by name, for the suite's files. */
@@ -355,6 +360,7 @@ class GuestSuiteRun {
     if (!copyFailed) filesIn.set(this.guest, new Set([...(filesIn.get(this.guest) ?? []), this.suite.file]));
     if (setupStop?.crash) this.crashed = { index: 0, name: 'suite setup', reason: setupStop.crash.reason };
     if (setupStop?.lost) this.lost = setupStop.lost;
+    if (!setupStop && this.opts.isolate === 'snapshot') await this.save();
     // A warning during setup is the setup's, not the first case's; cases still run.
     const judged = { ...this.pseudo('setup', setupSteps, setupStop, secs(Date.now() - t0)), ...this.bootField() };
     return { stopped: setupStop !== undefined, ...(setupStop || judged.verdict !== 'passed' ? { result: judged } : {}) };
@@ -362,7 +368,25 @@ class GuestSuiteRun {
 
   /** The case and the cases of its test points, each marked with this guest's boot. */
   async case(c: Case): Promise<CaseResult[]> {
+    // The first case after the save runs on the guest that was saved; each later one on a restored copy.
+    if (this.saved === 'used') await this.restore();
+    if (this.saved) this.saved = 'used';
     return (await this.runCase(c, this.globals)).map((r) => ({ ...r, ...this.bootField() }));
+  }
+
+  /** Whether the guest was saved after setup, and whether a case has run since. */
+  private saved: 'fresh' | 'used' | undefined;
+
+  private async save(): Promise<void> {
+    if (!this.guest.saveState) throw hostFailure('--isolate snapshot needs guests that can be saved and restored (a QEMU guest of ktrial run)');
+    await this.guest.saveState();
+    this.saved = 'fresh';
+  }
+
+  private async restore(): Promise<void> {
+    await this.guest.restoreState!();
+    // A restored guest has none of the helpers or files a later suite setup may have changed: it is the saved one.
+    this.saved = 'fresh';
   }
 
   /** The suite cleanup on this guest (skipped once it halted): its pseudo-case when it did not pass. */

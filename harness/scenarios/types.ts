@@ -261,6 +261,10 @@ export interface GuestExec {
   kernelCrash(): KernelCrash | undefined;
   /** The warnings the console has shown since the last call (the kernel went on after them). */
   kernelWarnings?(): Omit<KernelWarning, 'knownIssue'>[];
+  /** Save the whole guest as it is now (--isolate snapshot), replacing an earlier save. */
+  saveState?(): Promise<void>;
+  /** Put a fresh guest in place of this one, started from the saved state. */
+  restoreState?(): Promise<void>;
 }
 
 /** A kernel crash seen on the console while a case ran. */

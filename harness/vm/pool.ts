@@ -2,6 +2,7 @@
 // copy, close). GuestPool adds what recovery and --jobs share: an idle guest is lent
 // again, a lost one is closed and replaced while the reboot budget lasts, and every boot
 // is recorded (its console log, why it was booted, how it ended).
+import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Interrupted } from '../common/errors.js';
 import type { Vm } from './guest.js';
@@ -39,6 +40,7 @@ export class GuestPool {
   /** Losses not yet replaced: a guest that asks for one of these is a reboot. */
   private readonly unreplaced: string[] = [];
   private reboots = 0;
+  private readonly files = new Set<string>();
   private bootFailed: string | undefined;
   readonly boots: BootRecord[] = [];
 
@@ -99,12 +101,25 @@ export class GuestPool {
     await lease.vm.close(2000);
   }
 
-  /** Close every guest, idle or lent. */
+  /** A lent guest's successor takes its place (a guest restored from a saved state): it is closed with the rest. */
+  replace(lease: PoolLease, next: Vm): void {
+    this.live.delete(lease.vm);
+    lease.vm = next;
+    this.live.add(next);
+  }
+
+  /** A file of the run's guests (a saved state), removed when the pool closes. */
+  keepFile(path: string): void {
+    this.files.add(path);
+  }
+
+  /** Close every guest, idle or lent, and remove the files kept for them. */
   async close(): Promise<void> {
     this.idle.splice(0);
     const all = [...this.live];
     this.live.clear();
     await Promise.all(all.map((vm) => vm.close()));
+    await Promise.all([...this.files].map((f) => rm(f, { force: true })));
   }
 
   /** Whether the summary should say more than that one guest served the run. */

@@ -5,7 +5,8 @@
 //   3. one scenario step on ktrial's reused SSH connection against a fresh `ssh` per step;
 //   4. an incremental rebuild after a one-line edit to one patch of a series, against a
 //      clean build of the same trial;
-//   5. the peak memory of the ktrial process during warm runs.
+//   5. the peak memory of the ktrial process during warm runs;
+//   6. starting a guest from a saved state (--isolate snapshot) against a boot to SSH.
 // It writes test/bench/results.json and prints tables. It asserts nothing: targets are
 // printed as met or missed, and every ratio is against a baseline from the same run.
 import { randomBytes } from 'node:crypto';
@@ -42,7 +43,7 @@ const USAGE = `usage: npm run bench -- [options]
   --steps N             scenario steps per side per kernel (default 30)
   --incremental-runs N  clean build + one-line-edit rebuild pairs (default 5)
   --quick               small counts (1 cold, 2 warm, 2 boots, 5 steps, 1 pair) to check the script
-  --only LIST           sections to run: cold,incremental,warm,boot,step (default all)
+  --only LIST           sections to run: cold,incremental,warm,boot,step,restore (default all)
   --trial NAME          only this smoke trial (smoke-2.6.20 or smoke-debian-6.1); repeatable
   --warm-cache DIR      use this existing ktrial cache for the warm sections instead of
                         keeping the cache of the first cold run
@@ -54,7 +55,7 @@ const USAGE = `usage: npm run bench -- [options]
   --results FILE        where to write the results (default test/bench/results.json;
                         test/bench/results.quick.json with --quick)`;
 
-const SECTIONS = ['cold', 'incremental', 'warm', 'boot', 'step'] as const;
+const SECTIONS = ['cold', 'incremental', 'warm', 'boot', 'step', 'restore'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -528,6 +529,65 @@ async function bootSection(g: Guest, n: number, work: string, cache: string, sou
 }
 
 // ---------------------------------------------------------------------------------------
+// 6. A guest started from a saved state (what --isolate snapshot does before every case)
+//    against a boot to SSH of the same kernel and image, alternating
+
+interface RestoreResult {
+  trial: string;
+  /** Boot to SSH ready (createVm), ms. */
+  boot: Stats | null;
+  /** The previous guest closed, then a fresh QEMU loads the saved state and answers SSH, ms. */
+  restore: Stats | null;
+  /** median(restore) / median(boot). */
+  ratio: number | null;
+  stateMiB: number;
+  failures: number;
+}
+
+async function restoreSection(g: Guest, n: number, work: string, cache: string, source: string): Promise<RestoreResult> {
+  const dir = join(work, `restore-${g.trial}-${Date.now()}`);
+  await mkdir(dir, { recursive: true });
+  const key = generateClientKey('ktrial-bench');
+  const initramfs = await writeRunOverlay(g.image, key.publicKey, dir);
+  const lines: string[] = [];
+  const boots: number[] = [];
+  const restores: number[] = [];
+  let failures = 0;
+  let stateMiB = 0;
+  await withCache(cache, source, async () => {
+    const ctx = silentCtx(lines);
+    const first = await createVm(vmRequest(g, initramfs, key.privateKey, dir), ctx);
+    const saved = await first.saveState(join(dir, 'guest.state'));
+    stateMiB = round((await stat(join(dir, 'guest.state'))).size / 1024 ** 2, 1);
+    let current: Vm = first;
+    try {
+      for (let i = 0; i < n && !stopping; i++) {
+        const t0 = performance.now();
+        await current.close(0);
+        try {
+          current = await createVm({ ...saved, consoleLog: join(dir, `console-restore-${i}.log`) }, ctx);
+          restores.push(performance.now() - t0);
+        } catch (err) {
+          failures++;
+          say(`  restore ${g.trial} #${i + 1}: FAILED: ${(err as Error).message.split('\n')[0]}`);
+          continue;
+        }
+        const b = await ktrialBoot(g, join(dir, `boot-${i}`), cache, source);
+        if (b.ok) boots.push(b.ms);
+        else failures++;
+        say(`  restore ${g.trial} #${i + 1}: ${(restores.at(-1)! / 1000).toFixed(2)} s; boot ${b.ok ? `${(b.ms / 1000).toFixed(2)} s` : `FAILED: ${b.error}`}`);
+      }
+    } finally {
+      await current.close(0);
+      await writeFile(join(dir, 'ktrial.log'), `${lines.join('\n')}\n`);
+    }
+  });
+  const bs = stats(boots);
+  const rs = stats(restores.map((x) => round(x, 1)));
+  return { trial: g.trial, boot: bs, restore: rs, ratio: bs && rs ? round(rs.median / bs.median, 3) : null, stateMiB, failures };
+}
+
+// ---------------------------------------------------------------------------------------
 // 3. One scenario step: vm.run on the reused connection against a fresh ssh per step
 
 const STEP_COMMAND = '/usr/bin/ktrial-agent gethostname';
@@ -734,6 +794,7 @@ interface WarmBlock {
   warm: RunSample[];
   boot: BootResult[];
   steps: StepResult[];
+  restore: RestoreResult[];
 }
 
 async function waitForLoad(max: number, waitS: number): Promise<LoadSnapshot> {
@@ -847,10 +908,10 @@ async function main(): Promise<void> {
     await writeResults();
   }
 
-  const needWarm = (['incremental', 'warm', 'boot', 'step'] as const).some((s) => opts.only.has(s));
+  const needWarm = (['incremental', 'warm', 'boot', 'step', 'restore'] as const).some((s) => opts.only.has(s));
   const primes: RunSample[] = [];
   if (needWarm) {
-    const wanted = opts.only.has('incremental') && !opts.only.has('warm') && !opts.only.has('boot') && !opts.only.has('step') ? trials.filter((t) => t.name === 'smoke-2.6.20') : trials;
+    const wanted = opts.only.has('incremental') && !opts.only.has('warm') && !opts.only.has('boot') && !opts.only.has('step') && !opts.only.has('restore') ? trials.filter((t) => t.name === 'smoke-2.6.20') : trials;
     for (const t of wanted) {
       if (warmCaches.has(t.name)) continue;
       const cache = await newCache(`warm-${t.short}`);
@@ -908,10 +969,10 @@ async function main(): Promise<void> {
 
   // 1b, 2, 3 (and 5, from the warm runs): short measurements, repeated if the host was loaded.
   const blocks: WarmBlock[] = [];
-  if (opts.only.has('warm') || opts.only.has('boot') || opts.only.has('step')) {
+  if (opts.only.has('warm') || opts.only.has('boot') || opts.only.has('step') || opts.only.has('restore')) {
     for (let attempt = 1; attempt <= 1 + opts.warmRetries; attempt++) {
       const loadBefore = await waitForLoad(opts.maxLoad, attempt === 1 ? opts.loadWaitS : Math.max(opts.loadWaitS, 120));
-      const block: WarmBlock = { attempt, loadBefore, loaded: false, warm: [], boot: [], steps: [] };
+      const block: WarmBlock = { attempt, loadBefore, loaded: false, warm: [], boot: [], steps: [], restore: [] };
       loads.push({ section: `warm block ${attempt}: start`, snapshot: loadBefore });
       say(`warm block ${attempt}: load ${loadBefore.loadavg.join(' ')}`);
       const sampler = new LoadSampler().start();
@@ -932,11 +993,12 @@ async function main(): Promise<void> {
         }
       }
       const guests = new Map<string, Guest>();
-      if (opts.only.has('boot') || opts.only.has('step')) {
+      if (opts.only.has('boot') || opts.only.has('step') || opts.only.has('restore')) {
         for (const t of trials) guests.set(t.name, await prepareGuest(t, warmCaches.get(t.name)!, source, work));
       }
       if (opts.only.has('boot')) for (const t of trials) block.boot.push(await bootSection(guests.get(t.name)!, opts.bootRuns, work, warmCaches.get(t.name)!, source));
       if (opts.only.has('step')) for (const t of trials) block.steps.push(await stepSection(guests.get(t.name)!, opts.steps, work, warmCaches.get(t.name)!, source));
+      if (opts.only.has('restore')) for (const t of trials) block.restore.push(await restoreSection(guests.get(t.name)!, opts.bootRuns, work, warmCaches.get(t.name)!, source));
       block.load = sampler.stop();
       block.loadAfter = await loadSnapshot();
       loads.push({ section: `warm block ${attempt}: end`, snapshot: block.loadAfter });
@@ -952,6 +1014,7 @@ async function main(): Promise<void> {
     out.warm = { attempt: best.attempt, samples: best.warm, byTrial: Object.fromEntries(trials.map((t) => [t.name, phaseStats(best.warm.filter((s) => s.trial === t.name))])) };
     out.boot = best.boot;
     out.steps = best.steps;
+    if (opts.only.has('restore')) out.restore = best.restore;
     if (opts.only.has('warm')) out.memory = Object.fromEntries(trials.map((t) => [t.name, { method: 'VmHWM of the ktrial node process, read from /proc/self/status in an exit hook (node --import)', peakMiB: stats(best.warm.filter((s) => s.ok && s.trial === t.name && s.vmHwmKiB).map((s) => s.vmHwmKiB! / 1024)) }]));
     out.otherBlocks = blocks.filter((b) => b !== best).map((b) => ({ attempt: b.attempt, warm: b.warm, boot: b.boot, steps: b.steps }));
     if (baselineCommand) out.baselineCommand = baselineCommand.map((a) => a.replace(work, '$WORK'));
@@ -961,7 +1024,8 @@ async function main(): Promise<void> {
     [...cold, ...primes, ...blocks.flatMap((b) => b.warm)].filter((x) => !x.ok).length +
     ((out.incremental as { pairs: IncrementalPair[] } | undefined)?.pairs.filter((p) => !p.clean.ok || !p.incremental.ok).length ?? 0) +
     blocks.flatMap((b) => b.boot.flatMap((r) => r.samples)).filter((x) => !x.ok).length +
-    blocks.flatMap((b) => b.steps).reduce((n, x) => n + x.failures, 0);
+    blocks.flatMap((b) => b.steps).reduce((n, x) => n + x.failures, 0) +
+    blocks.flatMap((b) => b.restore).reduce((n, x) => n + x.failures, 0);
   out.failures = failures();
   out.workDir = work;
 
@@ -971,6 +1035,8 @@ async function main(): Promise<void> {
   for (const t of trials) {
     const b = (out.boot as BootResult[] | undefined)?.find((x) => x.trial === t.name);
     if (b) targets.push({ target: 'boot-to-SSH overhead, median ktrial / median baseline', trial: t.name, value: num(b.ratio, 3), limit: '<= 1.10', met: b.ratio === null ? null : b.ratio <= 1.1 });
+    const rs = (out.restore as RestoreResult[] | undefined)?.find((x) => x.trial === t.name);
+    if (rs) targets.push({ target: 'guest from a saved state / boot to SSH, medians', trial: t.name, value: `${num(rs.ratio, 3)} (${num(rs.restore ? rs.restore.median / 1000 : null, 2)} s / ${num(rs.boot ? rs.boot.median / 1000 : null, 2)} s)`, limit: '<= 0.15', met: rs.ratio === null ? null : rs.ratio <= 0.15 });
     const st = (out.steps as StepResult[] | undefined)?.find((x) => x.trial === t.name);
     if (st) targets.push({ target: 'scenario step on the reused connection, median', trial: t.name, value: `${num(st.reused?.median, 1)} ms`, limit: '<= 50 ms', met: st.reused ? st.reused.median <= 50 : null });
     if (warmOut) {

@@ -434,3 +434,35 @@ t.test('recovery: a crash fails its case; a fresh guest runs the setup and the r
   t.equal(rs0[3]!.notRun?.cause, 'kernel-crashed');
   t.match(rs0[3]!.reason, /no reboot left \(--max-reboots 0\)/);
 });
+
+t.test('isolate snapshot: the guest is saved once after setup and restored before every case after the first', async (t) => {
+  const events: string[] = [];
+  const g = new FakeGuest((cmd) => {
+    if (cmd.includes('sethostname')) events.push('setup');
+    if (cmd.includes('gethostname')) events.push('case');
+    return ok(cmd, { output: 'vm\n' });
+  });
+  const guest: GuestExec = Object.assign(g, {
+    saveState: async () => void events.push('save'),
+    restoreState: async () => void events.push('restore'),
+  });
+  const s = parseSuite(
+    `name: iso
+setup:
+  - sethostname: vm
+cases:
+  - {name: one, steps: [{gethostname: null}]}
+  - {name: two, steps: [{gethostname: null}]}
+  - {name: three, steps: [{gethostname: null}]}
+`,
+    'iso.yaml',
+  );
+  const rs = await runSuite(s, guest, { isolate: 'snapshot' });
+  t.same(verdicts(rs), [['one', 'passed'], ['two', 'passed'], ['three', 'passed']]);
+  t.same(events, ['setup', 'save', 'case', 'restore', 'case', 'restore', 'case']);
+  const plain: string[] = [];
+  const g2 = new FakeGuest((cmd) => ok(cmd));
+  await runSuite(s, Object.assign(g2, { saveState: async () => void plain.push('save'), restoreState: async () => void plain.push('restore') }));
+  t.same(plain, [], 'without isolate nothing is saved or restored');
+  await t.rejects(runSuite(s, new FakeGuest((cmd) => ok(cmd)), { isolate: 'snapshot' }), KtrialError, 'a guest that cannot be saved is refused, not run without isolation');
+});
