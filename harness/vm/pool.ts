@@ -21,6 +21,8 @@ export interface BootRecord {
   why: string;
   /** QEMUs of this boot given up on as silent before the one that answered (their consoles kept). */
   silent?: { console: string; reason: string }[];
+  /** Milliseconds from asking for the guest to its answering SSH (unset for a failed boot). */
+  bootMs?: number;
   /** How it ended: "lost: ..." for a guest that crashed or stopped answering, "boot failed: ..."; unset while it was fine. */
   ended?: string;
 }
@@ -75,8 +77,10 @@ export class GuestPool {
     const boot = this.boots.length + 1;
     const record: BootRecord = { boot, console: consoleLogName(boot), why: loss ?? (boot === 1 ? 'the first guest' : `another guest for --jobs ${this.jobs}`) };
     this.boots.push(record);
+    const t0 = Date.now();
     try {
       const vm = await this.pool.create(boot, join(this.runDir, record.console));
+      record.bootMs = Date.now() - t0;
       this.live.add(vm);
       if (vm.timings.silentBoots) record.silent = vm.timings.silentBoots.map((b) => ({ console: basename(b.console), reason: b.reason }));
       return { vm, boot };

@@ -6,7 +6,9 @@
 //   4. an incremental rebuild after a one-line edit to one patch of a series, against a
 //      clean build of the same trial;
 //   5. the peak memory of the ktrial process during warm runs;
-//   6. starting a guest from a saved state (--isolate snapshot) against a boot to SSH.
+//   6. starting a guest from a saved state (--isolate snapshot) against a boot to SSH;
+//   7. the subject suite on two guests (--jobs 2) against one (--jobs 1);
+//   8. recovery after a kernel crash (fresh guest booted and set up) against the first boot.
 // It writes test/bench/results.json and prints tables. It asserts nothing: targets are
 // printed as met or missed, and every ratio is against a baseline from the same run.
 import { randomBytes } from 'node:crypto';
@@ -42,8 +44,10 @@ const USAGE = `usage: npm run bench -- [options]
   --boot-runs N         boots per side (ktrial, baseline) per kernel (default 6)
   --steps N             scenario steps per side per kernel (default 30)
   --incremental-runs N  clean build + one-line-edit rebuild pairs (default 5)
-  --quick               small counts (1 cold, 2 warm, 2 boots, 5 steps, 1 pair) to check the script
-  --only LIST           sections to run: cold,incremental,warm,boot,step,restore (default all)
+  --jobs-runs N         subject suite runs with --jobs 1 and --jobs 2, alternating (pairs; default 3)
+  --recovery-runs N     runs of the crash-recovery fixture suite on 6.1 (default 3)
+  --quick               small counts (1 cold, 2 warm, 2 boots, 5 steps, 1 of each pair and recovery) to check the script
+  --only LIST           sections to run: cold,incremental,warm,boot,step,restore,jobs,recovery (default all)
   --trial NAME          only this smoke trial (smoke-2.6.20 or smoke-debian-6.1); repeatable
   --warm-cache DIR      use this existing ktrial cache for the warm sections instead of
                         keeping the cache of the first cold run
@@ -55,7 +59,7 @@ const USAGE = `usage: npm run bench -- [options]
   --results FILE        where to write the results (default test/bench/results.json;
                         test/bench/results.quick.json with --quick)`;
 
-const SECTIONS = ['cold', 'incremental', 'warm', 'boot', 'step', 'restore'] as const;
+const SECTIONS = ['cold', 'incremental', 'warm', 'boot', 'step', 'restore', 'jobs', 'recovery'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -64,6 +68,8 @@ interface Options {
   bootRuns: number;
   steps: number;
   incrementalRuns: number;
+  jobsRuns: number;
+  recoveryRuns: number;
   quick: boolean;
   only: Set<Section>;
   trials: string[];
@@ -85,6 +91,8 @@ function parseOptions(argv: string[]): Options {
       'boot-runs': { type: 'string' },
       steps: { type: 'string' },
       'incremental-runs': { type: 'string' },
+      'jobs-runs': { type: 'string' },
+      'recovery-runs': { type: 'string' },
       quick: { type: 'boolean' },
       only: { type: 'string' },
       trial: { type: 'string', multiple: true },
@@ -122,6 +130,8 @@ function parseOptions(argv: string[]): Options {
     bootRuns: int(values['boot-runs'], 'boot-runs', quick ? 2 : 6),
     steps: int(values.steps, 'steps', quick ? 5 : 30),
     incrementalRuns: int(values['incremental-runs'], 'incremental-runs', quick ? 1 : 5),
+    jobsRuns: int(values['jobs-runs'], 'jobs-runs', quick ? 1 : 3),
+    recoveryRuns: int(values['recovery-runs'], 'recovery-runs', quick ? 1 : 3),
     quick,
     only,
     trials,
@@ -177,7 +187,7 @@ type PhaseKey = (typeof PHASE_KEYS)[number];
 
 interface RunSample {
   trial: string;
-  kind: 'cold' | 'warm' | 'prime' | 'clean' | 'incremental';
+  kind: 'cold' | 'warm' | 'prime' | 'clean' | 'incremental' | 'jobs-1' | 'jobs-2' | 'recovery';
   ok: boolean;
   exitCode: number | null;
   error?: string;
@@ -194,6 +204,10 @@ interface RunSample {
   imageCached?: boolean;
   /** Median durationMs of the scenario steps in results.json. */
   stepMedianMs?: number;
+  /** The seconds of every case in results.json (setups and cleanups that are listed included). */
+  casesS?: number;
+  /** Each guest's boot to SSH (results.json's guests[].bootMs; null for a failed boot). */
+  guestBootMs?: (number | null)[];
   /** Peak resident memory of the ktrial process (kB). */
   vmHwmKiB?: number;
   load: LoadDuring;
@@ -207,18 +221,20 @@ interface ResultsJson {
   seconds: number;
   kernel?: { cached?: boolean };
   phases: { phase: string; status: string; seconds: number }[];
-  cases: { steps?: { durationMs?: number }[] }[];
+  cases: { seconds: number; steps?: { durationMs?: number }[] }[];
+  guests?: { bootMs?: number }[];
 }
 
 const HWM_HOOK = pathToFileURL(join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'hwm.js')).href;
 
 let currentKtrial: import('node:child_process').ChildProcess | undefined;
 
-async function ktrialRun(o: { trial: string; name: string; kind: RunSample['kind']; cache: string; outDir: string; log: string; cpuProfDir?: string; timeline?: boolean; source: string }): Promise<RunSample> {
+/** args: more `ktrial run` arguments; okCodes: the exit codes of a run that ran every phase (default 0 and 1). */
+async function ktrialRun(o: { trial: string; name: string; kind: RunSample['kind']; cache: string; outDir: string; log: string; cpuProfDir?: string; timeline?: boolean; source: string; args?: string[]; okCodes?: number[] }): Promise<RunSample> {
   const hwmFile = `${o.log}.hwm.json`;
   const env = { ...process.env, KTRIAL_CACHE: o.cache, [SOURCE_2_6_20]: o.source, KTRIAL_BENCH_HWM: hwmFile };
   const nodeArgs = ['--import', HWM_HOOK, ...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [])];
-  const args = [...nodeArgs, repoPath('bin', 'ktrial.js'), 'run', o.trial, '--out', o.outDir];
+  const args = [...nodeArgs, repoPath('bin', 'ktrial.js'), 'run', o.trial, ...(o.args ?? []), '--out', o.outDir];
   const sampler = new LoadSampler().start();
   const lines: string[] = [];
   const t0 = Date.now();
@@ -251,7 +267,7 @@ async function ktrialRun(o: { trial: string; name: string; kind: RunSample['kind
     return sample;
   }
   // 0: all as expected; 1: some case not as expected. Both ran every phase.
-  sample.ok = code === 0 || code === 1;
+  sample.ok = code !== null && (o.okCodes ?? [0, 1]).includes(code);
   if (!sample.ok) sample.error = `exit ${code}; last lines:\n${lines.slice(-8).join('\n')}`;
   const sum = (pred: (p: string) => boolean) => results.phases.filter((p) => pred(p.phase)).reduce((s, p) => s + p.seconds, 0);
   const started = Date.parse(results.startedAt);
@@ -285,6 +301,8 @@ async function ktrialRun(o: { trial: string; name: string; kind: RunSample['kind
   const stepMs = results.cases.flatMap((c) => (c.steps ?? []).map((s) => s.durationMs)).filter((x): x is number => typeof x === 'number');
   const sm = stats(stepMs);
   if (sm) sample.stepMedianMs = sm.median;
+  sample.casesS = round(results.cases.reduce((s, c) => s + c.seconds, 0));
+  if (results.guests) sample.guestBootMs = results.guests.map((g) => g.bootMs ?? null);
   try {
     const h = JSON.parse(await readFile(hwmFile, 'utf8')) as { vmHwmKiB: number | null };
     if (h.vmHwmKiB) sample.vmHwmKiB = h.vmHwmKiB;
@@ -306,6 +324,53 @@ function logSample(s: RunSample): void {
       `kernel ${s.kernelCached ? 'cached' : 'built'}, image ${s.imageCached ? 'cached' : 'built'}; peak RSS ${s.vmHwmKiB ? `${(s.vmHwmKiB / 1024).toFixed(0)} MiB` : '?'}; load1 ${num(s.load.load1Mean)})`,
   );
 }
+
+/** A run meant to find everything cached: one that rebuilt the kernel or image is not counted. */
+function allHits(s: RunSample): RunSample {
+  if (s.ok && !(s.kernelCached && s.imageCached)) {
+    s.ok = false;
+    s.error = 'not all cache hits (kernel or image was rebuilt), not a warm run';
+    say(`  ${s.error}`);
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. The subject suite on two guests against one; 8. recovery after a crash against a boot
+
+const SUBJECT = { name: 'ns-container-2.6.20', file: repoPath('configs', 'trials', 'ns-container-2.6.20.yaml') };
+const RECOVER_SUITE = repoPath('test', 'fixtures', 'scenarios', 'recover-crash.yaml');
+
+interface JobsPair {
+  jobs1: RunSample;
+  jobs2: RunSample;
+}
+
+interface RecoveryRun {
+  run: RunSample;
+  /** The scenarios phase less every case's seconds: from the crashed case's end until the fresh
+   * guest had booted and run the suite setup (plus the first guest's setup, which took ms). */
+  recoveryS: number | null;
+  /** Boot 1 and boot 2 to SSH (s). */
+  firstBootS: number | null;
+  secondBootS: number | null;
+  ratio: number | null;
+}
+
+function recoveryOf(run: RunSample): RecoveryRun {
+  const boots = run.guestBootMs ?? [];
+  if (run.ok && boots.length !== 2) {
+    run.ok = false;
+    run.error = `${boots.length} guest(s) booted, not 2: the crash was not recovered once`;
+  }
+  const firstBootS = run.ok && boots[0] ? round(boots[0] / 1000) : null;
+  const secondBootS = run.ok && boots[1] ? round(boots[1] / 1000) : null;
+  const recoveryS = run.ok && run.phases.scenarios !== undefined && run.casesS !== undefined ? round(run.phases.scenarios - run.casesS) : null;
+  return { run, recoveryS, firstBootS, secondBootS, ratio: recoveryS !== null && firstBootS ? round(recoveryS / firstBootS, 3) : null };
+}
+
+/** median(a) / median(b), or null without both. */
+const ratioOfMedians = (a: Stats | null, b: Stats | null) => (a && b ? round(a.median / b.median, 3) : null);
 
 // ---------------------------------------------------------------------------------------
 // Guests for the boot and step measurements: the warm cache's kernel and base image
@@ -854,7 +919,7 @@ async function main(): Promise<void> {
   const runsDir = join(work, 'runs');
   await mkdir(runsDir, { recursive: true });
   let runNo = 0;
-  const runOnce = async (t: { name: string; file: string }, kind: RunSample['kind'], cache: string, extra: { timeline?: boolean; cpuProf?: boolean } = {}) => {
+  const runOnce = async (t: { name: string; file: string }, kind: RunSample['kind'], cache: string, extra: { timeline?: boolean; cpuProf?: boolean; args?: string[]; okCodes?: number[] } = {}) => {
     if (stopping) throw new Error('stopped by a signal');
     const id = `${String(++runNo).padStart(3, '0')}-${kind}-${t.name}`;
     const s = await ktrialRun({
@@ -867,6 +932,8 @@ async function main(): Promise<void> {
       source,
       ...(extra.timeline ? { timeline: true } : {}),
       ...(extra.cpuProf ? { cpuProfDir: join(work, 'cpu-prof', id) } : {}),
+      ...(extra.args ? { args: extra.args } : {}),
+      ...(extra.okCodes ? { okCodes: extra.okCodes } : {}),
     });
     logSample(s);
     return s;
@@ -908,10 +975,11 @@ async function main(): Promise<void> {
     await writeResults();
   }
 
-  const needWarm = (['incremental', 'warm', 'boot', 'step', 'restore'] as const).some((s) => opts.only.has(s));
+  // The sections after the cold runs use a warm cache of each trial they need.
+  const guestSections = (['warm', 'boot', 'step', 'restore'] as const).some((s) => opts.only.has(s));
+  const wanted = trials.filter((t) => guestSections || (t.name === 'smoke-2.6.20' ? opts.only.has('incremental') || opts.only.has('jobs') : opts.only.has('recovery')));
   const primes: RunSample[] = [];
-  if (needWarm) {
-    const wanted = opts.only.has('incremental') && !opts.only.has('warm') && !opts.only.has('boot') && !opts.only.has('step') && !opts.only.has('restore') ? trials.filter((t) => t.name === 'smoke-2.6.20') : trials;
+  if (wanted.length) {
     for (const t of wanted) {
       if (warmCaches.has(t.name)) continue;
       const cache = await newCache(`warm-${t.short}`);
@@ -982,13 +1050,7 @@ async function main(): Promise<void> {
           for (const t of trials) {
             const first = !seen.has(t.name);
             seen.add(t.name);
-            const s = await runOnce(t, 'warm', warmCaches.get(t.name)!, { timeline: first, cpuProf: opts.cpuProf });
-            if (s.ok && !(s.kernelCached && s.imageCached)) {
-              s.ok = false;
-              s.error = 'not all cache hits (kernel or image was rebuilt), not a warm run';
-              say(`  ${s.error}`);
-            }
-            block.warm.push(s);
+            block.warm.push(allHits(await runOnce(t, 'warm', warmCaches.get(t.name)!, { timeline: first, cpuProf: opts.cpuProf })));
           }
         }
       }
@@ -1020,8 +1082,57 @@ async function main(): Promise<void> {
     if (baselineCommand) out.baselineCommand = baselineCommand.map((a) => a.replace(work, '$WORK'));
   }
 
+  // 7. The subject suite with --jobs 1 and --jobs 2, alternating, in the 2.6.20 cache.
+  const jobsPairs: JobsPair[] = [];
+  if (opts.only.has('jobs') && opts.jobsRuns > 0) {
+    const cache = warmCaches.get('smoke-2.6.20');
+    if (!cache) throw new Error('the jobs section runs in the smoke-2.6.20 cache: keep that trial among the --trial ones');
+    await mark('jobs: start');
+    if (cache !== opts.warmCache) {
+      say(`priming the cache for ${SUBJECT.name} (not counted)`);
+      primes.push(await runOnce(SUBJECT, 'prime', cache));
+    }
+    for (let i = 0; i < opts.jobsRuns; i++) {
+      say(`jobs pair ${i + 1}/${opts.jobsRuns}: ${SUBJECT.name} with --jobs 1, then --jobs 2`);
+      const jobs1 = allHits(await runOnce(SUBJECT, 'jobs-1', cache, { args: ['--jobs', '1'] }));
+      const jobs2 = allHits(await runOnce(SUBJECT, 'jobs-2', cache, { args: ['--jobs', '2'] }));
+      jobsPairs.push({ jobs1, jobs2 });
+      out.jobs = { pairs: jobsPairs };
+      await writeResults();
+    }
+    await mark('jobs: end');
+    const ok = jobsPairs.filter((p) => p.jobs1.ok && p.jobs2.ok);
+    const scen = { jobs1: stats(ok.map((p) => p.jobs1.phases.scenarios ?? NaN)), jobs2: stats(ok.map((p) => p.jobs2.phases.scenarios ?? NaN)) };
+    const wall = { jobs1: stats(ok.map((p) => p.jobs1.wallS)), jobs2: stats(ok.map((p) => p.jobs2.wallS)) };
+    out.jobs = { trial: SUBJECT.name, pairs: jobsPairs, scenarios: scen, wall, scenariosRatio: ratioOfMedians(scen.jobs2, scen.jobs1), wallRatio: ratioOfMedians(wall.jobs2, wall.jobs1) };
+    await writeResults();
+  }
+
+  // 8. The crash-recovery fixture suite on the 6.1 smoke kernel (exit 3: a kernel crash).
+  const recoveryRuns: RecoveryRun[] = [];
+  if (opts.only.has('recovery') && opts.recoveryRuns > 0) {
+    const t = TRIALS[1]!;
+    const cache = warmCaches.get(t.name);
+    if (!cache) throw new Error(`the recovery section runs in the ${t.name} cache: keep that trial among the --trial ones`);
+    await mark('recovery: start');
+    for (let i = 0; i < opts.recoveryRuns; i++) {
+      say(`recovery run ${i + 1}/${opts.recoveryRuns}: ${t.name} --suite ${RECOVER_SUITE}`);
+      const r = recoveryOf(allHits(await runOnce(t, 'recovery', cache, { args: ['--suite', RECOVER_SUITE], okCodes: [3] })));
+      recoveryRuns.push(r);
+      say(`  recovery ${num(r.recoveryS)} s (boot 2 ${num(r.secondBootS)} s) against boot 1 ${num(r.firstBootS)} s: ${num(r.ratio, 3)}`);
+      out.recovery = { runs: recoveryRuns };
+      await writeResults();
+    }
+    await mark('recovery: end');
+    const ok = recoveryRuns.filter((r) => r.ratio !== null);
+    const recovery = stats(ok.map((r) => r.recoveryS!));
+    const firstBoot = stats(ok.map((r) => r.firstBootS!));
+    out.recovery = { trial: t.name, suite: 'test/fixtures/scenarios/recover-crash.yaml', runs: recoveryRuns, recoveryS: recovery, firstBootS: firstBoot, secondBootS: stats(ok.map((r) => r.secondBootS ?? NaN)), ratio: ratioOfMedians(recovery, firstBoot) };
+    await writeResults();
+  }
+
   const failures = () =>
-    [...cold, ...primes, ...blocks.flatMap((b) => b.warm)].filter((x) => !x.ok).length +
+    [...cold, ...primes, ...blocks.flatMap((b) => b.warm), ...jobsPairs.flatMap((p) => [p.jobs1, p.jobs2]), ...recoveryRuns.map((r) => r.run)].filter((x) => !x.ok).length +
     ((out.incremental as { pairs: IncrementalPair[] } | undefined)?.pairs.filter((p) => !p.clean.ok || !p.incremental.ok).length ?? 0) +
     blocks.flatMap((b) => b.boot.flatMap((r) => r.samples)).filter((x) => !x.ok).length +
     blocks.flatMap((b) => b.steps).reduce((n, x) => n + x.failures, 0) +
@@ -1046,6 +1157,13 @@ async function main(): Promise<void> {
   }
   const inc = out.incremental as { kernelRatioOfMedians: number | null } | undefined;
   if (inc) targets.push({ target: 'incremental rebuild / clean build (source+patch+config+build), medians', trial: 'bench-incremental-2.6.20', value: num(inc.kernelRatioOfMedians, 3), limit: '<= 0.25', met: inc.kernelRatioOfMedians === null ? null : inc.kernelRatioOfMedians <= 0.25 });
+  const jobsOut = out.jobs as { scenarios: Record<'jobs1' | 'jobs2', Stats | null>; wall: Record<'jobs1' | 'jobs2', Stats | null>; scenariosRatio: number | null; wallRatio: number | null } | undefined;
+  if (jobsOut?.scenarios) {
+    const { scenarios: sc, wall: w } = jobsOut;
+    targets.push({ target: 'subject suite, --jobs 2 / --jobs 1, scenarios phases (whole run), medians', trial: SUBJECT.name, value: `${num(jobsOut.scenariosRatio, 3)} (${num(sc.jobs2?.median, 1)} s / ${num(sc.jobs1?.median, 1)} s); ${num(jobsOut.wallRatio, 3)} (${num(w.jobs2?.median, 1)} s / ${num(w.jobs1?.median, 1)} s)`, limit: '<= 0.65', met: jobsOut.scenariosRatio === null ? null : jobsOut.scenariosRatio <= 0.65 });
+  }
+  const recOut = out.recovery as { trial: string; recoveryS: Stats | null; firstBootS: Stats | null; ratio: number | null } | undefined;
+  if (recOut?.trial) targets.push({ target: 'recovery after a crash (case end to boot 2 set up) / boot 1 to SSH, medians', trial: `${recOut.trial} + recover-crash`, value: `${num(recOut.ratio, 3)} (${num(recOut.recoveryS?.median, 2)} s / ${num(recOut.firstBootS?.median, 2)} s)`, limit: '<= 1.2', met: recOut.ratio === null ? null : recOut.ratio <= 1.2 });
   out.targets = targets;
   await writeResults();
   out.complete = true;
@@ -1107,6 +1225,14 @@ async function main(): Promise<void> {
   if (incOut) {
     const i = out.incremental as { kernelRatioOfMedians: number | null; pairRatios: Stats | null };
     print(`\n4. Incremental rebuild: kernel phases ${num(i.kernelRatioOfMedians, 3)} x the clean build (ratio of medians; per-pair ratios ${num(i.pairRatios?.median, 3)} median, ${num(i.pairRatios?.min, 3)}-${num(i.pairRatios?.max, 3)}, n=${i.pairRatios?.n ?? 0})`);
+  }
+  if (jobsPairs.length) {
+    print(`\n7. ${SUBJECT.name}, --jobs 1 against --jobs 2, seconds per phase (pairs alternate)`);
+    print(phaseTable([{ label: SUBJECT.name, kind: 'jobs 1', samples: jobsPairs.map((p) => p.jobs1) }, { label: SUBJECT.name, kind: 'jobs 2', samples: jobsPairs.map((p) => p.jobs2) }]));
+  }
+  if (recoveryRuns.length) {
+    print('\n8. Recovery after a crash (recover-crash.yaml on 6.1), seconds');
+    print(table(['run', 'crash to boot 2 set up', 'boot 2 to SSH', 'boot 1 to SSH', 'ratio'], recoveryRuns.map((r, i) => [String(i + 1), num(r.recoveryS), num(r.secondBootS), num(r.firstBootS), num(r.ratio, 3)]), 1));
   }
   if (targets.length) {
     print('\nTargets');
