@@ -63,13 +63,16 @@ const PORT_TRIES = 5;
 /**
  * A guest whose sshd started this long ago and has completed no handshake since is taken
  * for silent (a few boots of 2.6.20 under TCG on a loaded host end that way: the link is up,
- * dropbear never sees a connection): its QEMU is stopped and one fresh QEMU boots in its
+ * dropbear never sees a connection): its QEMU is stopped and a fresh QEMU boots in its
  * place. A healthy guest completes a handshake within seconds of sshd starting (2.6.20
  * under TCG at a host load of 17 to 21: 1.5 to 2.8 s over 8 boots).
  */
 const SILENT_AFTER_SSHD_MS = 40_000;
-/** Fresh QEMUs after a silent one; the retry gets a full boot deadline of its own. */
-const SILENT_RETRIES = 1;
+/**
+ * Fresh QEMUs after a silent one; each gets a full boot deadline of its own. Two, since
+ * silent boots can come in a row on a busy host (two of 2.6.24 once, within a minute).
+ */
+const SILENT_RETRIES = 2;
 
 /** The console log a silent attempt leaves behind: console.log -> console.attempt-1.log. */
 export const attemptLogName = (consoleLog: string, attempt: number) => consoleLog.replace(/(\.log)?$/, `.attempt-${attempt}$1`);
