@@ -14,7 +14,7 @@ import { givenKernel } from './kernel/given.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
 import { buildSelftests } from './image/selftests.js';
-import { casesNotRun, expandSuite, inShard, loadSuite, runSuiteRepeated, shardOf, suiteSelftests, withTrialVars, unmatchedIssueNotes, type CaseResult, type GuestExec, type GuestSource, type NotRunCause, type Suite } from './scenarios/index.js';
+import { casesNotRun, expandSuite, inShard, loadSuitesWithVars, runSuiteRepeated, shardOf, suiteSelftests, unmatchedIssueNotes, type CaseResult, type GuestExec, type GuestSource, type NotRunCause, type Suite } from './scenarios/index.js';
 import type { RunPlan } from './runplan.js';
 import { exactSourceArgument } from './source/source.js';
 import { eraNamed, optionsWithImplied } from './eras/eras.js';
@@ -177,9 +177,7 @@ function causeFor(err: unknown): { cause: NotRunCause; cls: NonNullable<RunResul
 
 /** The plan's suites, loaded and validated, with the trial's (and --var's) variables. */
 export async function planSuites(plan: RunPlan): Promise<Suite[]> {
-  const loaded: Suite[] = [];
-  for (const f of plan.suites) loaded.push(await loadSuite(f));
-  return withTrialVars(loaded, plan.vars, (v) => plan.varsWhere[v]);
+  return loadSuitesWithVars(plan.suites, plan.vars, (v) => plan.varsWhere[v]);
 }
 
 export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunResults> {

@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import { badInput, formatWhere, KtrialError } from '../common/errors.js';
 import { repoPath } from '../common/paths.js';
 import { loadYamlFile } from '../common/yaml.js';
-import { expandSuite, findKnownIssue, loadSuite, selectedByOnly, withTrialVars, type KnownIssue, type Suite } from '../scenarios/index.js';
+import { expandSuite, findKnownIssue, loadSuite, loadSuitesWithVars, selectedByOnly, type KnownIssue, type Suite } from '../scenarios/index.js';
 import { loadTrial } from '../trial/trial.js';
 import { alignColumns } from './columns.js';
 import { UsageError } from './help.js';
@@ -57,9 +57,7 @@ export async function listCases(file: string, only: readonly string[] | undefine
     suites = [await loadSuite(file)];
   } else if (keys.includes('source') && keys.includes('scenarios')) {
     const trial = await loadTrial(file);
-    const loaded: Suite[] = [];
-    for (const f of trial.scenarios) loaded.push(await loadSuite(f));
-    suites = withTrialVars(loaded, trial.vars, (v) => trial.varsWhere[v]);
+    suites = await loadSuitesWithVars(trial.scenarios, trial.vars, (v) => trial.varsWhere[v]);
     knownIssues = trial.expectedFailures;
   } else {
     throw notTrialOrSuite('it has neither source: and scenarios: nor cases:');

@@ -1,5 +1,5 @@
 // The scenario API: load a suite, expand it to cases, run them in a guest, and judge.
-export { loadSuite, parseSuite, suiteSelftests, withTrialVars, ROOT, NOBODY } from './load.js';
+export { loadSuite, parseSuite, suiteSelftests, withTrialVars, loadSuitesWithVars, ROOT, NOBODY } from './load.js';
 export { expandSuite, stepLabel } from './expand.js';
 export { describeAction } from './actions.js';
 export { runSuite, runSuiteRepeated, selectedByOnly, type RunOptions } from './run.js';

@@ -320,6 +320,13 @@ function requirementsOfSuite(suite: Suite): string[] {
   return out;
 }
 
+/** Suite files loaded and validated, with a trial's variables in place of their defaults. */
+export async function loadSuitesWithVars(files: readonly string[], vars: Readonly<Record<string, string>>, whereOf: (variable: string) => Where | undefined): Promise<Suite[]> {
+  const loaded: Suite[] = [];
+  for (const f of files) loaded.push(await loadSuite(f));
+  return withTrialVars(loaded, vars, whereOf);
+}
+
 /**
  * The suites with a trial's variables in place of their defaults. Bad input, at the
  * trial's line: a variable none of the suites declares, a value that makes a requirement
