@@ -14,7 +14,7 @@ import { givenKernel } from './kernel/given.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
 import { buildSelftests } from './image/selftests.js';
-import { casesNotRun, expandSuite, inShard, loadSuitesWithVars, runSuiteRepeated, shardOf, suiteSelftests, unmatchedIssueNotes, type CaseResult, type GuestExec, type GuestSource, type NotRunCause, type Suite } from './scenarios/index.js';
+import { casesNotRun, expandSuite, inShard, loadSuitesWithVars, runSuiteRepeated, shardOf, suiteSelftests, unmatchedIssueNotes, type CaseResult, type GuestExec, type GuestSource, type KernelCrash, type NotRunCause, type Suite } from './scenarios/index.js';
 import type { RunPlan } from './runplan.js';
 import { exactSourceArgument } from './source/source.js';
 import { eraNamed, optionsWithImplied } from './eras/eras.js';
@@ -86,6 +86,9 @@ function guestSource(pool: GuestPool, plan: RunPlan, ctx: StageContext): GuestSo
   };
 }
 
+/** Where each crash's report is on the console of the guest it happened in. */
+const crashReports = new WeakMap<KernelCrash, () => string[]>();
+
 /** Saving a guest and putting a restored copy in its place (--isolate snapshot). */
 export interface GuestStates {
   save(vm: Vm): Promise<void>;
@@ -151,7 +154,12 @@ export function guestExec(first: Vm, states?: GuestStates): GuestExec {
       warnings.push(...problems.filter((p) => WARNING_KINDS.has(p.kind)));
       const first = problems.find((p) => FATAL_KINDS.has(p.kind));
       if (!first) return undefined;
-      return { reason: `${first.kind}: ${first.text}`, excerpt: vm.console.excerpt(first.line, 3, 15), consoleLine: first.line + 1 };
+      const crash = { reason: `${first.kind}: ${first.text}`, excerpt: vm.console.excerpt(first.line, 3, 15), consoleLine: first.line + 1 };
+      // The trace is read once the suite is over (the report may still be printing), from
+      // the console of the guest that crashed, which recovery may have closed by then.
+      const console = vm.console;
+      crashReports.set(crash, () => console.linesSince(first.line));
+      return crash;
     },
     kernelWarnings() {
       // Excerpts are cut when the case is judged, so a report printed over a while is whole.
@@ -229,7 +237,10 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
           log: (l: string) => ctx.progress.info(l),
         }),
       );
-      for (const c of cases) if (c.crash?.consoleLine) Object.assign(c.crash, await traceCrash(vm.console.linesSince(c.crash.consoleLine - 1), kernel.vmlinux, kernel.manifest.build.tree));
+      for (const c of cases) {
+        const report = c.crash && crashReports.get(c.crash);
+        if (report) Object.assign(c.crash!, await traceCrash(report(), kernel.vmlinux, kernel.manifest.build.tree));
+      }
       if (kernel.unjudged) markUnjudged(cases, kernel.unjudged, results);
       results.cases.push(...cases);
       reported.add(suite.name);
