@@ -34,13 +34,26 @@ export interface BootTimings {
   attemptLog: { atMs: number; ms: number; outcome: string }[];
   /** Earlier QEMUs of this boot that went silent and were replaced (the timings above are the last one's). */
   silentBoots?: SilentBoot[];
+  /** The guest went silent and its link was taken down and up, after which it answered. */
+  linkKick?: LinkKick;
 }
 
-/** A QEMU given up on as silent: where its console was kept, why, and after how long. */
+/** A QEMU given up on as silent: where its console (and QEMU's view of it) was kept, why, and after how long. */
 export interface SilentBoot {
   console: string;
+  state?: string;
   reason: string;
   afterMs: number;
+}
+
+/** What was done to a silent guest before giving it up: its state read, its link taken down and up. */
+export interface LinkKick {
+  /** How long after sshd started. */
+  afterSshdMs: number;
+  stateWritten: boolean;
+  kicked: boolean;
+  /** Why the state or the kick failed. */
+  problem?: string;
 }
 
 export interface Vm {

@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Interrupted } from '../common/errors.js';
 import type { Vm } from './guest.js';
+import { silentStateName } from './vm.js';
 
 export interface VmPool {
   /** Boot guest number `boot` of the run, its console written to `consoleLog`. */
@@ -20,7 +21,9 @@ export interface BootRecord {
   /** Why it was booted: the first guest, another guest for --jobs, or the loss it replaces. */
   why: string;
   /** QEMUs of this boot given up on as silent before the one that answered (their consoles kept). */
-  silent?: { console: string; reason: string }[];
+  silent?: { console: string; state?: string; reason: string }[];
+  /** The guest went silent and answered once its link was taken down and up (QEMU's view of it then: state). */
+  linkKick?: { afterSshdMs: number; state?: string };
   /** Milliseconds from asking for the guest to its answering SSH (unset for a failed boot). */
   bootMs?: number;
   /** How it ended: "lost: ..." for a guest that crashed or stopped answering, "boot failed: ..."; unset while it was fine. */
@@ -82,7 +85,9 @@ export class GuestPool {
       const vm = await this.pool.create(boot, join(this.runDir, record.console));
       record.bootMs = Date.now() - t0;
       this.live.add(vm);
-      if (vm.timings.silentBoots) record.silent = vm.timings.silentBoots.map((b) => ({ console: basename(b.console), reason: b.reason }));
+      const t = vm.timings;
+      if (t.silentBoots) record.silent = t.silentBoots.map((b) => ({ console: basename(b.console), ...(b.state ? { state: basename(b.state) } : {}), reason: b.reason }));
+      if (t.linkKick) record.linkKick = { afterSshdMs: t.linkKick.afterSshdMs, ...(t.linkKick.stateWritten ? { state: basename(silentStateName(join(this.runDir, record.console))) } : {}) };
       return { vm, boot };
     } catch (err) {
       const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);
@@ -128,13 +133,16 @@ export class GuestPool {
 
   /** Whether the summary should say more than that one guest served the run. */
   get eventful(): boolean {
-    return this.boots.length > 1 || this.boots.some((b) => b.silent);
+    return this.boots.length > 1 || this.boots.some((b) => b.silent || b.linkKick);
   }
 
   /** One line for the summary: how many guests were used, and why the extra ones. */
   describe(): string {
     const extra = this.boots.slice(1).map((b) => `boot ${b.boot}: ${b.why}${b.ended?.startsWith('boot failed') ? ` (${b.ended})` : ''}`);
-    for (const b of this.boots) for (const s of b.silent ?? []) extra.push(`boot ${b.boot} replaced a silent QEMU (${s.console}): ${s.reason}`);
+    for (const b of this.boots) {
+      for (const s of b.silent ?? []) extra.push(`boot ${b.boot} replaced a silent QEMU (${s.console}): ${s.reason}`);
+      if (b.linkKick) extra.push(`boot ${b.boot} was silent ${(b.linkKick.afterSshdMs / 1000).toFixed(0)} s after sshd started and answered once its link was taken down and up`);
+    }
     return `${this.boots.length} guest${this.boots.length === 1 ? '' : 's'} booted (${this.reboots} reboot${this.reboots === 1 ? '' : 's'} of --max-reboots ${this.maxReboots})${extra.length ? `; ${extra.join('; ')}` : ''}`;
   }
 }

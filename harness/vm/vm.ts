@@ -2,7 +2,7 @@
 // SSH, failing fast on a panic, an oops or init dying; the running guest is guest.ts's. The
 // shape follows syzkaller's small VM interface.
 import { randomBytes } from 'node:crypto';
-import { access, constants, rename, rm } from 'node:fs/promises';
+import { access, constants, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'ssh2';
@@ -18,7 +18,7 @@ import { KernelConfig } from '../config/kconfig.js';
 import { freePort, startQemu, stopQemu, type QemuProcess } from './qemu.js';
 import { connectOnce, execOn, SshConnectError } from './ssh.js';
 import { connectQmp, type QmpClient } from './qmp.js';
-import { FATAL_SETTLE_MS, makeVm, sleep, type BootTimings, type SilentBoot, type Vm } from './guest.js';
+import { FATAL_SETTLE_MS, makeVm, sleep, type BootTimings, type LinkKick, type SilentBoot, type Vm } from './guest.js';
 
 export type { ExecOptions, ExecResult } from './ssh.js';
 
@@ -69,6 +69,16 @@ const PORT_TRIES = 5;
  */
 const SILENT_AFTER_SSHD_MS = 40_000;
 /**
+ * A silent guest's link is taken down and up again (QMP set_link) before its QEMU is given
+ * up: the NIC then raises a link-change interrupt and QEMU hands it the packets it held.
+ * This long is allowed for a handshake after that.
+ */
+const SILENT_AFTER_KICK_MS = 15_000;
+const LINK_DOWN_MS = 500;
+const SILENT_ATTEMPTS_SHOWN = 20;
+/** What QEMU can tell of a silent guest: its interrupt controllers and lines, its NIC, its CPU. */
+const SILENT_STATE_COMMANDS = ['info status', 'info pic', 'info irq', 'info network', 'info registers'];
+/**
  * Fresh QEMUs after a silent one; each gets a full boot deadline of its own. Two, since
  * silent boots can come in a row on a busy host (two of 2.6.24 once, within a minute).
  */
@@ -76,6 +86,9 @@ const SILENT_RETRIES = 2;
 
 /** The console log a silent attempt leaves behind: console.log -> console.attempt-1.log. */
 export const attemptLogName = (consoleLog: string, attempt: number) => consoleLog.replace(/(\.log)?$/, `.attempt-${attempt}$1`);
+
+/** Where a silent guest's QEMU state is written: console.log -> console.silent-state.txt. */
+export const silentStateName = (consoleLog: string) => consoleLog.replace(/(\.log)?$/, '.silent-state.txt');
 
 function qemuArgs(req: VmRequest, accel: Accel, port: number, token: string, devices: ReturnType<typeof chooseDevices>, qmpSocket: string): string[] {
   const extra = Array.isArray(req.cmdlineExtra) ? req.cmdlineExtra : req.cmdlineExtra ? req.cmdlineExtra.split(/\s+/).filter(Boolean) : [];
@@ -153,15 +166,29 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
     let attempts = 0;
     const attemptLog: AttemptLog = [];
     const silentBoots: SilentBoot[] = [];
+    let linkKick: LinkKick | undefined;
     for (let tryNo = 1; ; tryNo++) {
       port = await freePort();
       const feed = console;
       q = await startQemu(qemuBin, qemuArgs(req, verdict.accel, port, token, devices, qmpSocket), (d) => feed.feed(d));
       if (req.restore) await resumeRestored(q, qmpSocket, req.restore.stateFile, deadline);
-      const res = await waitForSsh(q, console, { port, hostKeyPublic: req.hostKeyPublic, privateKey: req.clientPrivateKey, deadline, signal: ctx.signal, log: attemptLog });
+      const stateFile = silentStateName(req.consoleLog);
+      const res = await waitForSsh(q, console, {
+        port,
+        hostKeyPublic: req.hostKeyPublic,
+        privateKey: req.clientPrivateKey,
+        deadline,
+        signal: ctx.signal,
+        log: attemptLog,
+        qmpSocket,
+        stateFile,
+        onSilent: (m) => ctx.progress.info(`vm: ${m}`),
+      });
       attempts += res.attempts;
       if (res.client) {
         client = res.client;
+        linkKick = res.linkKick;
+        if (linkKick) ctx.progress.info(`vm: the silent guest answered after its link was taken down and up`);
         break;
       }
       if (res.portRace && tryNo < PORT_TRIES) {
@@ -175,7 +202,9 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
         await console.close();
         const kept = attemptLogName(req.consoleLog, silentBoots.length + 1);
         await rename(req.consoleLog, kept);
-        silentBoots.push({ console: kept, reason: res.error!.message, afterMs: Date.now() - t0 });
+        const keptState = silentStateName(kept);
+        const state = res.linkKick?.stateWritten ? await rename(stateFile, keptState).then(() => keptState) : undefined;
+        silentBoots.push({ console: kept, ...(state ? { state } : {}), reason: res.error!.message, afterMs: Date.now() - t0 });
         ctx.progress.info(`vm: ${res.error!.message}; booting a fresh QEMU (the silent boot's console is ${kept})`);
         console = new ConsoleWatch(req.consoleLog, req.onConsoleLine);
         t0 = Date.now();
@@ -196,7 +225,7 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
       });
     }
     const first = (k: TimedEvent['kind']) => console.events.find((e) => e.kind === k)?.atMs;
-    const timings: BootTimings = { sshReadyMs, sshAttempts: attempts, attemptLog, ...(silentBoots.length ? { silentBoots } : {}) };
+    const timings: BootTimings = { sshReadyMs, sshAttempts: attempts, attemptLog, ...(silentBoots.length ? { silentBoots } : {}), ...(linkKick ? { linkKick } : {}) };
     const b = first('banner');
     if (b !== undefined) timings.bannerMs = b;
     const u = first('userland-up');
@@ -248,8 +277,9 @@ interface WaitResult {
   client?: Client;
   error?: KtrialError;
   portRace?: boolean;
-  /** sshd started long ago and no handshake completed since: worth a fresh QEMU. */
+  /** sshd started long ago and no handshake completed since, not even after a link kick: worth a fresh QEMU. */
   silent?: boolean;
+  linkKick?: LinkKick;
   attempts: number;
 }
 
@@ -259,7 +289,18 @@ type AttemptLog = BootTimings['attemptLog'];
 async function waitForSsh(
   q: QemuProcess,
   console: ConsoleWatch,
-  o: { port: number; hostKeyPublic: string; privateKey: string; deadline: number; signal: AbortSignal; log: AttemptLog },
+  o: {
+    port: number;
+    hostKeyPublic: string;
+    privateKey: string;
+    deadline: number;
+    signal: AbortSignal;
+    log: AttemptLog;
+    qmpSocket: string;
+    /** Where a silent guest's QEMU state is written. */
+    stateFile: string;
+    onSilent: (message: string) => void;
+  },
 ): Promise<WaitResult> {
   let fatal: TimedEvent | undefined = console.events.find((e) => FATAL_KINDS.has(e.kind));
   let wake: () => void = () => {};
@@ -277,6 +318,7 @@ async function waitForSsh(
   const exited = q.exited.then(() => 'exit' as const);
   let attempts = 0;
   let slowAttempts = 0;
+  let linkKick: LinkKick | undefined;
   try {
     for (;;) {
       if (o.signal.aborted) return { attempts, error: hostFailure('interrupted while the guest was booting') };
@@ -291,8 +333,22 @@ async function waitForSsh(
       const left = o.deadline - Date.now();
       if (left <= 0) return { attempts, error: timeoutError(console) };
       const sshd = console.events.find((x) => x.kind === 'sshd-started');
-      if (sshd && console.elapsedMs() - sshd.atMs > SILENT_AFTER_SSHD_MS) {
-        return { attempts, silent: true, error: kernelFailure(`the guest is silent: sshd started ${(sshd.atMs / 1000).toFixed(1)} s after QEMU did, and no SSH handshake completed in the ${SILENT_AFTER_SSHD_MS / 1000} s since`, { excerpt: console.tail(30), hint: `the full console log is ${console.path}` }) };
+      if (sshd && !linkKick && console.elapsedMs() - sshd.atMs > SILENT_AFTER_SSHD_MS) {
+        o.onSilent(`the guest is silent ${SILENT_AFTER_SSHD_MS / 1000} s after sshd started; writing QEMU's view of it to ${o.stateFile} and taking its link down and up`);
+        linkKick = { ...(await kickSilentGuest(o.qmpSocket, o.stateFile, o.log.slice(-SILENT_ATTEMPTS_SHOWN))), afterSshdMs: console.elapsedMs() - sshd.atMs };
+        continue;
+      }
+      if (sshd && linkKick && console.elapsedMs() - sshd.atMs > linkKick.afterSshdMs + SILENT_AFTER_KICK_MS) {
+        const state = linkKick.stateWritten ? `QEMU's view of it is in ${o.stateFile}` : `QEMU's view of it could not be read: ${linkKick.problem}`;
+        return {
+          attempts,
+          silent: true,
+          linkKick,
+          error: kernelFailure(
+            `the guest is silent: sshd started ${(sshd.atMs / 1000).toFixed(1)} s after QEMU did, and no SSH handshake completed in the ${SILENT_AFTER_SSHD_MS / 1000} s since, nor in the ${SILENT_AFTER_KICK_MS / 1000} s after its link was taken down and up`,
+            { excerpt: console.tail(30), hint: `the full console log is ${console.path}; ${state}` },
+          ),
+        };
       }
       attempts++;
       // Short attempts while the guest comes up, longer ones if handshakes keep timing out
@@ -304,7 +360,7 @@ async function waitForSsh(
       const startedAt = console.elapsedMs();
       const r = await Promise.race([attempt.then((c) => ({ c }), (e: unknown) => ({ e })), exited, fatalSeen, kicked]);
       o.log.push({ atMs: startedAt, ms: console.elapsedMs() - startedAt, outcome: typeof r !== 'object' ? `abandoned (${r})` : 'c' in r ? 'connected' : (r.e as Error).message });
-      if (typeof r === 'object' && 'c' in r) return { attempts, client: r.c };
+      if (typeof r === 'object' && 'c' in r) return { attempts, client: r.c, ...(linkKick ? { linkKick } : {}) };
       if (typeof r !== 'object') {
         // QEMU exited, the console reported a failure, or sshd just started: drop this
         // attempt when it settles.
@@ -327,6 +383,33 @@ async function waitForSsh(
     }
   } finally {
     off();
+  }
+}
+
+/**
+ * Write QEMU's view of a silent guest to stateFile, then take the guest's link down and up.
+ * Neither may end the boot: what failed is reported instead.
+ */
+async function kickSilentGuest(qmpSocket: string, stateFile: string, lastAttempts: AttemptLog): Promise<Omit<LinkKick, 'afterSshdMs'>> {
+  let qmp: QmpClient | undefined;
+  let stateWritten = false;
+  try {
+    qmp = await connectQmp(qmpSocket, 2000);
+    const parts = [`== the last SSH attempts (ms after QEMU started, how long, how each ended)\n${lastAttempts.map((a) => `${a.atMs} +${a.ms} ${a.outcome}`).join('\n')}\n`];
+    for (const command of SILENT_STATE_COMMANDS) {
+      const out = await qmp.execute<string>('human-monitor-command', { 'command-line': command }).catch((e: Error) => `(failed: ${e.message})\n`);
+      parts.push(`== ${command}\n${out}`);
+    }
+    await writeFile(stateFile, parts.join('\n'));
+    stateWritten = true;
+    await qmp.execute('set_link', { name: 'net0', up: false });
+    await sleep(LINK_DOWN_MS);
+    await qmp.execute('set_link', { name: 'net0', up: true });
+    return { stateWritten, kicked: true };
+  } catch (err) {
+    return { stateWritten, kicked: false, problem: (err as Error).message };
+  } finally {
+    qmp?.close();
   }
 }
 
