@@ -38,6 +38,7 @@ function failureLines(c: CaseResult): string[] {
     excerpt(w.excerpt);
   }
   if (!c.failure && !c.crash && !unknownWarnings.length && c.reason) out.push(`  ${c.reason}`);
+  if (c.restoredFromSnapshot) out.push(`  the suite went on on a copy of the guest restored from its snapshot (--isolate snapshot)`);
   if (c.requirementsUnjudged) out.push(`  its requirements (${c.requires?.join(', ')}) were not checked: the kernel's config is unknown (give --config)`);
   return out;
 }

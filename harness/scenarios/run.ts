@@ -371,7 +371,18 @@ class GuestSuiteRun {
     // The first case after the save runs on the guest that was saved; each later one on a restored copy.
     if (this.saved === 'used') await this.restore();
     if (this.saved) this.saved = 'used';
-    return (await this.runCase(c, this.globals)).map((r) => ({ ...r, ...this.bootField() }));
+    const results = (await this.runCase(c, this.globals)).map((r): CaseResult => ({ ...r, ...this.bootField() }));
+    const halt = this.haltCause();
+    if (halt && this.saved && !this.aborted()) {
+      // The suite's snapshot replaces a crashed or lost guest at the cost of a restore,
+      // not of a reboot and a second setup; it counts against no reboot budget.
+      this.crashed = undefined;
+      this.lost = undefined;
+      await this.restore();
+      this.opts.log?.(`${this.suite.name}: a copy of the guest restored from the suite's snapshot replaces the one lost in case ${c.index} ("${c.name}")`);
+      for (const r of results) if (r.crash || r.lost) r.restoredFromSnapshot = true;
+    }
+    return results;
   }
 
   /** Whether the guest was saved after setup, and whether a case has run since. */

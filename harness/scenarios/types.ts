@@ -230,6 +230,8 @@ export interface CaseResult {
   requirementsUnjudged?: true;
   /** Set when the guest stopped answering during this case (a hung or vanished guest). */
   lost?: string;
+  /** After this case crashed or lost its guest, a copy restored from the suite's snapshot took its place (--isolate snapshot): no reboot, no second setup. */
+  restoredFromSnapshot?: true;
   knownIssue?: KnownIssue;
   /** With repeats: the verdict of each run, in order. */
   runs?: ('passed' | 'failed' | 'not-run')[];

@@ -83,3 +83,25 @@ t.test('the subject suite with --jobs 2 gives the serial verdicts, case by case'
   t.same(new Set(b.cases.map((c) => c.boot).filter((x) => x !== undefined)), new Set([1, 2]), 'both guests ran cases');
   t.equal(b.guests?.length, 2);
 });
+
+t.test('--isolate snapshot: a crash is recovered from the suite snapshot, without a reboot or a second setup', async (t) => {
+  const out = await tmp('snapshot');
+  const r = await ktrial(['run', SMOKE61, '--suite', fixture('recover-crash.yaml'), '--isolate', 'snapshot', '--out', out]);
+  t.equal(r.code, 3, 'the crash is still a kernel-side failure');
+  const res = await results(out);
+  t.same(verdicts(res), [
+    ['one', 'passed', 1],
+    ['two', 'passed', 1],
+    ['the crash', 'failed', 1],
+    ['four', 'passed', 1],
+    ['five', 'passed', 1],
+    ['six', 'passed', 1],
+  ], 'the cases after the crash ran on a restored copy of boot 1, which has the hostname its setup set');
+  const crashed = res.cases.find((c) => c.name === 'the crash')!;
+  t.match(crashed.crash?.excerpt, /sysrq/i, 'the crash is reported with its excerpt');
+  t.equal(crashed.restoredFromSnapshot, true, 'the crashed case says a restored copy took over');
+  t.equal(res.guests?.length, 1, 'one boot: no reboot');
+  t.notOk(await exists(join(out, 'console-2.log')), 'no second boot console');
+  t.match(await readFile(join(out, 'summary.txt'), 'utf8'), /restored from its snapshot/);
+  t.notOk(alive(Number(res.kernel.qemuPid)), 'QEMU is gone');
+});
