@@ -18,7 +18,7 @@ import { casesNotRun, expandSuite, inShard, loadSuitesWithVars, runSuiteRepeated
 import type { RunPlan } from './runplan.js';
 import { exactSourceArgument } from './source/source.js';
 import { eraNamed, optionsWithImplied } from './eras/eras.js';
-import { bootGuest, createVm, FATAL_KINDS, GuestPool, WARNING_KINDS, type ConsoleEvent, type PoolLease, type Vm, type VmRequest } from './vm/index.js';
+import { bootGuest, createVm, FATAL_KINDS, GuestPool, guestAccess, WARNING_KINDS, type ConsoleEvent, type GuestAccess, type PoolLease, type Vm, type VmRequest } from './vm/index.js';
 
 /** The scenario agent travels in every guest image. */
 export const AGENT_PROGRAM: ExtraProgram = { name: 'ktrial-agent', sources: ['images/agent/agent.c'], installPath: '/usr/bin/ktrial-agent' };
@@ -36,11 +36,11 @@ export async function kernelFor(plan: RunPlan, ctx: StageContext): Promise<Kerne
 }
 
 /** Boot a built kernel with the guest image (built or cached first); the caller closes the VM. */
-export async function bootKernel(kernel: KernelArtifacts, plan: RunPlan, ctx: StageContext, more: { consoleLog?: string; image?: GuestImage } = {}): Promise<Vm> {
+export async function bootKernel(kernel: KernelArtifacts, plan: RunPlan, ctx: StageContext, more: { consoleLog?: string; access?: GuestAccess } = {}): Promise<Vm> {
   const { consoleLog } = more;
-  const image = more.image ?? (await buildImage(ctx));
+  const access = more.access ?? (await guestAccess(await buildImage(ctx), plan.outDir));
   return bootGuest(
-    image,
+    access,
     {
       runDir: plan.outDir,
       ...(consoleLog ? { consoleLog } : {}),
@@ -84,6 +84,12 @@ function guestSource(pool: GuestPool, plan: RunPlan, ctx: StageContext): GuestSo
     },
     release: (lease, lost) => pool.release(execs.get(lease.guest)!, lost),
   };
+}
+
+/** Guests to boot up front: as many as --jobs allows and the largest suite can keep busy. */
+function guestsWanted(suites: readonly Suite[], jobs: number, shard: Set<string> | undefined): number {
+  const busy = suites.map((s) => (s.alone ? 1 : expandSuite(s).filter((c) => !shard || inShard(shard, c)).length));
+  return Math.max(1, Math.min(jobs, Math.max(0, ...busy)));
 }
 
 /** Where each crash's report is on the console of the guest it happened in. */
@@ -206,15 +212,20 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
     rerun.command = rerunCommand(plan, kernel.manifest.toolchain.cc, (kernel.manifest.source.origin && exactSourceArgument(kernel.manifest.source.origin)) ?? plan.source);
     const selftests = await buildSelftests(suites.flatMap(suiteSelftests), ctx);
     const image = await buildImage(ctx);
-    const guests = new GuestPool({ create: (_boot, consoleLog) => bootKernel(kernel, plan, ctx, { consoleLog, image }) }, plan.outDir, plan.jobs, plan.maxReboots);
+    const access = await guestAccess(image, plan.outDir);
+    const guests = new GuestPool({ create: (_boot, consoleLog) => bootKernel(kernel, plan, ctx, { consoleLog, access }) }, plan.outDir, plan.jobs, plan.maxReboots);
     pool = guests;
     results.guests = guests.boots;
-    // The first guest boots in its own phase, and its failure is the run's; later boots
-    // (--jobs, recovery) happen while the suites run.
-    const first = await ctx.progress.phase('boot', () => guests.acquire());
-    if ('refused' in first) throw new Error(first.refused);
-    await guests.release(first);
-    const vm = first.vm;
+    // The first guest boots in its own phase, and its failure is the run's. The other
+    // guests --jobs lets a suite use boot beside it: side by side on the host's cores they
+    // take about the time of one boot, where booted later they would take cores from the
+    // first guest's cases. One of them failing leaves the rest to do the work. Recovery
+    // boots happen while the suites run.
+    const [first, ...more] = await ctx.progress.phase('boot', () => Promise.allSettled(Array.from({ length: guestsWanted(suites, plan.jobs, shard) }, () => guests.acquire())));
+    if (first!.status === 'rejected') throw first!.reason;
+    if ('refused' in first!.value) throw new Error(first!.value.refused);
+    for (const lease of [first!.value, ...more.flatMap((m) => (m.status === 'fulfilled' && !('refused' in m.value) ? [m.value] : []))]) await guests.release(lease);
+    const vm = first!.value.vm;
     results.kernel.accelerator = vm.accel;
     results.kernel.cpus = plan.cpus;
     results.kernel.qemuPid = vm.pid;

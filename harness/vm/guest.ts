@@ -71,9 +71,9 @@ export interface Vm {
   readonly kernelVersion: string | undefined;
   readonly timings: BootTimings;
   /** A raw channel running `command`, without run()'s process group and timeout (for `ktrial boot -- CMD`). */
-  openChannel(command: string): Promise<ClientChannel>;
+  openChannel(command: string): Promise<GuestChannel>;
   /** An interactive login shell on a pty of this size (for `ktrial boot --shell`). */
-  shell(pty: { term: string; rows: number; cols: number }): Promise<ClientChannel>;
+  shell(pty: { term: string; rows: number; cols: number }): Promise<GuestChannel>;
   /**
    * Save the whole guest (memory and devices) to a file, to start identical guests from
    * later: the result is this guest's request with `restore` set, for createVm(). The guest
@@ -84,6 +84,23 @@ export interface Vm {
   alive(): boolean;
   /** Power the guest off (poweroff over SSH), wait for QEMU, kill it after a grace period. */
   close(graceMs?: number): Promise<void>;
+}
+
+/** A raw channel and how its command ended, once the guest said so. */
+export interface GuestChannel {
+  stream: ClientChannel;
+  exit(): { code: number | null; signal?: string } | undefined;
+}
+
+/**
+ * The exit status is recorded from the moment the channel opens: a short command's output,
+ * exit status and close can arrive in one read, before the caller (after an await) could
+ * listen for them; the data waits in the stream, an 'exit' event would be lost.
+ */
+function guestChannel(stream: ClientChannel): GuestChannel {
+  let ended: { code: number | null; signal?: string } | undefined;
+  stream.once('exit', (code: number | null, signal?: string) => (ended = { code, ...(signal ? { signal } : {}) }));
+  return { stream, exit: () => ended };
 }
 
 export function makeVm(
@@ -127,8 +144,8 @@ export function makeVm(
     token: info.token,
     kernelVersion: summarize(console.events).kernelVersion,
     timings: info.timings,
-    openChannel: (command) => new Promise((resolve, reject) => client.exec(command, (e, ch) => (e ? reject(e) : resolve(ch)))),
-    shell: (pty) => new Promise((resolve, reject) => client.shell({ ...pty, height: 0, width: 0 }, (e, ch) => (e ? reject(e) : resolve(ch)))),
+    openChannel: (command) => new Promise((resolve, reject) => client.exec(command, (e, ch) => (e ? reject(e) : resolve(guestChannel(ch))))),
+    shell: (pty) => new Promise((resolve, reject) => client.shell({ ...pty, height: 0, width: 0 }, (e, ch) => (e ? reject(e) : resolve(guestChannel(ch))))),
     alive: () => sshOpen && !q.hasExited() && !closed,
     async saveState(file) {
       if (closed || q.hasExited()) throw hostFailure('cannot save the state of a guest that is gone');

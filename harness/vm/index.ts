@@ -1,7 +1,7 @@
 // The VM stage: public API.
 export { createVm, GUEST_INIT, type VmRequest, type ExecOptions, type ExecResult } from './vm.js';
 export type { Vm, BootTimings } from './guest.js';
-export { bootGuest, type BootRequest } from './boot.js';
+export { bootGuest, guestAccess, type BootRequest, type GuestAccess } from './boot.js';
 export { runCommandInGuest, interactiveShell, commandLine } from './interactive.js';
 export { generateClientKey, type ClientKey } from './ssh.js';
 export { killAllGuests, liveGuestPids } from './qemu.js';

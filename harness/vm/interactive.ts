@@ -33,19 +33,13 @@ export async function runCommandInGuest(
   const err = io.stderr ?? process.stderr;
   // Our stdin is passed on only when it is not a terminal (a terminal never ends).
   const input = io.stdin === undefined ? (process.stdin.isTTY ? null : process.stdin) : io.stdin;
-  const stream = await vm.openChannel(commandLine(argv));
+  const { stream, exit } = await vm.openChannel(commandLine(argv));
   return new Promise<number>((resolve) => {
-    let code: number | null = null;
-    let signal: string | undefined;
     stream.on('data', (d: Buffer) => out.write(d));
     stream.stderr.on('data', (d: Buffer) => err.write(d));
-    stream.on('exit', (c: number | null, s?: string) => {
-      code = c;
-      signal = s;
-    });
     stream.on('close', () => {
       if (input) input.unpipe(stream);
-      resolve(exitStatus(code, signal));
+      resolve(exitStatus(exit()?.code, exit()?.signal));
     });
     if (input) input.pipe(stream);
     else stream.end();
@@ -61,11 +55,9 @@ export async function interactiveShell(vm: Vm, io: { stdin?: NodeJS.ReadStream; 
   const input = io.stdin ?? process.stdin;
   const output = io.stdout ?? process.stdout;
   const size = () => ({ rows: output.rows || 24, cols: output.columns || 80 });
-  const stream = await vm.shell({ term: process.env.TERM || 'vt100', ...size() });
+  const { stream, exit } = await vm.shell({ term: process.env.TERM || 'vt100', ...size() });
   return new Promise<number>((resolve) => {
     const wasRaw = input.isTTY ? input.isRaw : false;
-    let code: number | null = null;
-    let signal: string | undefined;
     const onResize = () => {
       const s = size();
       stream.setWindow(s.rows, s.cols, 0, 0);
@@ -87,13 +79,9 @@ export async function interactiveShell(vm: Vm, io: { stdin?: NodeJS.ReadStream; 
     input.resume();
     stream.pipe(output, { end: false });
     stream.stderr.pipe(output, { end: false });
-    stream.on('exit', (c: number | null, s?: string) => {
-      code = c;
-      signal = s;
-    });
     stream.on('close', () => {
       restore();
-      resolve(exitStatus(code, signal));
+      resolve(exitStatus(exit()?.code, exit()?.signal));
     });
   });
 }

@@ -49,6 +49,8 @@ export class SshConnectError extends Error {
     message: string,
     readonly hostKeyMismatch = false,
     readonly timedOut = false,
+    /** The server completed the handshake and refused the client key. */
+    readonly keyRefused = false,
   ) {
     super(message);
     this.name = 'SshConnectError';
@@ -88,7 +90,9 @@ export function connectOnce(t: SshTarget, timeoutMs: number): Promise<Client> {
       c.setNoDelay(true);
       done();
     });
-    c.on('error', (err) => done(new SshConnectError(mismatch ? 'the guest presented a host key other than the image\'s' : err.message, mismatch, /timed out/i.test(err.message))));
+    c.on('error', (err: Error & { level?: string }) =>
+      done(new SshConnectError(mismatch ? "the guest presented a host key other than the image's" : err.message, mismatch, /timed out/i.test(err.message), err.level === 'client-authentication')),
+    );
     c.on('close', () => done(new SshConnectError('connection closed during the handshake', mismatch)));
     const cfg: ConnectConfig = {
       host: t.host,

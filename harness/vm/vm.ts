@@ -369,6 +369,14 @@ async function waitForSsh(
       }
       const e = r.e;
       if (e instanceof SshConnectError && e.timedOut && console.events.some((x) => x.kind === 'sshd-started')) slowAttempts++;
+      if (e instanceof SshConnectError && e.keyRefused) {
+        return {
+          attempts,
+          error: hostFailure(`the guest's SSH server on 127.0.0.1:${o.port} refused this run's client key: the initramfs the guest booted does not carry it`, {
+            hint: 'another ktrial process may have rewritten the run directory\'s initramfs.cpio while this guest was starting; give each run its own --out directory',
+          }),
+        };
+      }
       if (e instanceof SshConnectError && e.hostKeyMismatch) {
         return {
           attempts,
