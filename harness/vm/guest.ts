@@ -97,7 +97,7 @@ export interface GuestChannel {
  * exit status and close can arrive in one read, before the caller (after an await) could
  * listen for them; the data waits in the stream, an 'exit' event would be lost.
  */
-function guestChannel(stream: ClientChannel): GuestChannel {
+export function guestChannel(stream: ClientChannel): GuestChannel {
   let ended: { code: number | null; signal?: string } | undefined;
   stream.once('exit', (code: number | null, signal?: string) => (ended = { code, ...(signal ? { signal } : {}) }));
   return { stream, exit: () => ended };

@@ -1160,7 +1160,8 @@ async function main(): Promise<void> {
   const jobsOut = out.jobs as { scenarios: Record<'jobs1' | 'jobs2', Stats | null>; wall: Record<'jobs1' | 'jobs2', Stats | null>; scenariosRatio: number | null; wallRatio: number | null } | undefined;
   if (jobsOut?.scenarios) {
     const { scenarios: sc, wall: w } = jobsOut;
-    targets.push({ target: 'subject suite, --jobs 2 / --jobs 1, scenarios phases (whole run), medians', trial: SUBJECT.name, value: `${num(jobsOut.scenariosRatio, 3)} (${num(sc.jobs2?.median, 1)} s / ${num(sc.jobs1?.median, 1)} s); ${num(jobsOut.wallRatio, 3)} (${num(w.jobs2?.median, 1)} s / ${num(w.jobs1?.median, 1)} s)`, limit: '<= 0.65', met: jobsOut.scenariosRatio === null ? null : jobsOut.scenariosRatio <= 0.65 });
+    // The extra guests boot in the boot phase, beside the first: the whole run's wall time is the measure.
+    targets.push({ target: 'subject suite, --jobs 2 / --jobs 1, wall time (scenario phases alone after ;), medians', trial: SUBJECT.name, value: `${num(jobsOut.wallRatio, 3)} (${num(w.jobs2?.median, 1)} s / ${num(w.jobs1?.median, 1)} s); ${num(jobsOut.scenariosRatio, 3)} (${num(sc.jobs2?.median, 1)} s / ${num(sc.jobs1?.median, 1)} s)`, limit: '<= 0.65', met: jobsOut.wallRatio === null ? null : jobsOut.wallRatio <= 0.65 });
   }
   const recOut = out.recovery as { trial: string; recoveryS: Stats | null; firstBootS: Stats | null; ratio: number | null } | undefined;
   if (recOut?.trial) targets.push({ target: 'recovery after a crash (case end to boot 2 set up) / boot 1 to SSH, medians', trial: `${recOut.trial} + recover-crash`, value: `${num(recOut.ratio, 3)} (${num(recOut.recoveryS?.median, 2)} s / ${num(recOut.firstBootS?.median, 2)} s)`, limit: '<= 1.2', met: recOut.ratio === null ? null : recOut.ratio <= 1.2 });
