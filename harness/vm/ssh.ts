@@ -1,5 +1,6 @@
 // The SSH side of a guest: one ssh2 connection per run, reused for every command, with the
 // guest's host key pinned (the image stage generated it; nothing else is accepted).
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import ssh2, { type Client as ClientT, type ClientChannel, type ConnectConfig } from 'ssh2';
 
 // ssh2 is CommonJS: take its classes from the default export.
@@ -13,10 +14,35 @@ export interface ClientKey {
   publicKey: string;
 }
 
-/** A fresh ed25519 key for one run; its public half goes into the run's initramfs overlay. */
+/**
+ * A fresh ed25519 key for one run (its public half goes into the run's initramfs overlay),
+ * made by node:crypto and written in OpenSSH's formats here. ssh2's own generator drops a
+ * public key's leading zero bytes, so one key in 256 came out malformed: ssh2 could not
+ * parse it, no SSH attempt of that run ever reached the guest, and the boot looked like a
+ * silent guest (mscdex/ssh2 issue 1390).
+ */
 export function generateClientKey(comment = 'ktrial-run'): ClientKey {
-  const k = utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey: k.private, publicKey: k.public.trim() };
+  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+  const seed = Buffer.from(jwk.d!, 'base64url');
+  const pub = Buffer.from(jwk.x!, 'base64url');
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n);
+    return b;
+  };
+  const str = (v: Buffer | string) => Buffer.concat([u32(Buffer.byteLength(v)), Buffer.from(v)]);
+  const publicBlob = Buffer.concat([str('ssh-ed25519'), str(pub)]);
+  // OpenSSH's key format (PROTOCOL.key): unencrypted, one key; the private section is
+  // padded with 1, 2, 3, ... to a multiple of 8 bytes.
+  const check = randomBytes(4).readUInt32BE();
+  const section = Buffer.concat([u32(check), u32(check), str('ssh-ed25519'), str(pub), str(Buffer.concat([seed, pub])), str(comment)]);
+  const padded = Buffer.concat([section, Buffer.from(Array.from({ length: (8 - (section.length % 8)) % 8 }, (_, i) => i + 1))]);
+  const body = Buffer.concat([Buffer.from('openssh-key-v1\0'), str('none'), str('none'), str(''), u32(1), str(publicBlob), str(padded)]);
+  const lines = body.toString('base64').match(/.{1,70}/g)!;
+  return {
+    privateKey: ['-----BEGIN OPENSSH PRIVATE KEY-----', ...lines, '-----END OPENSSH PRIVATE KEY-----', ''].join('\n'),
+    publicKey: `ssh-ed25519 ${publicBlob.toString('base64')} ${comment}`,
+  };
 }
 
 /** The key blob of an OpenSSH public key line ("ssh-ed25519 AAAA... [comment]"). */
