@@ -77,6 +77,8 @@ export class SshConnectError extends Error {
     readonly timedOut = false,
     /** The server completed the handshake and refused the client key. */
     readonly keyRefused = false,
+    /** The client could not start at all (its key or settings are unusable): no retry helps. */
+    readonly clientUnusable = false,
   ) {
     super(message);
     this.name = 'SshConnectError';
@@ -134,7 +136,11 @@ export function connectOnce(t: SshTarget, timeoutMs: number): Promise<Client> {
       },
       algorithms: { serverHostKey: ['ssh-ed25519'] },
     };
-    c.connect(cfg);
+    try {
+      c.connect(cfg);
+    } catch (err) {
+      done(new SshConnectError(`the SSH client cannot start: ${(err as Error).message}`, false, false, false, true));
+    }
   });
 }
 

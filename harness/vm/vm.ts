@@ -369,6 +369,7 @@ async function waitForSsh(
       }
       const e = r.e;
       if (e instanceof SshConnectError && e.timedOut && console.events.some((x) => x.kind === 'sshd-started')) slowAttempts++;
+      if (e instanceof SshConnectError && e.clientUnusable) return { attempts, error: hostFailure(e.message, { hint: 'a bug of ktrial: please report it with this message' }) };
       if (e instanceof SshConnectError && e.keyRefused) {
         return {
           attempts,

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { createPublicKey, verify } from 'node:crypto';
 import ssh2 from 'ssh2';
-import { generateClientKey } from '../../harness/vm/ssh.js';
+import { connectOnce, generateClientKey, SshConnectError } from '../../harness/vm/ssh.js';
 
 const { utils } = ssh2;
 
@@ -33,4 +33,26 @@ t.test('every key parses, public and private agree, and its signatures verify', 
   }
   t.equal(leadingZero, 3, `keys with a leading zero byte were among the ${keys}`);
   t.equal(bad, 0, 'no key was malformed, mismatched or signed wrongly');
+});
+
+// A key as ssh2's own generator wrote one in 256: the public half lost its leading zero byte.
+const MALFORMED = `-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMgAAAAtz
+c2gtZWQyNTUxOQAAAB9AW42T0ZvtLCmfUiqfwEeSv4reFvknIPORfzYHuqy6AAAA
+kDUmmy01JpstAAAAC3NzaC1lZDI1NTE5AAAAH0BbjZPRm+0sKZ9SKp/AR5K/it4W
++Scg85F/Nge6rLoAAAA/UANgxVYu1SPqhJ6YLDQFDKcKptlC7u1J5bMdFzuv90lA
+W42T0ZvtLCmfUiqfwEeSv4reFvknIPORfzYHuqy6AAAACmt0cmlhbC1ydW4BAgME
+BQ==
+-----END OPENSSH PRIVATE KEY-----
+`;
+
+t.test('an unusable client key ends the attempt at once, marked as such (no retry can help)', async (t) => {
+  const host = generateClientKey('host');
+  const err = await connectOnce({ host: '127.0.0.1', port: 9, hostKeyPublic: host.publicKey, privateKey: MALFORMED }, 5000).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof SshConnectError, 'an SshConnectError');
+  t.equal((err as SshConnectError).clientUnusable, true);
+  t.match((err as Error).message, /cannot start.*privateKey/i);
 });
