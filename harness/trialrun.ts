@@ -221,11 +221,14 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
     // take about the time of one boot, where booted later they would take cores from the
     // first guest's cases. One of them failing leaves the rest to do the work. Recovery
     // boots happen while the suites run.
-    const [first, ...more] = await ctx.progress.phase('boot', () => Promise.allSettled(Array.from({ length: guestsWanted(suites, plan.jobs, shard) }, () => guests.acquire())));
-    if (first!.status === 'rejected') throw first!.reason;
-    if ('refused' in first!.value) throw new Error(first!.value.refused);
-    for (const lease of [first!.value, ...more.flatMap((m) => (m.status === 'fulfilled' && !('refused' in m.value) ? [m.value] : []))]) await guests.release(lease);
-    const vm = first!.value.vm;
+    const leases = await ctx.progress.phase('boot', async () => {
+      const [first, ...more] = await Promise.allSettled(Array.from({ length: guestsWanted(suites, plan.jobs, shard) }, () => guests.acquire()));
+      if (first!.status === 'rejected') throw first!.reason;
+      if ('refused' in first!.value) throw new Error(first!.value.refused);
+      return [first!.value, ...more.flatMap((m) => (m.status === 'fulfilled' && !('refused' in m.value) ? [m.value] : []))];
+    });
+    for (const lease of leases) await guests.release(lease);
+    const vm = leases[0]!.vm;
     results.kernel.accelerator = vm.accel;
     results.kernel.cpus = plan.cpus;
     results.kernel.qemuPid = vm.pid;
