@@ -1,6 +1,6 @@
 // A guest that boots but hears no connection (here: its link taken down through QMP by a
-// stand-in on PATH that then runs the real QEMU) is caught SILENT_AFTER_SSHD_MS after sshd
-// started: QEMU's view of it is written beside the console, its link is taken down and up,
+// stand-in on PATH that then runs the real QEMU) is caught once sshd has long started with no
+// handshake: QEMU's view of it is written beside the console, its link is taken down and up,
 // and the guest that answers then runs the suite.
 import t from 'tap';
 import { access, mkdtemp, readFile } from 'node:fs/promises';
@@ -26,9 +26,9 @@ t.test('a silent guest: its state is kept, its link taken down and up, and it ru
   t.equal(res.guests?.length, 1, 'the same guest: no reboot, no fresh QEMU');
   const kick = res.guests?.[0]?.linkKick;
   t.ok(kick, 'the boot records the link kick');
-  t.ok((kick?.afterSshdMs ?? 0) >= 40_000, 'not before 40 s of silence after sshd started');
   t.equal(kick?.state, 'console.silent-state.txt');
   const state = await readFile(join(out, 'console.silent-state.txt'), 'utf8');
+  t.match(state, /Timed out while waiting for handshake/, 'the attempts before the kick found no guest answering');
   for (const section of ['the last SSH attempts', 'info pic', 'info irq', 'info network', 'info registers']) t.match(state, `== ${section}`, `the state has ${section}`);
   t.match(state, /EIP=|RIP=/, "QEMU answered with the guest CPU's registers");
   t.match(await readFile(join(out, 'summary.txt'), 'utf8'), /answered once its link was taken down and up/);
