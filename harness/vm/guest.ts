@@ -50,7 +50,8 @@ export interface SilentBoot {
 export interface LinkKick {
   /** How long after sshd started. */
   afterSshdMs: number;
-  stateWritten: boolean;
+  /** Where QEMU's view of the silent guest was written, when it could be read. */
+  state?: string;
   kicked: boolean;
   /** Why the state or the kick failed. */
   problem?: string;

@@ -6,7 +6,6 @@ import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Interrupted } from '../common/errors.js';
 import type { Vm } from './guest.js';
-import { silentStateName } from './vm.js';
 
 export interface VmPool {
   /** Boot guest number `boot` of the run, its console written to `consoleLog`. */
@@ -87,7 +86,7 @@ export class GuestPool {
       this.live.add(vm);
       const t = vm.timings;
       if (t.silentBoots) record.silent = t.silentBoots.map((b) => ({ console: basename(b.console), ...(b.state ? { state: basename(b.state) } : {}), reason: b.reason }));
-      if (t.linkKick) record.linkKick = { afterSshdMs: t.linkKick.afterSshdMs, ...(t.linkKick.stateWritten ? { state: basename(silentStateName(join(this.runDir, record.console))) } : {}) };
+      if (t.linkKick) record.linkKick = { afterSshdMs: t.linkKick.afterSshdMs, ...(t.linkKick.state ? { state: basename(t.linkKick.state) } : {}) };
       return { vm, boot };
     } catch (err) {
       const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);

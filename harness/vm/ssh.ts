@@ -70,18 +70,28 @@ export interface ExecResult {
   timedOut: boolean;
 }
 
+/** Why a connection attempt ended; the flags tell which failures no retry can help. */
+export interface SshConnectFailure {
+  hostKeyMismatch?: boolean;
+  timedOut?: boolean;
+  /** The server completed the handshake and refused the client key. */
+  keyRefused?: boolean;
+  /** The client could not start at all (its key or settings are unusable). */
+  clientUnusable?: boolean;
+}
+
 export class SshConnectError extends Error {
-  constructor(
-    message: string,
-    readonly hostKeyMismatch = false,
-    readonly timedOut = false,
-    /** The server completed the handshake and refused the client key. */
-    readonly keyRefused = false,
-    /** The client could not start at all (its key or settings are unusable): no retry helps. */
-    readonly clientUnusable = false,
-  ) {
+  readonly hostKeyMismatch: boolean;
+  readonly timedOut: boolean;
+  readonly keyRefused: boolean;
+  readonly clientUnusable: boolean;
+  constructor(message: string, why: SshConnectFailure = {}) {
     super(message);
     this.name = 'SshConnectError';
+    this.hostKeyMismatch = why.hostKeyMismatch ?? false;
+    this.timedOut = why.timedOut ?? false;
+    this.keyRefused = why.keyRefused ?? false;
+    this.clientUnusable = why.clientUnusable ?? false;
   }
 }
 
@@ -111,7 +121,7 @@ export function connectOnce(t: SshTarget, timeoutMs: number): Promise<Client> {
         reject(err);
       } else resolve(c);
     };
-    const timer = setTimeout(() => done(new SshConnectError(`no SSH handshake within ${timeoutMs} ms`, false, true)), timeoutMs + 200);
+    const timer = setTimeout(() => done(new SshConnectError(`no SSH handshake within ${timeoutMs} ms`, { timedOut: true })), timeoutMs + 200);
     c.on('ready', () => {
       // Commands are small request/response exchanges: without this, Nagle's algorithm
       // and the guest's delayed ACKs add up to 40 ms to many of them.
@@ -119,9 +129,15 @@ export function connectOnce(t: SshTarget, timeoutMs: number): Promise<Client> {
       done();
     });
     c.on('error', (err: Error & { level?: string }) =>
-      done(new SshConnectError(mismatch ? "the guest presented a host key other than the image's" : err.message, mismatch, /timed out/i.test(err.message), err.level === 'client-authentication')),
+      done(
+        new SshConnectError(mismatch ? "the guest presented a host key other than the image's" : err.message, {
+          hostKeyMismatch: mismatch,
+          timedOut: /timed out/i.test(err.message),
+          keyRefused: err.level === 'client-authentication',
+        }),
+      ),
     );
-    c.on('close', () => done(new SshConnectError('connection closed during the handshake', mismatch)));
+    c.on('close', () => done(new SshConnectError('connection closed during the handshake', { hostKeyMismatch: mismatch })));
     const cfg: ConnectConfig = {
       host: t.host,
       port: t.port,
@@ -139,7 +155,7 @@ export function connectOnce(t: SshTarget, timeoutMs: number): Promise<Client> {
     try {
       c.connect(cfg);
     } catch (err) {
-      done(new SshConnectError(`the SSH client cannot start: ${(err as Error).message}`, false, false, false, true));
+      done(new SshConnectError(`the SSH client cannot start: ${(err as Error).message}`, { clientUnusable: true }));
     }
   });
 }

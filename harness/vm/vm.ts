@@ -88,7 +88,7 @@ const SILENT_RETRIES = 2;
 export const attemptLogName = (consoleLog: string, attempt: number) => consoleLog.replace(/(\.log)?$/, `.attempt-${attempt}$1`);
 
 /** Where a silent guest's QEMU state is written: console.log -> console.silent-state.txt. */
-export const silentStateName = (consoleLog: string) => consoleLog.replace(/(\.log)?$/, '.silent-state.txt');
+const silentStateName = (consoleLog: string) => consoleLog.replace(/(\.log)?$/, '.silent-state.txt');
 
 function qemuArgs(req: VmRequest, accel: Accel, port: number, token: string, devices: ReturnType<typeof chooseDevices>, qmpSocket: string): string[] {
   const extra = Array.isArray(req.cmdlineExtra) ? req.cmdlineExtra : req.cmdlineExtra ? req.cmdlineExtra.split(/\s+/).filter(Boolean) : [];
@@ -203,7 +203,7 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
         const kept = attemptLogName(req.consoleLog, silentBoots.length + 1);
         await rename(req.consoleLog, kept);
         const keptState = silentStateName(kept);
-        const state = res.linkKick?.stateWritten ? await rename(stateFile, keptState).then(() => keptState) : undefined;
+        const state = res.linkKick?.state ? await rename(res.linkKick.state, keptState).then(() => keptState) : undefined;
         silentBoots.push({ console: kept, ...(state ? { state } : {}), reason: res.error!.message, afterMs: Date.now() - t0 });
         ctx.progress.info(`vm: ${res.error!.message}; booting a fresh QEMU (the silent boot's console is ${kept})`);
         console = new ConsoleWatch(req.consoleLog, req.onConsoleLine);
@@ -339,7 +339,7 @@ async function waitForSsh(
         continue;
       }
       if (sshd && linkKick && console.elapsedMs() - sshd.atMs > linkKick.afterSshdMs + SILENT_AFTER_KICK_MS) {
-        const state = linkKick.stateWritten ? `QEMU's view of it is in ${o.stateFile}` : `QEMU's view of it could not be read: ${linkKick.problem}`;
+        const state = linkKick.state ? `QEMU's view of it is in ${linkKick.state}` : `QEMU's view of it could not be read: ${linkKick.problem}`;
         return {
           attempts,
           silent: true,
@@ -401,7 +401,7 @@ async function waitForSsh(
  */
 async function kickSilentGuest(qmpSocket: string, stateFile: string, lastAttempts: AttemptLog): Promise<Omit<LinkKick, 'afterSshdMs'>> {
   let qmp: QmpClient | undefined;
-  let stateWritten = false;
+  let state: string | undefined;
   try {
     qmp = await connectQmp(qmpSocket, 2000);
     const parts = [`== the last SSH attempts (ms after QEMU started, how long, how each ended)\n${lastAttempts.map((a) => `${a.atMs} +${a.ms} ${a.outcome}`).join('\n')}\n`];
@@ -410,13 +410,13 @@ async function kickSilentGuest(qmpSocket: string, stateFile: string, lastAttempt
       parts.push(`== ${command}\n${out}`);
     }
     await writeFile(stateFile, parts.join('\n'));
-    stateWritten = true;
+    state = stateFile;
     await qmp.execute('set_link', { name: 'net0', up: false });
     await sleep(LINK_DOWN_MS);
     await qmp.execute('set_link', { name: 'net0', up: true });
-    return { stateWritten, kicked: true };
+    return { state, kicked: true };
   } catch (err) {
-    return { stateWritten, kicked: false, problem: (err as Error).message };
+    return { ...(state ? { state } : {}), kicked: false, problem: (err as Error).message };
   } finally {
     qmp?.close();
   }
