@@ -105,6 +105,7 @@ options for lava (and --source, --cc, --kconfig-add, --out, --timeout-*, --cmdli
                         instead of file:// paths in DIR
   --run                 run the job locally with lava-run (as root) and write the reports
   --ingest LOG          judge a lab's log of the job (the job log as YAML) into the reports
+  --only GLOB           the job runs only the cases whose name matches, as for run (repeatable)
 options for boot:
   --shell | -- COMMAND...
   --copy SRC:DEST       put the host file SRC at the absolute guest path DEST, with SRC's
@@ -222,7 +223,7 @@ async function cmdBuild(args: string[], ctx: StageContext): Promise<number> {
 }
 
 async function cmdLava(args: string[], ctx: StageContext): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, 'artifact-url': { type: 'string' }, run: { type: 'boolean' }, ingest: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, 'artifact-url': { type: 'string' }, run: { type: 'boolean' }, ingest: { type: 'string' }, only: { type: 'string', multiple: true } } });
   if (values.run && values.ingest) throw new UsageError('--run and --ingest exclude each other: --run makes its own log', 'lava');
   const plan = await planFrom(positionals, values, 'lava', ctx);
   const results = await lavaTrial(plan, { ...(values['artifact-url'] ? { artifactUrl: values['artifact-url'] } : {}), ...(values.run ? { run: true } : {}), ...(values.ingest ? { ingest: values.ingest } : {}) }, ctx);

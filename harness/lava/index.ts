@@ -32,7 +32,7 @@ async function prepare(plan: RunPlan, ctx: StageContext): Promise<Prepared> {
   const kernel = await kernelFor(plan, ctx);
   const kernelConfig = optionsWithImplied(kernel.manifest.source.era, kernel.options);
   const caseTimeoutMs = plan.timeouts.caseS !== undefined ? plan.timeouts.caseS * 1000 : undefined;
-  const plans = suites.map((s) => planSuite(s, { kernelConfig, ...(caseTimeoutMs !== undefined ? { caseTimeoutMs } : {}) }));
+  const plans = suites.map((s) => planSuite(s, { kernelConfig, ...(caseTimeoutMs !== undefined ? { caseTimeoutMs } : {}), ...(plan.only ? { only: plan.only } : {}) }));
   return { kernel, suites, plans, kernelConfig };
 }
 

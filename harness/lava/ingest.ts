@@ -171,7 +171,7 @@ const escapeGlob = (s: string) => s.replace(/[*?]/g, '?');
 /** The verdicts of one suite from its guest records, judged by the host's runner. */
 export async function judgeSuite(suite: Suite, planned: readonly PlannedCase[], records: SuiteRecords | undefined, opts: { kernelConfig?: KernelConfig; knownIssues?: readonly KnownIssue[] }): Promise<CaseResult[]> {
   const skipped = new Map(planned.filter((p) => p.skipped).map((p) => [p.index, p.skipped!]));
-  const noneInGuest = planned.every((p) => p.skipped?.cause === 'not-in-guest');
+  const noneInGuest = planned.length > 0 && planned.every((p) => p.skipped?.cause === 'not-in-guest');
   if (!records || noneInGuest) {
     return expandSuite(suite).map((c) => {
       const s = skipped.get(c.index);

@@ -9,6 +9,7 @@ import { stepCommand } from '../scenarios/agent.js';
 import { actionCount } from '../scenarios/agent.js';
 import { expandSuite, isPlainRoot } from '../scenarios/expand.js';
 import { AGENT_PATH } from '../scenarios/names.js';
+import { selectedByOnly } from '../scenarios/run.js';
 import { missingRequirements } from '../scenarios/verdicts.js';
 import { substitute, substituteDeep, UnsetVariable } from '../scenarios/vars.js';
 import type { KernelConfig } from '../config/kconfig.js';
@@ -109,8 +110,9 @@ function withDefaults(vars: Record<string, string>, extra: Record<string, string
 }
 
 /** The plan lines of one suite, following SuiteRun.run() step for step. */
-export function planSuite(suite: Suite, opts: { kernelConfig?: KernelConfig; caseTimeoutMs?: number }): SuitePlan {
-  const cases = expandSuite(suite);
+export function planSuite(suite: Suite, opts: { kernelConfig?: KernelConfig; caseTimeoutMs?: number; only?: readonly string[] }): SuitePlan {
+  // A case --only leaves out is not in the job; the host's judging reports it as filtered.
+  const cases = expandSuite(suite).filter((c) => selectedByOnly(opts.only, c));
   const captured = new Set([...capturedIn(suite.setup), ...capturedIn(suite.cleanup), ...cases.flatMap((c) => [...capturedIn(c.steps), ...capturedIn(c.cleanup)])]);
   const markers = Object.fromEntries([...captured].map((n) => [n, marker(n)]));
   const globals = { ...withDefaults({ suite: suite.name, agent: AGENT_PATH }, suite.vars), ...markers };

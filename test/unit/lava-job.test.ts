@@ -49,3 +49,17 @@ t.test('a suite the in-guest path cannot take is planned as not run, with the re
   t.ok(plan.cases.length > 0);
   t.ok(plan.cases.every((c) => c.skipped?.cause === 'not-in-guest' && /files go into the guest over SSH/.test(c.skipped.detail)));
 });
+
+t.test('--only cuts the plan to the cases it names; the others are not in the job', async (t) => {
+  const nsc = await loadSuite(repoPath('test', 'scenarios', 'ns-container.yaml'));
+  const config = new KernelConfig(['CONFIG_UTS_NS', 'CONFIG_IPC_NS', 'CONFIG_CONTAINERS', 'CONFIG_CONTAINER_NS', 'CONFIG_CONTAINER_CPUACCT'].map((o) => [o, 'y'] as const));
+  const plan = planSuite(nsc, { kernelConfig: config, only: ['rmdir: node_*', 'ns-container/unbound: *'] });
+  t.same(plan.cases.map((c) => c.name), [
+    'rmdir: node_<pid> is busy while its task lives',
+    'rmdir: node_<pid> can be removed once its task has exited',
+    'unbound: with only cpuacct bound, unshare and clone make no node and the ns rules are absent',
+  ], 'the two rmdir cases and the unbound case, by their names in the suite file');
+  t.same(plan.script.match(/^kt_case \S+/gm)?.length, 3, 'the script holds those three cases');
+  t.notMatch(plan.script, /^kt_case \d+_clone/m, 'and no clone case');
+  t.match(plan.script, /^kt_suite ns-container\n.*\n.*--tag ns-container\.setup/m, 'the suite setup still runs');
+});
