@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ktrial } from '../helpers/cli.js';
+import { referenceRun } from '../helpers/reference.js';
 import { sourceSkip } from '../helpers/trees.js';
 import { repoPath } from '../../harness/common/paths.js';
 import { extractIkconfig } from '../../harness/kernel/given.js';
@@ -21,13 +22,13 @@ const verdicts = (r: RunResults) => r.cases.map((c) => `${c.suite}/${c.name}: ${
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 t.test('--kernel with another run\'s bzImage and config: the same verdicts, what was given recorded', async (t) => {
-  const built = await tmp('built');
-  const normal = await ktrial(['run', SMOKE61, '--out', built, '-q']);
+  const normal = await referenceRun('smoke-debian-6.1');
+  const built = normal.out;
   t.ok([0, 1].includes(normal.code), `the reference run ran its cases (exit ${normal.code}): ${normal.stderr.slice(-400)}`);
   const given = await tmp('given');
   const r = await ktrial(['run', SMOKE61, '--kernel', join(built, 'bzImage'), '--config', join(built, 'config'), '--out', given, '-q']);
   t.equal(r.code, normal.code, 'the same exit code');
-  const [a, b] = [await results(built), await results(given)];
+  const [a, b] = [normal.results, await results(given)];
   t.ok(a.cases.length > 10, `${a.cases.length} cases in the reference run`);
   t.same(verdicts(b), verdicts(a), 'case by case, the same verdicts');
   t.notOk(b.phases.some((p) => ['source', 'patch', 'config', 'build'].includes(p.phase)), 'nothing was built');

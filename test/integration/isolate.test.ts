@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ktrial } from '../helpers/cli.js';
 import { alive } from '../helpers/proc.js';
+import { referenceRun } from '../helpers/reference.js';
 import { repoPath } from '../../harness/common/paths.js';
 import type { RunResults } from '../../harness/report/index.js';
 
@@ -43,12 +44,11 @@ t.test('cases that leave traces: seen on one shared guest, not under --isolate s
 });
 
 t.test('the namespaces suite gives the same verdicts with --isolate snapshot', async (t) => {
-  const plain = await tmp('ns-plain');
   const isolated = await tmp('ns-snapshot');
-  const a = await ktrial(['run', SMOKE61, '--out', plain]);
+  const a = await referenceRun('smoke-debian-6.1');
   const b = await ktrial(['run', SMOKE61, '--isolate', 'snapshot', '--out', isolated]);
   t.equal(b.code, a.code, 'the same exit code');
-  const va = verdicts(await results(plain));
+  const va = verdicts(a.results);
   t.ok(va.length > 10, `${va.length} cases`);
   t.same(verdicts(await results(isolated)), va, 'case by case, the same verdicts');
   t.ok(await exists(join(isolated, 'restored')), 'the cases ran on restored guests');

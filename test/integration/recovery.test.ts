@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ktrial } from '../helpers/cli.js';
 import { alive } from '../helpers/proc.js';
+import { referenceRun } from '../helpers/reference.js';
 import { sourceSkip } from '../helpers/trees.js';
 import { repoPath } from '../../harness/common/paths.js';
 import type { RunResults } from '../../harness/report/index.js';
@@ -70,12 +71,11 @@ t.test('--max-reboots 0: the cases after a crash are not run, as with one guest'
 });
 
 t.test('the subject suite with --jobs 2 gives the serial verdicts, case by case', { skip: await sourceSkip('ns-container-2.6.20') }, async (t) => {
-  const serialOut = await tmp('jobs1');
   const parallelOut = await tmp('jobs2');
-  const serial = await ktrial(['run', SUBJECT, '--out', serialOut]);
+  const serial = await referenceRun('ns-container-2.6.20');
   const parallel = await ktrial(['run', SUBJECT, '--jobs', '2', '--out', parallelOut]);
   t.equal(parallel.code, serial.code, 'the same exit code');
-  const a = await results(serialOut);
+  const a = serial.results;
   const b = await results(parallelOut);
   const key = (r: RunResults) => r.cases.map((c) => [c.suite, c.index, c.name, c.verdict]);
   t.same(key(b), key(a), 'the same cases in the same order with the same verdicts');

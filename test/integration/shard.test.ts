@@ -5,6 +5,7 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ktrial } from '../helpers/cli.js';
+import { referenceRun } from '../helpers/reference.js';
 import { sourceSkip } from '../helpers/trees.js';
 import { repoPath } from '../../harness/common/paths.js';
 import type { RunResults } from '../../harness/report/index.js';
@@ -15,10 +16,9 @@ const readResults = async (dir: string) => JSON.parse(await readFile(join(dir, '
 const verdicts = (r: RunResults) => r.cases.map((c) => `${c.suite}/${c.name} [${c.kind}]: ${c.verdict}${c.reason ? ` (${c.reason})` : ''}`);
 
 t.test('the subject suite in three shards, merged, gives the serial run case by case', { skip: await sourceSkip('ns-container-2.6.20') }, async (t) => {
-  const serialDir = join(OUT, 'serial');
-  const serial = await ktrial(['run', TRIAL, '--out', serialDir, '-q']);
+  const serial = await referenceRun('ns-container-2.6.20');
   t.equal(serial.code, 0, 'the serial run: every case as expected');
-  const whole = await readResults(serialDir);
+  const whole = serial.results;
 
   const shardDirs: string[] = [];
   const seen = new Set<string>();

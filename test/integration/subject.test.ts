@@ -2,18 +2,13 @@
 // control kernel without CONFIG_CONTAINER_NS, each with its own suite. Skipped, with the
 // reason, when no 2.6.20 source can be had here.
 import t from 'tap';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ktrial } from '../helpers/cli.js';
+import { referenceRun } from '../helpers/reference.js';
 import { sourceSkip } from '../helpers/trees.js';
-import { repoPath } from '../../harness/common/paths.js';
 import type { RunResults } from '../../harness/report/index.js';
 
 async function runTrial(name: string): Promise<{ code: number; res: RunResults; stderr: string }> {
-  const out = repoPath('out', 'test', name);
-  const r = await ktrial(['run', repoPath('configs', 'trials', `${name}.yaml`), '--out', out]);
-  const res = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
-  return { code: r.code, res, stderr: r.stderr };
+  const r = await referenceRun(name);
+  return { code: r.code, res: r.results, stderr: r.stderr };
 }
 
 const count = (res: RunResults, verdict: string) => res.cases.filter((c) => c.verdict === verdict).length;
