@@ -1,7 +1,7 @@
 // Guest CPUs: --cpus N boots a guest that sees N processors (counted by the guest kernel),
 // results.json records it, and a kernel without CONFIG_SMP is refused before it boots.
 import t from 'tap';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ktrial } from '../helpers/cli.js';
@@ -27,7 +27,14 @@ t.test('6.1 smoke kernel with two CPUs: the guest sees two, results.json says so
 });
 
 t.test('2.6.20: more than one CPU needs CONFIG_SMP; with it the guest sees them', { skip: await sourceSkip('smoke-2.6.20') }, async (t) => {
-  const refused = await ktrial(['boot', trial('smoke-2.6.20'), '--kconfig-add', 'CONFIG_SMP=n', '--cpus', '2', '--out', await tmp('nosmp'), ...COUNT]);
+  // The smoke kernel with a config that says it was built without SMP: what is judged is the config.
+  const built = await tmp('built');
+  t.equal((await ktrial(['build', trial('smoke-2.6.20'), '--out', built, '-q'])).code, 0, 'the smoke kernel builds');
+  const config = await readFile(join(built, 'config'), 'utf8');
+  t.match(config, /^CONFIG_SMP=y$/m, 'with CONFIG_SMP');
+  const uniprocessor = join(built, 'config-without-smp');
+  await writeFile(uniprocessor, config.replace(/^CONFIG_SMP=y$/m, '# CONFIG_SMP is not set'));
+  const refused = await ktrial(['boot', trial('smoke-2.6.20'), '--kernel', join(built, 'bzImage'), '--config', uniprocessor, '--cpus', '2', '--out', await tmp('nosmp'), ...COUNT]);
   t.equal(refused.code, 2, 'bad input');
   t.match(refused.stderr, /2 guest CPUs were asked for, but the kernel's config lacks CONFIG_SMP/);
   t.match(refused.stderr, /CONFIG_SMP=y/, 'and says how to get it');
