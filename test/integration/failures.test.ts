@@ -130,6 +130,16 @@ t.test('SIGINT during a build keeps nothing half-written, and the next run works
   t.equal(again.code, 0, 'the next run works');
 });
 
+t.test('--timeout-build S stops a build that takes longer: a kernel-side failure naming the limit', async (t) => {
+  // The SIGINT test's option: a config no run completes, so this is never a cache hit, and
+  // even a make with nothing to compile walks the 6.1 tree for longer than a second.
+  const r = await ktrial(['build', SMOKE61, '--kconfig-add', 'CONFIG_LOG_BUF_SHIFT=15', '--timeout-build', '1', '--out', await tmp('build-timeout')]);
+  t.equal(r.code, 3, 'kernel-side exit code');
+  t.match(r.stderr, /build: started/, 'the build started');
+  t.match(r.stderr, /the kernel build did not finish within 1s/);
+  t.match(r.stderr, /--timeout-build/, 'the hint names the option');
+});
+
 t.test('two runs at once do not collide', async (t) => {
   const [a, b] = [await tmp('para-a'), await tmp('para-b')];
   const [ra, rb] = await Promise.all([ktrial(['run', SMOKE61, '--out', a]), ktrial(['run', SMOKE61, '--out', b])]);
