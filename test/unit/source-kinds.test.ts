@@ -14,15 +14,11 @@ import { Progress } from '../../harness/common/progress.js';
 import { resolveSource, type SourceSpec } from '../../harness/source/source.js';
 import { loadTrial } from '../../harness/trial/trial.js';
 import { ktrial } from '../helpers/cli.js';
+import { useCache } from '../helpers/cache.js';
 
 const SMOKE20 = repoPath('configs', 'trials', 'smoke-2.6.20.yaml');
 const root = await mkdtemp(join(tmpdir(), 'ktrial-source-kinds-'));
-const saved = process.env.KTRIAL_CACHE;
-process.env.KTRIAL_CACHE = join(root, 'cache');
-t.teardown(() => {
-  if (saved === undefined) delete process.env.KTRIAL_CACHE;
-  else process.env.KTRIAL_CACHE = saved;
-});
+useCache(t, join(root, 'cache'));
 const ctx = { progress: new Progress(() => {}), signal: new AbortController().signal };
 // A source name of its own: KTRIAL_SOURCE_<NAME> set for other tests must not stand in for it.
 const NAME = 'ktrial-source-kinds-test';
