@@ -477,18 +477,9 @@ t.test('recovery: a crash fails its case; a fresh guest runs the setup and the r
   t.match(rs0[3]!.reason, /no reboot left \(--max-reboots 0\)/);
 });
 
-t.test('isolate snapshot: the guest is saved once after setup and restored before every case after the first', async (t) => {
-  const events: string[] = [];
-  const g = new FakeGuest((cmd) => {
-    if (cmd.includes('sethostname')) events.push('setup');
-    if (cmd.includes('gethostname')) events.push('case');
-    return ok(cmd, { output: 'vm\n' });
-  });
-  const guest: GuestExec = Object.assign(g, {
-    saveState: async () => void events.push('save'),
-    restoreState: async () => void events.push('restore'),
-  });
-  const s = parseSuite(
+/** A suite whose setup sets the hostname and whose three cases read it. */
+const isoSuite = () =>
+  parseSuite(
     `name: iso
 setup:
   - sethostname: vm
@@ -499,33 +490,37 @@ cases:
 `,
     'iso.yaml',
   );
+
+/** The guest, able to be saved and restored (--isolate snapshot), each save and restore noted in `events`. */
+const withStates = (g: FakeGuest, events: string[]): GuestExec =>
+  Object.assign(g, {
+    saveState: async () => void events.push('save'),
+    restoreState: async () => void events.push('restore'),
+  });
+
+t.test('isolate snapshot: the guest is saved once after setup and restored before every case after the first', async (t) => {
+  const events: string[] = [];
+  const g = new FakeGuest((cmd) => {
+    if (cmd.includes('sethostname')) events.push('setup');
+    if (cmd.includes('gethostname')) events.push('case');
+    return ok(cmd, { output: 'vm\n' });
+  });
+  const guest = withStates(g, events);
+  const s = isoSuite();
   const rs = await runSuite(s, guest, { isolate: 'snapshot' });
   t.same(verdicts(rs), [['one', 'passed'], ['two', 'passed'], ['three', 'passed']]);
   t.same(events, ['setup', 'save', 'case', 'restore', 'case', 'restore', 'case']);
   const plain: string[] = [];
   const g2 = new FakeGuest((cmd) => ok(cmd));
-  await runSuite(s, Object.assign(g2, { saveState: async () => void plain.push('save'), restoreState: async () => void plain.push('restore') }));
+  await runSuite(s, withStates(g2, plain));
   t.same(plain, [], 'without isolate nothing is saved or restored');
   await t.rejects(runSuite(s, new FakeGuest((cmd) => ok(cmd)), { isolate: 'snapshot' }), KtrialError, 'a guest that cannot be saved is refused, not run without isolation');
 });
 
 t.test('isolate snapshot: a crash in the setup, before there is a snapshot, stops the suite as it does without isolate', async (t) => {
-  const s = parseSuite(
-    `name: iso
-setup:
-  - sethostname: vm
-cases:
-  - {name: one, steps: [{gethostname: null}]}
-  - {name: two, steps: [{gethostname: null}]}
-`,
-    'iso.yaml',
-  );
+  const s = isoSuite();
   /** A guest whose kernel crashes during the setup's step, and that records saves and restores. */
-  const crashingSetup = (events: string[]): GuestExec =>
-    Object.assign(new FakeGuest((cmd) => (cmd.includes('sethostname') ? { ...ok(cmd), crash: { reason: 'panic: sysrq', excerpt: 'Kernel panic' } } : ok(cmd))), {
-      saveState: async () => void events.push('save'),
-      restoreState: async () => void events.push('restore'),
-    });
+  const crashingSetup = (events: string[]) => withStates(new FakeGuest((cmd) => (cmd.includes('sethostname') ? { ...ok(cmd), crash: { reason: 'panic: sysrq', excerpt: 'Kernel panic' } } : ok(cmd))), events);
   const events: string[] = [];
   const isolated = await runSuite(s, crashingSetup(events), { isolate: 'snapshot' });
   const plain = await runSuite(s, crashingSetup([]));
@@ -534,6 +529,7 @@ cases:
     ['(setup)', 'failed', undefined],
     ['one', 'not-run', 'kernel-crashed'],
     ['two', 'not-run', 'kernel-crashed'],
+    ['three', 'not-run', 'kernel-crashed'],
   ]);
   t.same(outcome(isolated), outcome(plain), 'the same verdicts and reasons as without isolate');
   t.same(events, [], 'nothing was saved or restored');
