@@ -5,12 +5,12 @@
 // whose SSH never comes up, and --bisect's abort code.
 // Kernel-side cases use the 6.1 smoke trial, which every machine can build.
 import t from 'tap';
-import { mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ktrial } from '../helpers/cli.js';
-import { alive } from '../helpers/proc.js';
+import { alive, pathWithout } from '../helpers/proc.js';
 import { repoPath } from '../../harness/common/paths.js';
 import type { RunResults } from '../../harness/report/index.js';
 
@@ -199,13 +199,7 @@ t.test('doctor names a missing tool with its Debian package and exits 4', { skip
   t.equal(full.code, 0, 'with the usual PATH every tool is present');
   t.match(full.stdout, new RegExp(`^ok +${tool} +${pkg} `, 'm'));
 
-  const bin = await tmp('path');
-  for (const dir of ['/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
-    for (const name of await readdir(dir).catch(() => [])) {
-      if (name === tool) continue;
-      await symlink(join(dir, name), join(bin, name)).catch(() => undefined);
-    }
-  }
+  const bin = await pathWithout((name) => name === tool);
   const r = await ktrial(['doctor'], { PATH: bin });
   t.equal(r.code, 4, 'a missing tool is a host-side problem');
   t.match(r.stdout, new RegExp(`^MISSING +${tool} +${pkg} `, 'm'), 'the tool is MISSING, with its package');
