@@ -216,19 +216,10 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
     const guests = new GuestPool({ create: (_boot, consoleLog) => bootKernel(kernel, plan, ctx, { consoleLog, access }) }, plan.outDir, plan.jobs, plan.maxReboots);
     pool = guests;
     results.guests = guests.boots;
-    // The first guest boots in its own phase, and its failure is the run's. The other
-    // guests --jobs lets a suite use boot beside it: side by side on the host's cores they
-    // take about the time of one boot, where booted later they would take cores from the
-    // first guest's cases. One of them failing leaves the rest to do the work. Recovery
+    // The first guest boots in its own phase, and its failure is the run's; the other
+    // guests --jobs lets a suite use boot beside it (GuestPool.bootSideBySide). Recovery
     // boots happen while the suites run.
-    const leases = await ctx.progress.phase('boot', async () => {
-      const [first, ...more] = await Promise.allSettled(Array.from({ length: guestsWanted(suites, plan.jobs, shard) }, () => guests.acquire()));
-      if (first!.status === 'rejected') throw first!.reason;
-      if ('refused' in first!.value) throw new Error(first!.value.refused);
-      return [first!.value, ...more.flatMap((m) => (m.status === 'fulfilled' && !('refused' in m.value) ? [m.value] : []))];
-    });
-    for (const lease of leases) await guests.release(lease);
-    const vm = leases[0]!.vm;
+    const { vm } = await ctx.progress.phase('boot', () => guests.bootSideBySide(guestsWanted(suites, plan.jobs, shard)));
     results.kernel.accelerator = vm.accel;
     results.kernel.cpus = plan.cpus;
     results.kernel.qemuPid = vm.pid;

@@ -20,7 +20,8 @@ export function commandUsage(usage: string, command: string): string | undefined
   const [synopsis = command, ...first] = entry[0]!.trim().split(/ {2,}/);
   const description = [first.join(' '), ...entry.slice(1).map((l) => l.trim())].filter(Boolean);
   const options = sections.filter((s) => {
-    const header = /^options for ([^:]+):/.exec(s);
+    // "options for lava (and --source, ...):" names lava; the remark in parentheses names options, not commands.
+    const header = /^options for ([^:(]+?)\s*(?:\([^)]*\))?:/.exec(s);
     return header ? header[1]!.split(/,\s*|\s+and\s+/).includes(command) : false;
   });
   const general = sections.filter((s) => !s.startsWith('usage:') && !s.startsWith('commands:') && !s.startsWith('options for '));

@@ -21,13 +21,25 @@ t.test('--version gives the package version and the checkout\'s commit', async (
   t.match(r.stdout, new RegExp(`^ktrial ${pkg.version.replace(/\./g, '\\.')} \\(${head.slice(0, 12)}\\b`));
 });
 
-t.test('COMMAND --help prints that command\'s usage on stdout and exits 0', async (t) => {
-  for (const [command, own, foreign] of [
+t.test('COMMAND --help prints that command\'s usage on stdout and exits 0, for every command', async (t) => {
+  // Each command with one option of its own and one that belongs to another command.
+  const commands = [
     ['run', '--repeat N', '--shell'],
-    ['boot', '--shell', '--repeat'],
+    ['boot', '--copy SRC:DEST', '--repeat'],
     ['build', '--kconfig-add', '--console'],
+    ['compare', '--markdown', '--source'],
+    ['merge', '--out DIR', '--kconfig-add'],
+    ['list', '--only GLOB', '--repeat'],
+    ['cache', '--older-than DAYS', '--only'],
+    ['lava', '--artifact-url BASE', '--repeat'],
     ['doctor', '--json', '--source'],
-  ] as const) {
+    ['setup', 'as root', '--json'],
+  ] as const;
+  const top = await ktrial(['--help']);
+  const section = top.stdout.split('\ncommands:\n')[1]!.split('\n\n')[0]!;
+  const listed = [...section.matchAll(/^ {2}([a-z]+)\b/gm)].map((m) => m[1]!);
+  t.same([...listed].sort(), commands.map(([c]) => c).sort(), 'the commands ktrial --help lists are the ones checked here');
+  for (const [command, own, foreign] of commands) {
     const r = await ktrial([command, '--help']);
     t.equal(r.code, 0, `${command} --help exits 0`);
     t.match(r.stdout, new RegExp(`^usage: ktrial ${command}\\b`), `it starts with ${command}'s synopsis`);

@@ -1,15 +1,16 @@
 // What README.md promises of the command line, checked through bin/ktrial.js with real
 // kernels, a real QEMU and real SSH: `boot -- CMD` and `boot --shell` (driven in tmux as a
-// person would), `doctor` naming a missing tool, the KVM probe falling back to TCG and
-// saying why, a build error, a guest whose SSH never comes up, and --bisect's abort code.
+// person would), QEMU ending with ktrial on SIGINT, SIGTERM and SIGKILL, `doctor` naming a
+// missing tool, the KVM probe falling back to TCG and saying why, a build error, a guest
+// whose SSH never comes up, and --bisect's abort code.
 // Kernel-side cases use the 6.1 smoke trial, which every machine can build.
 import t from 'tap';
-import { mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ktrial } from '../helpers/cli.js';
-import { alive } from '../helpers/proc.js';
+import { alive, pathWithout } from '../helpers/proc.js';
 import { repoPath } from '../../harness/common/paths.js';
 import type { RunResults } from '../../harness/report/index.js';
 
@@ -98,24 +99,29 @@ t.test('boot -- CMD exits with the guest command\'s code and prints its output; 
   t.same(await qemusUsing(out), [], 'no QEMU process refers to the output directory');
 });
 
+/** `boot -- CMD`, sent `signal` once the command has started in the guest (it said so). */
+async function bootAndSignal(signal: NodeJS.Signals) {
+  const out = await tmp('boot-signal');
+  const child = execa('node', [repoPath('bin', 'ktrial.js'), 'boot', SMOKE61, '--out', out, '--', 'sh', '-c', 'echo started; exec sleep 1000'], { reject: false, cwd: repoPath() });
+  let stderr = '';
+  let sent = false;
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout?.on('data', (d: Buffer) => {
+    if (!sent && d.toString().includes('started')) {
+      sent = true;
+      child.kill(signal);
+    }
+  });
+  // Bounded: should the signal never be sent or not be acted on, the run is stopped here.
+  const guard = setTimeout(() => child.kill('SIGKILL'), 900_000);
+  const r = await child;
+  clearTimeout(guard);
+  return { out, r, stderr, sent };
+}
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   t.test(`${signal} while boot -- CMD runs ends with 130 and leaves no QEMU`, async (t) => {
-    const out = await tmp('boot-signal');
-    // The signal is sent once the command has started in the guest (it said so).
-    const child = execa('node', [repoPath('bin', 'ktrial.js'), 'boot', SMOKE61, '--out', out, '--', 'sh', '-c', 'echo started; exec sleep 1000'], { reject: false, cwd: repoPath() });
-    let stderr = '';
-    let sent = false;
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout?.on('data', (d: Buffer) => {
-      if (!sent && d.toString().includes('started')) {
-        sent = true;
-        child.kill(signal);
-      }
-    });
-    // Bounded: should the signal never be sent or not be acted on, the run is stopped here.
-    const guard = setTimeout(() => child.kill('SIGKILL'), 900_000);
-    const r = await child;
-    clearTimeout(guard);
+    const { out, r, stderr, sent } = await bootAndSignal(signal);
     t.ok(sent, 'the command started in the guest and the signal was sent');
     t.equal(r.exitCode, 130, 'interrupted: 130, not the lost command\'s 255');
     t.match(stderr, /interrupted/);
@@ -124,6 +130,22 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     t.same(await qemusUsing(out), [], 'no QEMU process refers to the output directory');
   });
 }
+
+t.test('SIGKILL of ktrial, which cleans nothing up itself, still ends its QEMU (the parent-death signal)', async (t) => {
+  const { out, r, stderr, sent } = await bootAndSignal('SIGKILL');
+  t.ok(sent, 'the command started in the guest and ktrial was killed');
+  t.equal(r.signal, 'SIGKILL', 'ktrial died of the signal');
+  const pid = qemuPid(stderr);
+  t.ok(pid, 'the progress output named QEMU\'s pid');
+  // Should it outlive ktrial, it is not left running after the test.
+  t.teardown(() => {
+    if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  // The kernel delivers the signal as ktrial dies; QEMU is then reaped by init.
+  const gone = await waitFor(async () => (pid !== undefined && !alive(pid) ? true : undefined), 30_000);
+  t.equal(gone, true, `QEMU ${pid} is gone`);
+  t.same(await qemusUsing(out), [], 'no QEMU process refers to the output directory');
+});
 
 t.test('boot --shell in tmux: a prompt, uname -r shows the release, exit ends it and QEMU', { skip: TMUX_MISSING }, async (t) => {
   const out = await tmp('shell');
@@ -177,13 +199,7 @@ t.test('doctor names a missing tool with its Debian package and exits 4', { skip
   t.equal(full.code, 0, 'with the usual PATH every tool is present');
   t.match(full.stdout, new RegExp(`^ok +${tool} +${pkg} `, 'm'));
 
-  const bin = await tmp('path');
-  for (const dir of ['/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
-    for (const name of await readdir(dir).catch(() => [])) {
-      if (name === tool) continue;
-      await symlink(join(dir, name), join(bin, name)).catch(() => undefined);
-    }
-  }
+  const bin = await pathWithout((name) => name === tool);
   const r = await ktrial(['doctor'], { PATH: bin });
   t.equal(r.code, 4, 'a missing tool is a host-side problem');
   t.match(r.stdout, new RegExp(`^MISSING +${tool} +${pkg} `, 'm'), 'the tool is MISSING, with its package');

@@ -1,12 +1,14 @@
 // Kernels built elsewhere, on real kernels: `--kernel` with the bzImage another run left in
 // its output directory gives the verdicts of the run that built it; without a config the
 // cases with requirements are marked as not judged; CONFIG_IKCONFIG's embedded config is
-// found in a real 2.6.20 bzImage and equals the .config the build used.
+// found in a real 2.6.20 bzImage, equals the .config the build used and judges a run's
+// requirements; a tree's O= build directory is booted with its own .config; the options
+// that shape a build are refused with either.
 import t from 'tap';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ktrial } from '../helpers/cli.js';
 import { referenceRun } from '../helpers/reference.js';
 import { sourceSkip } from '../helpers/trees.js';
@@ -16,6 +18,7 @@ import type { RunResults } from '../../harness/report/index.js';
 
 const SMOKE61 = repoPath('configs', 'trials', 'smoke-debian-6.1.yaml');
 const SMOKE20 = repoPath('configs', 'trials', 'smoke-2.6.20.yaml');
+const ONE_CASE = 'unshare UTS as root';
 const tmp = (name: string) => mkdtemp(join(tmpdir(), `ktrial-given-${name}-`));
 const results = async (out: string) => JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
 const verdicts = (r: RunResults) => r.cases.map((c) => `${c.suite}/${c.name}: ${c.verdict}`);
@@ -68,6 +71,50 @@ t.test('CONFIG_IKCONFIG: the config a 2.6.20 bzImage carries is the .config it w
   const without = await tmp('no-ikconfig');
   t.equal((await ktrial(['build', SMOKE20, '--out', without, '-q'])).code, 0);
   t.equal(await extractIkconfig(await readFile(join(without, 'bzImage'))), undefined, 'a kernel without CONFIG_IKCONFIG carries none');
+
+  // A run of the kernel alone: its requirements are judged against the config it carries.
+  const given = await tmp('ikconfig-run');
+  const r = await ktrial(['run', SMOKE20, '--kernel', join(out, 'bzImage'), '--only', ONE_CASE, '--out', given, '-q']);
+  t.equal(r.code, 0, r.stderr.slice(-400));
+  const res = await results(given);
+  t.equal(res.kernel.configFrom, 'ikconfig', 'the config came from the bzImage');
+  t.equal(res.kernel.config, sha256(Buffer.from(config)), 'and is the .config the build used');
+  const ran = res.cases.find((c) => c.name === ONE_CASE);
+  t.equal(ran?.verdict, 'passed');
+  t.notOk(ran?.requirementsUnjudged, 'its requirements were judged');
+
+  // --build-dir: a tree's O= build as 2.6.20 leaves it (arch/x86_64/boot/bzImage, .config).
+  const buildDir = await tmp('build-dir');
+  await mkdir(join(buildDir, 'arch', 'x86_64', 'boot'), { recursive: true });
+  await copyFile(join(without, 'bzImage'), join(buildDir, 'arch', 'x86_64', 'boot', 'bzImage'));
+  await copyFile(join(without, 'config'), join(buildDir, '.config'));
+  const fromDir = await tmp('build-dir-run');
+  const d = await ktrial(['run', SMOKE20, '--build-dir', buildDir, '--only', ONE_CASE, '--out', fromDir, '-q']);
+  t.equal(d.code, 0, d.stderr.slice(-400));
+  const dres = await results(fromDir);
+  t.equal(dres.kernel.given, 'build-dir');
+  t.equal(dres.kernel.configFrom, 'build-dir');
+  t.equal(dres.kernel.bzImage, sha256(await readFile(join(without, 'bzImage'))), 'the build directory\'s bzImage was booted');
+  t.equal(dres.kernel.config, sha256(await readFile(join(without, 'config'))), 'with its .config');
+  t.equal(dres.cases.find((c) => c.name === ONE_CASE)?.verdict, 'passed');
+  t.notOk(dres.phases.some((p) => ['source', 'patch', 'config', 'build'].includes(p.phase)), 'nothing was built');
+  t.match(dres.rerun!.command.join(' '), `--build-dir ${buildDir}`, 're-run line repeats --build-dir');
+});
+
+t.test('--kernel and --build-dir refuse the options that shape a build, before anything runs', async (t) => {
+  const bzImage = join(await tmp('refuse'), 'bzImage');
+  const refusals = [
+    ...[['--source', '/tmp/linux'], ['--cc', 'gcc-12'], ['--kconfig-add', 'CONFIG_X=y'], ['--timeout-build', '60']].map((option) => [['--kernel', bzImage], option]),
+    [['--build-dir', dirname(bzImage)], ['--source', '/tmp/linux']],
+  ];
+  for (const [given, option] of refusals) {
+    const r = await ktrial(['run', SMOKE61, ...given!, ...option!]);
+    t.equal(r.code, 2, `${given![0]} with ${option![0]} is bad input`);
+    t.match(r.stderr, `${option![0]} shapes a kernel build, and ${given![0]} skips the build`);
+  }
+  const both = await ktrial(['run', SMOKE61, '--kernel', bzImage, '--build-dir', dirname(bzImage)]);
+  t.equal(both.code, 2);
+  t.match(both.stderr, /--kernel and --build-dir both name the kernel/);
 });
 
 t.test('--config FILE is the base of a build: its options stay, the trial\'s fragments still apply', { skip: await sourceSkip('smoke-2.6.20') }, async (t) => {

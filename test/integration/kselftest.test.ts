@@ -2,7 +2,7 @@
 // musl-gcc -static, copied into the guest by the suite's files: and run by tap steps on the
 // 6.1 smoke kernel; each test point is a case with its own verdict in every report. What is
 // expected comes from the selftests' sources (their TEST() macros and ksft_set_plan()), not
-// from ktrial's parser. Also `ktrial boot --copy`.
+// from ktrial's parser. Also `ktrial boot`: --copy (twice), --console and its default output directory.
 import t from 'tap';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -56,14 +56,28 @@ t.test('kselftest-core on the 6.1 smoke kernel: every test point a case', async 
   t.match(step.actual, new RegExp(`^${closeRange.length} test points \\(exit 0\\)`));
 });
 
-t.test('ktrial boot --copy puts a host file into the guest with its mode', async (t) => {
+t.test('ktrial boot --copy, twice, puts host files into the guest with their modes; --console; the default output directory', async (t) => {
   const dir = await tmp('copy');
   const file = join(dir, 'hello.sh');
   await writeFile(file, '#!/bin/sh\necho copied-and-run\n', { mode: 0o755 });
-  const r = await ktrial(['boot', trial, '--out', await tmp('boot'), '--copy', `${file}:/opt/hello.sh`, '--', '/opt/hello.sh']);
+  const data = join(dir, 'data.txt');
+  await writeFile(data, 'the second file\n', { mode: 0o600 });
+  // Without --out, from a directory of its own: the outputs go to ./out/<trial>.
+  const cwd = await tmp('cwd');
+  const r = await ktrial(['boot', trial, '--console', '--copy', `${file}:/opt/hello.sh`, '--copy', `${data}:/opt/data.txt`, '--', 'sh', '-c', '/opt/hello.sh && cat /opt/data.txt && ls -l /opt/data.txt'], {}, undefined, cwd);
   if (r.code !== 0) t.comment(r.stderr.slice(-3000));
   t.equal(r.code, 0);
-  t.equal(r.stdout.trim(), 'copied-and-run');
+  const [run, cat, ls] = r.stdout.trim().split('\n');
+  t.equal(run, 'copied-and-run', 'the first file is there and runs (its mode 755 kept)');
+  t.equal(cat, 'the second file', 'the second file is there');
+  t.match(ls, /^-rw------- /, 'with its mode 600');
+  const consoleLog = await readFile(join(cwd, 'out', 'smoke-debian-6.1', 'console.log'), 'utf8');
+  t.match(consoleLog, /^Linux version 6\.1/m, 'the console log is in out/smoke-debian-6.1 under the current directory');
+  // (the serial console ends its lines with \r\n)
+  const echoed = [...r.stderr.matchAll(/^ {2}console\| (.*)$/gm)].map((m) => m[1]!.trimEnd());
+  const kernelBanner = consoleLog.split('\n').find((l) => l.startsWith('Linux version '))?.trimEnd();
+  t.ok(kernelBanner && echoed.includes(kernelBanner), '--console echoes the console\'s lines on stderr');
+  t.ok(echoed.length > 10, `${echoed.length} console lines echoed`);
   const bad = await ktrial(['boot', trial, '--out', await tmp('bad'), '--copy', `${join(dir, 'missing')}:/opt/x`, '--', 'true']);
   t.equal(bad.code, 2, 'a missing SRC is bad input, before anything is built');
   t.match(bad.stderr, /missing does not exist/);

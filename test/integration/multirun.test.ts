@@ -1,11 +1,16 @@
 // `ktrial run T1 T2 --out DIR`, for real: the subject kernel and its control (both cached
 // after their first build) run the namespaces suite, each into DIR/<trial>, and the
 // comparison lands in DIR. Which cases changed is worked out here from the two runs'
-// own results.json, not from the comparison.
+// own results.json, not from the comparison. The exit code of several runs is the highest
+// of theirs (2, 3, 4), an interrupt's 130 compares nothing, and without --out the runs go
+// to ./out/<trial>.
 import t from 'tap';
-import { readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { ktrial } from '../helpers/cli.js';
+import { pathWithout } from '../helpers/proc.js';
 import { sourceSkip } from '../helpers/trees.js';
 import { repoPath } from '../../harness/common/paths.js';
 import type { CompareDoc } from '../../harness/compare/index.js';
@@ -16,6 +21,7 @@ const SEED = 'ns-container-2.6.20';
 const CONTROL = 'ns-container-control-2.6.20';
 const trialFile = (name: string) => repoPath('configs', 'trials', `${name}.yaml`);
 const OUT = repoPath('out', 'test', 'multirun');
+const SMOKE61 = trialFile('smoke-debian-6.1');
 const readJson = async <T>(...p: string[]) => JSON.parse(await readFile(join(...p), 'utf8')) as T;
 
 /** A case's outcome as the run recorded it: its verdict and every step's actual value. */
@@ -58,4 +64,63 @@ t.test('several trials: what one trial only can do is refused, before anything i
   const twice = await ktrial(['run', trialFile(SEED), trialFile(SEED), '--out', join(OUT, 'twice')]);
   t.equal(twice.code, 2, 'a trial given twice is bad input');
   t.match(twice.stderr, /trial "ns-container-2\.6\.20" is given twice/);
+});
+
+/**
+ * Trials that end as bad input in their source stage, after every trial was validated: a
+ * tarball that is not the one they pin. They build nothing and write nothing to the cache.
+ */
+async function badSourceTrials(...names: string[]): Promise<string[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'ktrial-multirun-bad-'));
+  await writeFile(join(dir, 'linux.tar.gz'), 'not the pinned tarball');
+  return Promise.all(
+    names.map(async (name) => {
+      const file = join(dir, `${name}.yaml`);
+      await writeFile(file, `name: ${name}\nsource:\n  tarball: linux.tar.gz\n  sha256: ${'ab'.repeat(32)}\nconfig:\n  base: tinyconfig\n`);
+      return file;
+    }),
+  );
+}
+
+const exists = (p: string) => access(p).then(() => true, () => false);
+
+t.test('several trials exit with the highest of their codes: 2, 3 and 4; without --out they go to ./out', async (t) => {
+  const [bad, worse] = await badSourceTrials('bad-source', 'bad-source-too');
+  // From a directory of its own, so that the default ./out is this test's.
+  const cwd = await mkdtemp(join(tmpdir(), 'ktrial-multirun-cwd-'));
+  const both = await ktrial(['run', bad!, worse!], {}, undefined, cwd);
+  t.equal(both.code, 2, 'two runs that ended as bad input: 2');
+  t.equal((await readJson<{ exitCode: number }>(cwd, 'out', 'bad-source', 'results.json')).exitCode, 2, 'each run in ./out/<trial>');
+  t.ok(await exists(join(cwd, 'out', 'compare.txt')), 'the comparison in ./out');
+
+  // An init that does not exist: the 6.1 kernel boots and fails at once, a kernel-side failure.
+  const kernel = await ktrial(['run', bad!, SMOKE61, '--cmdline', 'rdinit=/nonexistent', '--out', join(cwd, 'kernel')]);
+  t.equal((await readJson<{ exitCode: number }>(cwd, 'kernel', 'smoke-debian-6.1', 'results.json')).exitCode, 3, 'the 6.1 run ended kernel-side');
+  t.equal(kernel.code, 3, 'bad input, then a kernel-side failure: 3');
+
+  const bin = await pathWithout((name) => name.startsWith('qemu-system'));
+  const host = await ktrial(['run', SMOKE61, bad!, '--out', join(cwd, 'host')], { PATH: bin });
+  t.equal((await readJson<{ exitCode: number }>(cwd, 'host', 'smoke-debian-6.1', 'results.json')).exitCode, 4, 'without QEMU the 6.1 run is a host-side failure');
+  t.equal(host.code, 4, 'a host-side failure, then bad input: 4');
+});
+
+t.test('several trials, interrupted during the first: 130, the later trials not run, nothing compared', async (t) => {
+  const [bad] = await badSourceTrials('bad-source');
+  const out = await mkdtemp(join(tmpdir(), 'ktrial-multirun-int-'));
+  const child = execa('node', [repoPath('bin', 'ktrial.js'), 'run', SMOKE61, bad!, '--out', out], { reject: false, cwd: repoPath() });
+  let stderr = '';
+  let sent = false;
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (!sent && /boot: started/.test(stderr)) {
+      sent = true;
+      child.kill('SIGINT');
+    }
+  });
+  const r = await child;
+  t.ok(sent, 'the first trial was booting when the signal came');
+  t.equal(r.exitCode, 130);
+  t.equal((await readJson<{ status: string }>(out, 'smoke-debian-6.1', 'results.json')).status, 'interrupted', 'the first run wrote its reports');
+  t.notOk(await exists(join(out, 'bad-source', 'results.json')), 'the second trial did not run');
+  t.notOk(await exists(join(out, 'compare.txt')), 'nothing was compared');
 });

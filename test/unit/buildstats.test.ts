@@ -8,6 +8,7 @@ import { BuildCounter, expectedObjects, recordFullBuild } from '../../harness/ke
 import { summariseBuildLog } from '../../harness/kernel/buildlog.js';
 import { phaseLine } from '../../harness/common/progress.js';
 import { repoPath } from '../../harness/common/paths.js';
+import { useCache } from '../helpers/cache.js';
 
 const log = () => readFile(repoPath('test', 'fixtures', 'build-logs', '2.6.20-gcc12-ok.log'), 'utf8');
 
@@ -53,13 +54,8 @@ t.test('the phase line: elapsed, share and the time left', async (t) => {
 
 t.test('object counts kept per source: the same config, another config scaled by its options', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'ktrial-buildstats-'));
-  const saved = process.env.KTRIAL_CACHE;
-  process.env.KTRIAL_CACHE = dir;
-  t.teardown(async () => {
-    if (saved === undefined) delete process.env.KTRIAL_CACHE;
-    else process.env.KTRIAL_CACHE = saved;
-    await rm(dir, { recursive: true, force: true });
-  });
+  useCache(t, dir);
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
   const small = 'CONFIG_A=y\nCONFIG_B=m\n# CONFIG_C is not set\n';
   const big = 'CONFIG_A=y\nCONFIG_B=y\nCONFIG_C=y\nCONFIG_D=y\n';
   t.equal(await expectedObjects('tree-1', small), undefined, 'never built: no estimate');

@@ -46,3 +46,16 @@ t.test('columns are as wide as their widest cell, the last one unpadded', async 
   t.equal(alignColumns([['ok', 'make', 'make', 'builds'], ['MISSING', '/usr/include/openssl/ssl.h', 'libssl-dev', 'signing']]), ['ok       make                        make        builds', 'MISSING  /usr/include/openssl/ssl.h  libssl-dev  signing'].join('\n'));
   t.equal(alignColumns([]), '');
 });
+
+t.test('an options header may add a remark in parentheses; the command it names still gets the section', async (t) => {
+  const usage = `usage: tool <command>
+
+commands:
+  go            go
+  stop          stop
+
+options for stop (and --fast, --slow):
+  --brake       at once`;
+  t.match(commandUsage(usage, 'stop'), /options for stop \(and --fast, --slow\):\n {2}--brake/);
+  t.notMatch(commandUsage(usage, 'go'), /--brake/);
+});

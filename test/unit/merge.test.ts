@@ -57,16 +57,18 @@ t.test('merge refuses what is not one run in N shards', async (t) => {
   await refusal(t, ['smoke.shard-1-of-2', repoPath('test', 'fixtures', 'reports', 'all-passed.results.json')], /all-passed\.results\.json is not the output of a shard/, 'a run without --shard');
 });
 
-t.test('ktrial merge writes the reports and exits 2 on a refusal', async (t) => {
+t.test('ktrial merge writes the reports (by default in ./out/<trial>) and exits 2 on a refusal', async (t) => {
   const out = await mkdtemp(join(tmpdir(), 'ktrial-merge-'));
   t.teardown(() => rm(out, { recursive: true, force: true }));
-  const ok = await execa('node', [KTRIAL, 'merge', shardFixture('smoke.shard-1-of-2'), shardFixture('smoke.shard-2-of-2'), '--out', out], { reject: false });
+  // Without --out, from `out` as the current directory: the reports go to ./out/<trial>.
+  const ok = await execa('node', [KTRIAL, 'merge', shardFixture('smoke.shard-1-of-2'), shardFixture('smoke.shard-2-of-2')], { reject: false, cwd: out });
   t.equal(ok.exitCode, 0, ok.stderr);
   t.match(ok.stdout, /merged from 2 shards: 1\/2 .* \(ok, exit 0\); 2\/2 .* \(ok, exit 0\)/);
-  const written = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+  const merged = join(out, 'out', 'smoke-2.6.20');
+  const written = JSON.parse(await readFile(join(merged, 'results.json'), 'utf8'));
   t.equal(written.format, 'ktrial-results/1');
   t.equal(written.mergedFrom.length, 2);
-  for (const f of ['results.tap', 'junit.xml', 'summary.txt']) t.ok((await readFile(join(out, f), 'utf8')).length > 0, f);
+  for (const f of ['results.tap', 'junit.xml', 'summary.txt']) t.ok((await readFile(join(merged, f), 'utf8')).length > 0, f);
   const missing = await execa('node', [KTRIAL, 'merge', shardFixture('smoke.shard-2-of-2'), '--out', out], { reject: false });
   t.equal(missing.exitCode, 2);
   t.match(missing.stderr, /shard 1\/2 of smoke-2\.6\.20 is missing/);

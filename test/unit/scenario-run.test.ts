@@ -8,6 +8,8 @@ import { parseSuite, withTrialVars } from '../../harness/scenarios/load.js';
 import { runSuite, runSuiteRepeated } from '../../harness/scenarios/run.js';
 import type { CaseResult, GuestExec, GuestSource } from '../../harness/scenarios/types.js';
 import { applyKnownIssues, casesNotRun, mergeRepeats, unmatchedIssueNotes } from '../../harness/scenarios/verdicts.js';
+import { GuestPool } from '../../harness/vm/pool.js';
+import type { Vm } from '../../harness/vm/guest.js';
 
 type Reply = { stdout?: string; exitCode?: number; stderr?: string; crash?: { reason: string; excerpt: string } } | 'hang';
 
@@ -378,6 +380,46 @@ t.test('two guests: each runs the setup once, cases are dealt out, results come 
   t.same(new Set(parallel.map((r) => r.boot)), new Set([1, 2]), 'both guests ran cases');
 });
 
+t.test('--jobs 3: a guest that fails to boot beside the first leaves the others to run every case', async (t) => {
+  // The run's pool, its boots stand-ins: boot 2 fails, boots 1 and 3 answer.
+  const guests = new Map<Vm, FakeGuest>();
+  const pool = new GuestPool(
+    {
+      async create(boot) {
+        if (boot === 2) throw new Error('no SSH connection to the guest before the boot deadline');
+        const g = new FakeGuest((cmd) => ok(cmd));
+        const vm = { timings: {}, close: async () => {} } as unknown as Vm;
+        guests.set(vm, g);
+        return vm;
+      },
+    },
+    '/nonexistent',
+    3,
+    0,
+  );
+  const first = await pool.bootSideBySide(3);
+  t.equal(first.boot, 1, 'the first guest is up');
+  t.match(pool.boots[1]?.ended, /^boot failed: no SSH connection/, 'boot 2 failed and says why');
+  // The runner sees the pool's guests as a run does: a refusal when the pool boots no more.
+  const vms = new Map<FakeGuest, Vm>();
+  const source: GuestSource = {
+    jobs: pool.jobs,
+    async acquire() {
+      const lease = await pool.acquire();
+      if ('refused' in lease) return { refused: lease.refused, cause: 'guest-lost' };
+      const g = guests.get(lease.vm)!;
+      vms.set(g, lease.vm);
+      return { guest: g, boot: lease.boot };
+    },
+    release: (lease, lost) => pool.release({ vm: vms.get(lease.guest as FakeGuest)!, boot: lease.boot }, lost),
+  };
+  const rs = await runSuite(parseSuite(six, 'p.yaml'), source);
+  t.same(verdicts(rs), ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => [n, 'passed']), 'every case ran and passed');
+  t.same(new Set(rs.map((r) => r.boot)), new Set([1, 3]), 'on the two guests that booted');
+  t.equal(pool.boots.length, 3, 'no guest was booted after the failed one');
+  await pool.close();
+});
+
 t.test('a case that must run alone runs while no other guest runs a case', async (t) => {
   // Each case's step takes 20 ms; the lone case must never overlap another case's step.
   let running = 0;
@@ -435,18 +477,9 @@ t.test('recovery: a crash fails its case; a fresh guest runs the setup and the r
   t.match(rs0[3]!.reason, /no reboot left \(--max-reboots 0\)/);
 });
 
-t.test('isolate snapshot: the guest is saved once after setup and restored before every case after the first', async (t) => {
-  const events: string[] = [];
-  const g = new FakeGuest((cmd) => {
-    if (cmd.includes('sethostname')) events.push('setup');
-    if (cmd.includes('gethostname')) events.push('case');
-    return ok(cmd, { output: 'vm\n' });
-  });
-  const guest: GuestExec = Object.assign(g, {
-    saveState: async () => void events.push('save'),
-    restoreState: async () => void events.push('restore'),
-  });
-  const s = parseSuite(
+/** A suite whose setup sets the hostname and whose three cases read it. */
+const isoSuite = () =>
+  parseSuite(
     `name: iso
 setup:
   - sethostname: vm
@@ -457,12 +490,47 @@ cases:
 `,
     'iso.yaml',
   );
+
+/** The guest, able to be saved and restored (--isolate snapshot), each save and restore noted in `events`. */
+const withStates = (g: FakeGuest, events: string[]): GuestExec =>
+  Object.assign(g, {
+    saveState: async () => void events.push('save'),
+    restoreState: async () => void events.push('restore'),
+  });
+
+t.test('isolate snapshot: the guest is saved once after setup and restored before every case after the first', async (t) => {
+  const events: string[] = [];
+  const g = new FakeGuest((cmd) => {
+    if (cmd.includes('sethostname')) events.push('setup');
+    if (cmd.includes('gethostname')) events.push('case');
+    return ok(cmd, { output: 'vm\n' });
+  });
+  const guest = withStates(g, events);
+  const s = isoSuite();
   const rs = await runSuite(s, guest, { isolate: 'snapshot' });
   t.same(verdicts(rs), [['one', 'passed'], ['two', 'passed'], ['three', 'passed']]);
   t.same(events, ['setup', 'save', 'case', 'restore', 'case', 'restore', 'case']);
   const plain: string[] = [];
   const g2 = new FakeGuest((cmd) => ok(cmd));
-  await runSuite(s, Object.assign(g2, { saveState: async () => void plain.push('save'), restoreState: async () => void plain.push('restore') }));
+  await runSuite(s, withStates(g2, plain));
   t.same(plain, [], 'without isolate nothing is saved or restored');
   await t.rejects(runSuite(s, new FakeGuest((cmd) => ok(cmd)), { isolate: 'snapshot' }), KtrialError, 'a guest that cannot be saved is refused, not run without isolation');
+});
+
+t.test('isolate snapshot: a crash in the setup, before there is a snapshot, stops the suite as it does without isolate', async (t) => {
+  const s = isoSuite();
+  /** A guest whose kernel crashes during the setup's step, and that records saves and restores. */
+  const crashingSetup = (events: string[]) => withStates(new FakeGuest((cmd) => (cmd.includes('sethostname') ? { ...ok(cmd), crash: { reason: 'panic: sysrq', excerpt: 'Kernel panic' } } : ok(cmd))), events);
+  const events: string[] = [];
+  const isolated = await runSuite(s, crashingSetup(events), { isolate: 'snapshot' });
+  const plain = await runSuite(s, crashingSetup([]));
+  const outcome = (rs: CaseResult[]) => rs.map((r) => [r.name, r.verdict, r.notRun?.cause, r.reason]);
+  t.same(outcome(isolated).map(([name, verdict, cause]) => [name, verdict, cause]), [
+    ['(setup)', 'failed', undefined],
+    ['one', 'not-run', 'kernel-crashed'],
+    ['two', 'not-run', 'kernel-crashed'],
+    ['three', 'not-run', 'kernel-crashed'],
+  ]);
+  t.same(outcome(isolated), outcome(plain), 'the same verdicts and reasons as without isolate');
+  t.same(events, [], 'nothing was saved or restored');
 });

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { KtrialError } from '../../harness/common/errors.js';
 import { Progress } from '../../harness/common/progress.js';
 import { resolveSource } from '../../harness/source/source.js';
+import { useCache } from '../helpers/cache.js';
 
 t.test('a downloaded tarball that fails its sha256 is not kept; the next run fetches it again', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'ktrial-download-'));
@@ -28,12 +29,7 @@ t.test('a downloaded tarball that fails its sha256 is not kept; the next run fet
   t.teardown(() => server.close());
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/linux-2.6.20.tar.gz`;
 
-  const saved = process.env.KTRIAL_CACHE;
-  process.env.KTRIAL_CACHE = join(root, 'cache');
-  t.teardown(() => {
-    if (saved === undefined) delete process.env.KTRIAL_CACHE;
-    else process.env.KTRIAL_CACHE = saved;
-  });
+  useCache(t, join(root, 'cache'));
   const ctx = { progress: new Progress(() => {}), signal: new AbortController().signal };
   // A source name of its own: KTRIAL_SOURCE_<NAME> set for other tests must not stand in for it.
   const spec = { kind: 'tarball' as const, name: 'ktrial-download-test', tarball: url, sha256: pin };

@@ -11,6 +11,7 @@ import { expandSuite } from '../../harness/scenarios/expand.js';
 import { loadSuite, parseSuite, withTrialVars } from '../../harness/scenarios/load.js';
 import { loadTrial } from '../../harness/trial/trial.js';
 import { planRun } from '../../harness/runplan.js';
+import { ktrial } from '../helpers/cli.js';
 
 const suiteText = `name: s
 requires: ["\${ns_option}", CONFIG_X]
@@ -133,4 +134,15 @@ t.test('run --var sets a variable after the trial\'s, shows in the re-run line, 
   const plan2 = await planRun(trial, { out, var: ['proc=x'] });
   const err = await failure((async () => withTrialVars([await loadSuite(plan2.suites[0]!)], plan2.vars, (v) => plan2.varsWhere[v]))());
   t.match(err.message, /--var sets variable "proc", which none of the suites declares/);
+});
+
+t.test('ktrial run --var reaches the suites: a value no `when` covers and a name no suite declares are bad input, before anything is built', async (t) => {
+  const out = join(await mkdtemp(join(tmpdir(), 'ktrial-vars-cli-')), 'o');
+  const value = await ktrial(['run', repoPath('configs', 'trials', 'ns-container-2.6.20.yaml'), '--var', 'hierarchy_fs=bogus', '--out', out]);
+  t.equal(value.code, 2);
+  t.match(value.stderr, /no expectation for hierarchy_fs = "bogus" \(the step at \S+ns-container\.yaml:\d+:\d+\): its expect\.when has "container", "cgroup"/, "the suite's step saw the command line's value");
+  t.notMatch(value.stderr, /source: /, 'no source was looked at');
+  const name = await ktrial(['run', repoPath('configs', 'trials', 'smoke-debian-6.1.yaml'), '--var', 'nosuch=1', '--out', out]);
+  t.equal(name.code, 2);
+  t.match(name.stderr, /--var sets variable "nosuch", which none of the suites declares/);
 });
