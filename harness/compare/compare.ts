@@ -1,15 +1,16 @@
 // Compares runs case by case (keyed by suite and name), each later run against the first.
 // Following SQUAD, only a case that ran on both sides can be a regression or a fix: a
-// case missing or not run on either side is new, gone or not-run instead.
+// case missing or not run on either side is new, gone or not-run instead. A case missing on
+// both sides (one only a third run has) is not compared at all.
 import { isAsExpected, type CaseResult } from '../scenarios/index.js';
-import { COMPARE_CLASSES, COMPARE_FORMAT, type CompareCell, type CompareClass, type CompareDoc, type CompareRun } from './format.js';
+import { ABSENT, COMPARE_CLASSES, COMPARE_FORMAT, type CompareCell, type CompareClass, type CompareDoc, type CompareRun, type PairStanding } from './format.js';
 import type { LoadedRun } from './load.js';
 
 const caseKey = (c: Pick<CaseResult, 'suite' | 'name'>) => `${c.suite}\u0000${c.name}`;
 
 /** How `later` stands against `base` (undefined: the run has no such case). */
-export function classify(base: CaseResult | undefined, later: CaseResult | undefined): CompareClass {
-  if (!base || !later) return base ? 'gone' : later ? 'new' : 'unchanged';
+export function classify(base: CaseResult | undefined, later: CaseResult | undefined): PairStanding {
+  if (!base || !later) return base ? 'gone' : later ? 'new' : ABSENT;
   if (base.verdict === 'flaky' || later.verdict === 'flaky') return 'flaky';
   const notRun = [base, later].filter((c) => c.verdict === 'not-run').length;
   if (notRun === 2) return 'unchanged';

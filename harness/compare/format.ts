@@ -10,6 +10,14 @@ export const COMPARE_FORMAT = 'ktrial-compare/1';
 export const COMPARE_CLASSES = ['regression', 'fix', 'changed-actual', 'flaky', 'not-run', 'new', 'gone', 'unchanged'] as const;
 export type CompareClass = (typeof COMPARE_CLASSES)[number];
 
+/** A case in neither run of a pair (only a third run has it): in no class of that pair, so in none of its counts. */
+export const ABSENT = 'absent';
+const PAIR_STANDINGS = [...COMPARE_CLASSES, ABSENT] as const;
+export type PairStanding = (typeof PAIR_STANDINGS)[number];
+
+/** Whether the summary lists the case and the page marks it: a class other than unchanged. */
+export const isChange = (s: PairStanding | undefined): s is Exclude<CompareClass, 'unchanged'> => s !== undefined && s !== 'unchanged' && s !== ABSENT;
+
 export const CLASS_MEANINGS: Record<CompareClass, string> = {
   regression: 'as expected in the baseline, not as expected in this run',
   fix: 'not as expected in the baseline, as expected in this run',
@@ -18,7 +26,7 @@ export const CLASS_MEANINGS: Record<CompareClass, string> = {
   'not-run': 'not run in exactly one of the two, so not compared (never a regression)',
   new: 'only in this run',
   gone: 'only in the baseline',
-  unchanged: 'the same verdict and actual value (or in neither run)',
+  unchanged: 'the same verdict and actual value (or not run in both)',
 };
 
 export const VERDICTS = ['passed', 'failed', 'not-run', 'expected-failure', 'unexpectedly-passed', 'flaky'] as const satisfies readonly Verdict[];
@@ -70,7 +78,11 @@ export const compareSchema = obj({
         suite: { schema: str(), required: true },
         name: { schema: str(), required: true },
         cells: { schema: list(cellSchema), required: true, description: 'one per run, in the order of runs' },
-        classes: { schema: list(str({ enum: COMPARE_CLASSES })), required: true, description: 'one per later run (runs[1], runs[2], ...), against the baseline' },
+        classes: {
+          schema: list(str({ enum: PAIR_STANDINGS })),
+          required: true,
+          description: `one per later run (runs[1], runs[2], ...), against the baseline; ${ABSENT}: in neither of the two, so in no class and in none of the counts`,
+        },
       }),
     ),
     required: true,

@@ -2,7 +2,7 @@
 // each later run's change marked, a "changes only" filter, and every cell a <details>
 // that opens on its expected, actual and excerpt. Inline CSS and JS only, so the page
 // works offline and can be mailed or attached to a CI run as it is.
-import { CLASS_MEANINGS, type CompareCell, type CompareClass, type CompareDoc } from './format.js';
+import { ABSENT, CLASS_MEANINGS, isChange, type CompareCell, type CompareClass, type CompareDoc } from './format.js';
 import { countsText } from './text.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -47,7 +47,7 @@ function cellHtml(cell: CompareCell, cls: CompareClass | undefined): string {
     .map(([k, v]) => `<dt>${k}</dt><dd><pre class="${k}">${esc(v)}</pre></dd>`)
     .join('');
   // A flaky or not-run cell already says so in its verdict.
-  const label = `${esc(cell.verdict)}${cls && cls !== 'unchanged' && cls !== cell.verdict ? ` <span class="cls">${esc(cls)}</span>` : ''}`;
+  const label = `${esc(cell.verdict)}${isChange(cls) && cls !== cell.verdict ? ` <span class="cls">${esc(cls)}</span>` : ''}`;
   const classes = `cell v-${cell.verdict}${cls ? ` c-${cls}` : ''}`;
   const title = cls ? ` title="${esc(`${cls}: ${CLASS_MEANINGS[cls]}`)}"` : '';
   return `<td class="${classes}"${title}>${body ? `<details><summary>${label}</summary><dl>${body}</dl></details>` : label}</td>`;
@@ -56,8 +56,13 @@ function cellHtml(cell: CompareCell, cls: CompareClass | undefined): string {
 export function toCompareHtml(doc: CompareDoc): string {
   const head = doc.runs.map((r, i) => `<th title="${esc(r.path)}">${esc(r.label)}${i === 0 ? ' (baseline)' : ''}<br><small>${esc(r.trial)}, ${esc(r.status)}</small></th>`).join('');
   const rows = doc.cases.map((c) => {
-    const changed = c.classes.some((cls) => cls !== 'unchanged');
-    const cells = c.cells.map((cell, i) => cellHtml(cell, i === 0 ? undefined : c.classes[i - 1])).join('');
+    const changed = c.classes.some(isChange);
+    const cells = c.cells
+      .map((cell, i) => {
+        const standing = i === 0 ? undefined : c.classes[i - 1];
+        return cellHtml(cell, standing === ABSENT ? undefined : standing);
+      })
+      .join('');
     return `<tr data-changed="${changed}"><td>${esc(c.suite)}</td><td>${esc(c.name)}</td>${cells}</tr>`;
   });
   const counts = doc.comparisons.map(({ run, counts }) => `<li>${esc(doc.runs[run]!.label)}: ${esc(countsText(counts))}</li>`).join('');

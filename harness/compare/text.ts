@@ -1,6 +1,6 @@
 // The comparison as text: the summary `ktrial compare` prints, and a Markdown table
 // (case x run) for a pull request or a wiki page.
-import { COMPARE_CLASSES, type CompareCell, type CompareClass, type CompareDoc, type CompareRun } from './format.js';
+import { COMPARE_CLASSES, isChange, type CompareCell, type CompareClass, type CompareDoc, type CompareRun } from './format.js';
 
 const runLine = (r: CompareRun) =>
   `${r.trial}${r.kernel ? `, kernel ${r.kernel}` : ''}, ${r.status}${r.exitCode !== undefined ? ` (exit ${r.exitCode})` : ''}, ${r.cases} cases${r.error ? `; ${r.error}` : ''}`;
@@ -30,8 +30,8 @@ export function toCompareSummary(doc: CompareDoc): string {
   doc.comparisons.forEach(({ run, counts }, i) => {
     out.push('', `${doc.runs[run]!.label} against the baseline: ${countsText(counts)}`);
     for (const c of doc.cases) {
-      const cls = c.classes[i]!;
-      if (cls !== 'unchanged') out.push(`  ${cls.padEnd(width)}  ${c.suite}: ${c.name}: ${changeText(cls, c.cells[0]!, c.cells[run]!)}`);
+      const cls = c.classes[i];
+      if (isChange(cls)) out.push(`  ${cls.padEnd(width)}  ${c.suite}: ${c.name}: ${changeText(cls, c.cells[0]!, c.cells[run]!)}`);
     }
   });
   out.push('', doc.regressions ? `result: ${doc.regressions} regression(s) (exit 1)` : 'result: no regressions (exit 0)');
@@ -47,9 +47,9 @@ export function toCompareMarkdown(doc: CompareDoc): string {
   out.push(`|${' --- |'.repeat(doc.runs.length + 2)}`);
   for (const c of doc.cases) {
     const cells = c.cells.map((cell, i) => {
-      const cls = i === 0 ? 'unchanged' : c.classes[i - 1]!;
+      const cls = i === 0 ? undefined : c.classes[i - 1];
       // A flaky or not-run cell already says so in its verdict.
-      return cls === 'unchanged' ? cell.verdict : cls === cell.verdict ? `**${cell.verdict}**` : `**${cell.verdict}** (${cls})`;
+      return !isChange(cls) ? cell.verdict : cls === cell.verdict ? `**${cell.verdict}**` : `**${cell.verdict}** (${cls})`;
     });
     out.push(`| ${mdEscape(c.suite)} | ${mdEscape(c.name)} | ${cells.join(' | ')} |`);
   }

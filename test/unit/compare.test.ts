@@ -62,10 +62,42 @@ t.test('a third run: each later run is compared with the baseline, not with the 
     'compare / the kernel was booted for a third run': 'unchanged',
     'compare / the kernel lists its modules': 'unchanged', // not run in both
     'only-first / a case only the first run has': 'gone',
-    'only-second / a case only the second run has': 'unchanged', // in neither the first nor the third
+    'only-second / a case only the second run has': 'absent', // in neither the first nor the third
   });
   t.equal(doc.comparisons[1]!.counts.regression, 0);
   t.equal(doc.regressions, 1, 'the second run still has its regression');
+});
+
+t.test('a case only the second of three runs has is in no class of the third run: summary, HTML and JSON', async (t) => {
+  // Counted by hand from the fixtures: first has 8 cases, second 8 (7 shared with first,
+  // plus only-second's), only 7 (all of them first's, only-first's missing).
+  const secondCounts = { regression: 1, fix: 1, 'changed-actual': 1, flaky: 1, 'not-run': 0, new: 1, gone: 1, unchanged: 3 };
+  // hostname read, guest hostname, mkdir: not selected by --only; the three "booted" cases
+  // and the modules case (not run in both): unchanged; only-first's case: gone.
+  const onlyCounts = { regression: 0, fix: 0, 'changed-actual': 0, flaky: 0, 'not-run': 3, new: 0, gone: 1, unchanged: 4 };
+  const runs = ['first.results.json', 'second.results.json', 'only.results.json'];
+  const dir = t.testdir();
+  const page = join(dir, 'page.html');
+  const node = (...args: string[]) => execa('node', [KTRIAL, 'compare', ...runs, ...args], { cwd: repoPath('test', 'fixtures', 'compare'), reject: false });
+
+  const summary = (await node('--html', page)).stdout;
+  t.match(summary, /\nsecond\.results\.json against the baseline: 1 regression, 1 fix, 1 changed-actual, 1 flaky, 1 new, 1 gone, 3 unchanged\n/);
+  t.match(summary, /\nonly\.results\.json against the baseline: 3 not-run, 1 gone, 4 unchanged\n/);
+  const third = summary.slice(summary.indexOf('only.results.json against the baseline'));
+  t.equal(third.split('\n').filter((l) => l.startsWith('  ')).length, 4, 'the third run lists its 3 not-run cases and the gone one');
+  t.notMatch(third, /only-second/, 'and not the case it shares with nothing');
+
+  const html = await readFile(page, 'utf8');
+  t.match(html, '<li>second.results.json: 1 regression, 1 fix, 1 changed-actual, 1 flaky, 1 new, 1 gone, 3 unchanged</li>');
+  t.match(html, '<li>only.results.json: 3 not-run, 1 gone, 4 unchanged</li>');
+  t.match(html, /<td>a case only the second run has<\/td><td class="cell v-missing">missing<\/td><td class="cell v-passed c-new" .*<\/td><td class="cell v-missing">missing<\/td><\/tr>/, 'its third cell is missing, unmarked');
+
+  const doc = JSON.parse((await node('--json')).stdout) as CompareDoc;
+  t.same(doc.comparisons, [
+    { run: 1, counts: secondCounts },
+    { run: 2, counts: onlyCounts },
+  ]);
+  t.same(doc.cases.find((c) => c.suite === 'only-second')!.classes, ['new', 'absent']);
 });
 
 t.test('two passing runs of the same trial: nothing changed', async (t) => {

@@ -30,7 +30,7 @@ async function refusal(t: Test, names: string[], message: RegExp, what: string) 
   t.match((err as Error).message, message, what);
 }
 
-t.test('two shards of one run merge into one run, in suite order', async (t) => {
+t.test('the two shards of the smoke trial (recorded by two states of ktrial, see test/fixtures/shards/README.md) merge into one run, in suite order', async (t) => {
   const one = (await loadRun(shardFixture('smoke.shard-1-of-2'))).results;
   const two = (await loadRun(shardFixture('smoke.shard-2-of-2'))).results;
   const merged = await merge('smoke.shard-1-of-2', 'smoke.shard-2-of-2');
