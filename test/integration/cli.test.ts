@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { ktrial } from '../helpers/cli.js';
 import { alive, pathWithout } from '../helpers/proc.js';
+import { privateCache } from '../helpers/cache.js';
 import { repoPath } from '../../harness/common/paths.js';
 import type { RunResults } from '../../harness/report/index.js';
 
@@ -65,8 +66,19 @@ const DOCTOR_TOOL = 'xz';
 const doctorToolAt = (await execa('sh', ['-c', `command -v ${DOCTOR_TOOL}`], { reject: false })).stdout.trim();
 const doctorToolOwner = doctorToolAt ? await execa('dpkg', ['-S', doctorToolAt], { reject: false }) : undefined;
 const NO_DPKG_OWNER = doctorToolOwner?.exitCode === 0 ? false : `cannot tell which Debian package holds ${DOCTOR_TOOL} here (dpkg -S ${doctorToolAt || DOCTOR_TOOL})`;
-const bindKvm = await execa('unshare', ['-m', 'sh', '-c', 'mount --bind /dev/null /dev/kvm'], { reject: false });
-const NO_FAKE_KVM = bindKvm.exitCode === 0 ? false : `cannot bind-mount over /dev/kvm in a mount namespace here: ${bindKvm.stderr.trim()}`;
+// In a private mount namespace, /dev becomes an overlay (tmpfs upper layer) whose kvm is
+// the given file bind-mounted, whether or not the host has a /dev/kvm; then $@ runs.
+const FAKE_KVM_NS = [
+  'set -e; fake=$1; shift; layers=$(mktemp -d)',
+  'mount -t tmpfs tmpfs "$layers"; mkdir "$layers/upper" "$layers/work" "$layers/host"',
+  'mount --rbind /dev "$layers/host"',
+  'mount -t overlay overlay -o "lowerdir=/dev,upperdir=$layers/upper,workdir=$layers/work" /dev',
+  'for sub in pts shm; do mount --rbind "$layers/host/$sub" "/dev/$sub"; done',
+  'rm -f /dev/kvm; : > /dev/kvm; mount --bind "$fake" /dev/kvm',
+  'exec "$@"',
+].join('\n');
+const fakeKvmTry = await execa('unshare', ['-m', 'sh', '-c', FAKE_KVM_NS, 'sh', '/dev/null', 'test', '-f', '/dev/kvm'], { reject: false });
+const NO_FAKE_KVM = fakeKvmTry.exitCode === 0 ? false : `cannot put a fake /dev/kvm in a private mount namespace here (needs root and overlayfs): ${fakeKvmTry.stderr.trim()}`;
 
 t.test('boot -- CMD exits with the guest command\'s code and prints its output; no QEMU is left', async (t) => {
   const out = await tmp('boot-cmd');
@@ -222,11 +234,13 @@ t.test('a /dev/kvm that is not KVM: the probe falls back to TCG, says why and ca
   // time has a fresh identity, so the per-host verdict is not in the cache yet.
   const fake = join(await tmp('fakekvm'), 'kvm');
   await writeFile(fake, '');
+  // The verdict goes to a cache of this test's own, so the shared one never holds it.
+  const cache = await privateCache();
   const inNs = (outDir: string) =>
-    execa('unshare', ['-m', 'sh', '-c', `mount --bind "$1" /dev/kvm && exec node "$2" boot "$3" --out "$4" -- true`, 'sh', fake, repoPath('bin', 'ktrial.js'), SMOKE61, outDir], {
+    execa('unshare', ['-m', 'sh', '-c', FAKE_KVM_NS, 'sh', fake, 'node', repoPath('bin', 'ktrial.js'), 'boot', SMOKE61, '--out', outDir, '--', 'true'], {
       reject: false,
       cwd: repoPath(),
-      env: { KTRIAL_ACCEL: '' },
+      env: { KTRIAL_ACCEL: '', KTRIAL_CACHE: cache },
     });
   const first = await inNs(await tmp('accel-probe'));
   if (!t.equal(first.exitCode, 0, 'the guest boots all the same')) t.comment(first.stderr);
