@@ -210,7 +210,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
     const kernel = await kernelFor(plan, ctx);
     results.kernel = kernelInfo(kernel, plan);
     rerun.command = rerunCommand(plan, kernel.manifest.toolchain.cc, (kernel.manifest.source.origin && exactSourceArgument(kernel.manifest.source.origin)) ?? plan.source);
-    const selftests = await buildSelftests(suites.flatMap(suiteSelftests), ctx);
+    const selftests = await buildSelftests(suites.flatMap(suiteSelftests), kernel.manifest.kernelRelease, ctx);
     const image = await buildImage(ctx);
     const access = await guestAccess(image, plan.outDir);
     const guests = new GuestPool({ create: (_boot, consoleLog) => bootKernel(kernel, plan, ctx, { consoleLog, access }) }, plan.outDir, plan.jobs, plan.maxReboots);

@@ -34,12 +34,14 @@ export const HOST_TOOLS: readonly HostTool[] = [
 export const HOST_FILES: readonly { path: string; pkg: string; usedFor: string }[] = [
   { path: '/usr/include/libelf.h', pkg: 'libelf-dev', usedFor: 'building kernels >= 4.x with objtool' },
   { path: '/usr/include/openssl/ssl.h', pkg: 'libssl-dev', usedFor: 'building kernels with module signing tools' },
+  { path: '/usr/src/linux-source-6.1.tar.xz', pkg: 'linux-source-6.1', usedFor: 'the Debian 6.1 trial; selftests of kernels before 6.12' },
+  { path: '/usr/src/linux-source-6.12.tar.xz', pkg: 'linux-source-6.12', usedFor: 'the Debian 6.12 trial; selftests of kernels from 6.12' },
 ];
 
 /** The tools' packages and what the trials and tests need besides (e.g. tmux drives the
  *  `boot --shell` test, chromium opens the `compare --html` page in its test). */
 export const SETUP_PACKAGES = [
-  ...new Set([...HOST_TOOLS.map((t) => t.pkg), ...HOST_FILES.map((f) => f.pkg), 'gcc-11', 'cpio', 'linux-source-6.1', 'openssh-client', 'kmod', 'debian-archive-keyring', 'tmux', 'chromium']),
+  ...new Set([...HOST_TOOLS.map((t) => t.pkg), ...HOST_FILES.map((f) => f.pkg), 'gcc-11', 'cpio', 'openssh-client', 'kmod', 'debian-archive-keyring', 'tmux', 'chromium']),
 ];
 
 export async function which(command: string): Promise<string | undefined> {

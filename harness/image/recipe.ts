@@ -98,14 +98,15 @@ const imageSchema = obj({
 });
 
 export interface SelftestRecipe {
-  package: string;
+  /** linux-source-X.Y packages; a kernel's selftests come from the one selftestPackageFor picks. */
+  packages: string[];
   programs: Record<string, { sources: string[]; include?: string[]; cflags?: string[] }>;
 }
 
 const treePath = str({ pattern: /^(?!\/)(?!.*\.\.)[A-Za-z0-9._/+-]+$/, description: 'a path inside the kernel tree' });
 
 const selftestSchema = obj({
-  package: { schema: str({ pattern: /^linux-source-[0-9.]+$/ }), required: true },
+  packages: { schema: list(str({ pattern: /^linux-source-[0-9]+\.[0-9]+$/ }), { minItems: 1 }), required: true },
   programs: {
     schema: dict(obj({ sources: { schema: list(treePath, { minItems: 1 }), required: true }, include: list(treePath), cflags: list(str()) }), { keyPattern: /^[A-Za-z0-9._-]+$/ }),
     required: true,

@@ -11,6 +11,8 @@ import { sourceSkip } from '../helpers/trees.js';
 import { expectPinnedIdentity } from '../helpers/bzimage.js';
 import { repoPath } from '../../harness/common/paths.js';
 import type { RunResults } from '../../harness/report/index.js';
+import { resolveSource } from '../../harness/source/source.js';
+import { Progress } from '../../harness/common/progress.js';
 
 /** A trial's plain run (shared with the other tests that read it), or a run with `extra` options. */
 async function runTrial(name: string, extra: string[] = []) {
@@ -58,6 +60,58 @@ t.test('Debian 6.1 smoke trial runs the namespaces suite', async (t) => {
   t.equal(second.kernel.source, first.kernel.source, 'from the same source');
   t.equal(second.kernel.config, first.kernel.config, 'with the same final config');
   t.same(second.cases.map((c) => [c.name, c.verdict]), first.cases.map((c) => [c.name, c.verdict]), 'and the same verdicts');
+});
+
+/** A selftest source of Debian's linux-source-6.12, the tree the recipe builds 6.12's selftests from. */
+async function selftest612(rel: string): Promise<string> {
+  const ctx = { progress: new Progress(() => {}), signal: new AbortController().signal };
+  const tree = await resolveSource({ kind: 'debian', name: 'linux-source-6.12', pkg: 'linux-source-6.12' }, undefined, ctx);
+  return readFile(join(tree.dir, 'tools/testing/selftests', rel), 'utf8');
+}
+
+/** The harness test names a kselftest_harness.h source defines: TEST(x) is global.x, TEST_F(f, x) is f.x. */
+async function harnessTests(rel: string): Promise<string[]> {
+  return [...(await selftest612(rel)).matchAll(/^TEST(?:_F)?\((?:(\w+), )?(\w+)\)/gm)].map((m) => `${m[1] ?? 'global'}.${m[2]}`);
+}
+
+const plan612 = async (rel: string) => Number(/ksft_set_plan\((\d+)\)/.exec(await selftest612(rel))![1]);
+
+// One run of the 6.12 trial (its kernel built once, just before, by the shared reference run):
+// the namespaces suite, the core selftests and 6.12's nsfs, pid_namespace and pidfd selftests.
+t.test('Debian 6.12 smoke trial: the namespaces suite and 6.12\'s own selftests, every case passed', async (t) => {
+  const out = await checkRun(t, 'smoke-debian-6.12', ['without PID namespaces CLONE_NEWPID is refused']);
+  const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
+  t.match(results.kernel.release, /^6\.12\./, 'the 6.12 kernel ran');
+  t.equal(results.kernel.cached, true, 'the run after the build is a kernel cache hit');
+  const verdicts = (suite: string) => new Map(results.cases.filter((c) => c.suite === suite).map((c) => [c.name, c.verdict]));
+  const points: Record<string, string[]> = {
+    close_range_test: await harnessTests('core/close_range_test.c'),
+    regression_enomem: await harnessTests('pid_namespace/regression_enomem.c'),
+    pidfd_wait: await harnessTests('pidfd/pidfd_wait.c'),
+    pidfd_getfd_test: await harnessTests('pidfd/pidfd_getfd_test.c'),
+    pidfd_setns_test: await harnessTests('pidfd/pidfd_setns_test.c'),
+  };
+  const plans: Record<string, number> = {
+    clone3: await plan612('clone3/clone3.c'),
+    pidfd_test: await plan612('pidfd/pidfd_test.c'),
+    pidfd_fdinfo_test: await plan612('pidfd/pidfd_fdinfo_test.c'),
+    pidfd_open_test: await plan612('pidfd/pidfd_open_test.c'),
+  };
+  const programs: Record<string, string[]> = {
+    'kselftest-core': ['close_range_test', 'clone3'],
+    'kselftest-pidfd': ['nsfs_owner', 'nsfs_pidns', 'regression_enomem', 'pidfd_test', 'pidfd_fdinfo_test', 'pidfd_open_test', 'pidfd_poll_test', 'pidfd_wait', 'pidfd_getfd_test', 'pidfd_setns_test'],
+  };
+  for (const [suite, names] of Object.entries(programs)) {
+    const got = verdicts(suite);
+    t.ok(got.size > 0, `${suite} ran`);
+    t.same([...got].filter(([, v]) => v !== 'passed'), [], `every case of ${suite} passed, none not run`);
+    for (const name of names) {
+      t.equal(got.get(name), 'passed', `${suite}: ${name} passed`);
+      for (const point of points[name] ?? []) t.equal(got.get(`${name}/${point}`), 'passed', `${name}/${point} passed`);
+      if (plans[name] !== undefined) t.equal([...got.keys()].filter((n) => n.startsWith(`${name}/`)).length, plans[name], `${name}: one case per test of its plan`);
+    }
+  }
+  t.same([...verdicts('namespaces')].filter(([, v]) => v !== 'passed').map(([n]) => n), ['without PID namespaces CLONE_NEWPID is refused'], 'every namespaces case passed but the one for kernels without PID namespaces');
 });
 
 // 2.6 kernels have no PID, NET or USER namespaces configured: exactly those cases are not run.
