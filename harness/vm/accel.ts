@@ -25,6 +25,9 @@ export interface AccelVerdict {
 
 export const PROBE_TIMEOUT_MS = 10_000;
 
+/** QEMU's arguments for the accelerator (KVM with the host's CPU model). */
+export const accelArgs = (accel: Accel): string[] => (accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg']);
+
 async function kvmIdentity(): Promise<{ present: boolean; usable: boolean; id: string }> {
   try {
     const st = await stat('/dev/kvm');

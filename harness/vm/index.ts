@@ -5,7 +5,7 @@ export { bootGuest, guestAccess, type BootRequest, type GuestAccess } from './bo
 export { runCommandInGuest, interactiveShell, commandLine } from './interactive.js';
 export { generateClientKey, type ClientKey } from './ssh.js';
 export { killAllGuests, liveGuestPids } from './qemu.js';
-export { chooseAccel, probeKvm, type Accel, type AccelVerdict } from './accel.js';
+export { accelArgs, chooseAccel, probeKvm, type Accel, type AccelVerdict } from './accel.js';
 export { chooseDevices, NIC_TABLE, OPTIONAL_TABLE, type DeviceChoice } from './devices.js';
 export { parseConsole, classifyLine, summarize, excerptAround, FATAL_KINDS, PROBLEM_KINDS, WARNING_KINDS, type ConsoleEvent, type ConsoleEventKind, type ConsoleSummary } from './console.js';
 export { ConsoleWatch, type TimedEvent } from './consolewatch.js';

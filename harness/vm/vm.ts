@@ -10,7 +10,7 @@ import { hostFailure, kernelFailure, badInput, KtrialError } from '../common/err
 import { requireTools } from '../common/hosttools.js';
 import { shellQuote } from '../common/shell.js';
 import type { StageContext } from '../common/context.js';
-import { chooseAccel, type Accel } from './accel.js';
+import { accelArgs, chooseAccel, type Accel } from './accel.js';
 import { FATAL_KINDS, summarize } from './console.js';
 import { ConsoleWatch, type TimedEvent } from './consolewatch.js';
 import { checkCpus, chooseDevices } from './devices.js';
@@ -95,7 +95,7 @@ function qemuArgs(req: VmRequest, accel: Accel, port: number, token: string, dev
   // panic=1, not -1: 2.6-era kernels only reboot (and so, with -no-reboot, end QEMU) on a positive timeout.
   const cmdline = ['console=ttyS0', 'panic=1', ...(req.oopsPanic ? ['oops=panic'] : []), `ktrial.token=${token}`, ...extra].join(' ');
   return [
-    ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
+    ...accelArgs(accel),
     '-machine', 'pc',
     '-m', String(req.memoryMiB ?? DEFAULT_MEMORY_MIB),
     // One CPU per socket: the BIOS's MP table lists one processor per socket, and a kernel

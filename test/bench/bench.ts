@@ -9,7 +9,8 @@
 //   6. starting a guest from a saved state (--isolate snapshot) against a boot to SSH;
 //   7. the subject suite on two guests (--jobs 2) against one (--jobs 1);
 //   8. recovery after a kernel crash (fresh guest booted and set up) against the first boot.
-// It writes test/bench/results.json and prints tables. It asserts nothing: targets are
+// It writes test/bench/results/SECTION.json for each section it runs (the other sections'
+// files stay as they were) and prints tables. It asserts nothing: targets are
 // printed as met or missed, and every ratio is against a baseline from the same run.
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -30,9 +31,9 @@ import { knownSpec, sourceEnvVar } from '../../harness/source/source.js';
 import { loadTrial } from '../../harness/trial/trial.js';
 import { planRun } from '../../harness/runplan.js';
 import { buildImage } from '../../harness/trialrun.js';
-import { chooseDevices, createVm, generateClientKey, killAllGuests, runCommandInGuest, type DeviceChoice, type Vm, type VmRequest } from '../../harness/vm/index.js';
+import { accelArgs, chooseAccel, chooseDevices, createVm, generateClientKey, killAllGuests, runCommandInGuest, type AccelVerdict, type DeviceChoice, type Vm, type VmRequest } from '../../harness/vm/index.js';
 import { freePort } from '../../harness/vm/qemu.js';
-import { capture, killTracked, LoadSampler, loadSnapshot, num, round, sleep, stats, table, track, type LoadDuring, type LoadSnapshot, type Stats } from './lib.js';
+import { capture, killTracked, LoadSampler, loadSnapshot, num, round, sectionDoc, SECTIONS, sleep, stats, table, track, type LoadDuring, type LoadSnapshot, type Section, type Stats } from './lib.js';
 
 // ---------------------------------------------------------------------------------------
 // Options
@@ -56,11 +57,10 @@ const USAGE = `usage: npm run bench -- [options]
   --warm-retries N      repeat loaded warm measurements up to N times (default 1)
   --cpu-prof            run warm ktrial processes with node --cpu-prof (profiles kept in the work dir)
   --keep                keep the work directory (caches, logs, consoles)
-  --results FILE        where to write the results (default test/bench/results.json;
-                        test/bench/results.quick.json with --quick)`;
+  --results-dir DIR     where to write the results, one SECTION.json per section run; the
+                        files of the sections not run are left as they are (default
+                        test/bench/results; test/bench/results-quick with --quick)`;
 
-const SECTIONS = ['cold', 'incremental', 'warm', 'boot', 'step', 'restore', 'jobs', 'recovery'] as const;
-type Section = (typeof SECTIONS)[number];
 
 interface Options {
   coldRuns: number;
@@ -79,7 +79,7 @@ interface Options {
   warmRetries: number;
   cpuProf: boolean;
   keep: boolean;
-  results: string;
+  resultsDir: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -102,7 +102,7 @@ function parseOptions(argv: string[]): Options {
       'warm-retries': { type: 'string' },
       'cpu-prof': { type: 'boolean' },
       keep: { type: 'boolean' },
-      results: { type: 'string' },
+      'results-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -141,7 +141,7 @@ function parseOptions(argv: string[]): Options {
     warmRetries: int(values['warm-retries'], 'warm-retries', quick ? 0 : 1),
     cpuProf: !!values['cpu-prof'],
     keep: !!values.keep,
-    results: values.results ?? repoPath('test', 'bench', quick ? 'results.quick.json' : 'results.json'),
+    resultsDir: values['results-dir'] ?? repoPath('test', 'bench', quick ? 'results-quick' : 'results'),
   };
 }
 
@@ -202,6 +202,8 @@ interface RunSample {
   kernelS?: number;
   kernelCached?: boolean;
   imageCached?: boolean;
+  /** The accelerator the run's guests used, as ktrial chose it (results.json's kernel.accelerator). */
+  accelerator?: string;
   /** Median durationMs of the scenario steps in results.json. */
   stepMedianMs?: number;
   /** The seconds of every case in results.json (setups and cleanups that are listed included). */
@@ -219,7 +221,7 @@ interface RunSample {
 interface ResultsJson {
   startedAt: string;
   seconds: number;
-  kernel?: { cached?: boolean };
+  kernel?: { cached?: boolean; accelerator?: string };
   phases: { phase: string; status: string; seconds: number }[];
   cases: { seconds: number; steps?: { durationMs?: number }[] }[];
   guests?: { bootMs?: number }[];
@@ -297,6 +299,7 @@ async function ktrialRun(o: { trial: string; name: string; kind: RunSample['kind
   sample.outsideBootScenariosS = round(sample.wallS - (ph.boot ?? 0) - (ph.scenarios ?? 0));
   sample.kernelS = round((ph.source ?? 0) + (ph.patch ?? 0) + (ph.config ?? 0) + (ph.build ?? 0));
   sample.kernelCached = results.kernel?.cached === true;
+  if (results.kernel?.accelerator) sample.accelerator = results.kernel.accelerator;
   sample.imageCached = results.phases.some((p) => p.phase === 'guest image' && p.status === 'cached');
   const stepMs = results.cases.flatMap((c) => (c.steps ?? []).map((s) => s.durationMs)).filter((x): x is number => typeof x === 'number');
   const sm = stats(stepMs);
@@ -382,6 +385,8 @@ interface Guest {
   bootArgs: string[];
   memoryMiB: number;
   devices: DeviceChoice;
+  /** What ktrial's accelerator probe chose for this kernel in this cache: both boot sides use it. */
+  accel: AccelVerdict;
 }
 
 const silentCtx = (lines: string[]): StageContext => ({ progress: new Progress((l) => lines.push(l), 3_600_000), signal: new AbortController().signal });
@@ -400,6 +405,8 @@ async function withCache<T>(cache: string, source: string, fn: () => Promise<T>)
   }
 }
 
+const QEMU = 'qemu-system-x86_64';
+
 async function prepareGuest(t: TrialDef, cache: string, source: string, work: string): Promise<Guest> {
   return withCache(cache, source, async () => {
     const lines: string[] = [];
@@ -410,7 +417,8 @@ async function prepareGuest(t: TrialDef, cache: string, source: string, work: st
     if (!kernel.cacheHit) say(`  note: the ${t.name} kernel was not in the warm cache and was built now`);
     const image = await buildImage(ctx);
     const bootArgs = [...(eraNamed(kernel.manifest.source.era)?.bootArgs ?? []), ...(trial.guest.cmdline ? trial.guest.cmdline.split(/\s+/) : [])];
-    return { trial: t.name, kernel, image, bootArgs, memoryMiB: trial.guest.memoryMiB, devices: chooseDevices(kernel.options) };
+    const accel = await chooseAccel(QEMU, kernel.bzImage, ctx);
+    return { trial: t.name, kernel, image, bootArgs, memoryMiB: trial.guest.memoryMiB, devices: chooseDevices(kernel.options), accel };
   });
 }
 
@@ -423,6 +431,8 @@ interface BootSample {
   ms: number;
   attempts: number;
   error?: string;
+  /** ktrial only: the accelerator createVm chose (its probe's verdict). */
+  accel?: string;
   /** ktrial only: guest milestones after QEMU start (ms), from its console watch. */
   bannerMs?: number;
   userlandMs?: number;
@@ -473,6 +483,7 @@ async function ktrialBoot(g: Guest, dir: string, cache: string, source: string):
         ok: true,
         ms: round(ms, 1),
         attempts: t.sshAttempts,
+        accel: vm.accel,
         ...(t.bannerMs !== undefined ? { bannerMs: t.bannerMs } : {}),
         ...(t.userlandMs !== undefined ? { userlandMs: t.userlandMs } : {}),
         ...(t.sshdMs !== undefined ? { sshdMs: t.sshdMs } : {}),
@@ -517,7 +528,7 @@ async function sshFiles(dir: string, privateKey: string, hostKeyPublic: string, 
 /** The minimal command line the baseline boots with (recorded in results.json). */
 function baselineQemuArgs(g: Guest, initramfs: string, consoleFile: string, port: number, token: string): string[] {
   return [
-    '-accel', 'tcg',
+    ...accelArgs(g.accel.accel),
     '-m', String(g.memoryMiB),
     '-display', 'none',
     '-serial', `file:${consoleFile}`,
@@ -540,10 +551,10 @@ async function baselineBoot(g: Guest, dir: string): Promise<BootSample> {
   const port = await freePort();
   const { keyFile, knownHosts } = await sshFiles(dir, key.privateKey, g.image.hostKeyPublic, port);
   const args = baselineQemuArgs(g, initramfs, join(dir, 'console.log'), port, randomBytes(16).toString('hex'));
-  baselineCommand ??= ['qemu-system-x86_64', ...args];
+  baselineCommand ??= [QEMU, ...args];
   // setpriv: QEMU dies with the benchmark even if the benchmark is killed outright.
   const t0 = performance.now();
-  const q = track(spawn('setpriv', ['--pdeathsig', 'KILL', 'qemu-system-x86_64', ...args], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  const q = track(spawn('setpriv', ['--pdeathsig', 'KILL', QEMU, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }));
   let qerr = '';
   q.stderr!.on('data', (d: Buffer) => (qerr += d.toString('utf8')));
   let exited = false;
@@ -883,9 +894,8 @@ async function machineInfo(): Promise<Record<string, unknown>> {
     memGiB: round(totalmem() / 2 ** 30, 1),
     hostKernel: release(),
     node: process.version,
-    qemu: await first('qemu-system-x86_64', ['--version']),
+    qemu: await first(QEMU, ['--version']),
     ssh: (await capture('ssh', ['-V'])).stderr.trim(),
-    accelerator: 'tcg',
     commit: git.stdout.trim(),
     uncommittedChanges: dirty.stdout.trim() ? dirty.stdout.trim().split('\n') : [],
   };
@@ -897,9 +907,8 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'ktrial-bench-'));
   const trials = TRIALS.filter((t) => opts.trials.includes(t.name));
   const source = await source2620();
-  say(`work directory ${work}; results to ${opts.results}`);
+  say(`work directory ${work}; results to ${opts.resultsDir}`);
   const out: Record<string, unknown> = {
-    format: 'ktrial-bench/1',
     startedAt: started.toISOString(),
     machine: await machineInfo(),
     options: { ...opts, only: [...opts.only] },
@@ -947,11 +956,12 @@ async function main(): Promise<void> {
     if ([...warmCaches.values()].includes(c)) return;
     if (ownCaches.has(c)) await rm(c, { recursive: true, force: true });
   };
-  const writeResults = async () => {
-    out.complete = false;
+  await mkdir(opts.resultsDir, { recursive: true });
+  const writeResults = async (complete = false) => {
+    out.complete = complete;
     out.finishedAt = new Date().toISOString();
     out.seconds = round((Date.now() - started.getTime()) / 1000, 1);
-    await writeFile(opts.results, `${JSON.stringify(out, null, 2)}\n`);
+    for (const section of opts.only) await writeFile(join(opts.resultsDir, `${section}.json`), `${JSON.stringify(sectionDoc(out, section), null, 2)}\n`);
   };
 
   // 1a. Cold runs, interleaved across trials.
@@ -1037,6 +1047,7 @@ async function main(): Promise<void> {
 
   // 1b, 2, 3 (and 5, from the warm runs): short measurements, repeated if the host was loaded.
   const blocks: WarmBlock[] = [];
+  let reportedBlock: WarmBlock | undefined;
   if (opts.only.has('warm') || opts.only.has('boot') || opts.only.has('step') || opts.only.has('restore')) {
     for (let attempt = 1; attempt <= 1 + opts.warmRetries; attempt++) {
       const loadBefore = await waitForLoad(opts.maxLoad, attempt === 1 ? opts.loadWaitS : Math.max(opts.loadWaitS, 120));
@@ -1057,6 +1068,7 @@ async function main(): Promise<void> {
       const guests = new Map<string, Guest>();
       if (opts.only.has('boot') || opts.only.has('step') || opts.only.has('restore')) {
         for (const t of trials) guests.set(t.name, await prepareGuest(t, warmCaches.get(t.name)!, source, work));
+        out.accelerators = Object.fromEntries([...guests].map(([name, g]) => [name, g.accel]));
       }
       if (opts.only.has('boot')) for (const t of trials) block.boot.push(await bootSection(guests.get(t.name)!, opts.bootRuns, work, warmCaches.get(t.name)!, source));
       if (opts.only.has('step')) for (const t of trials) block.steps.push(await stepSection(guests.get(t.name)!, opts.steps, work, warmCaches.get(t.name)!, source));
@@ -1072,13 +1084,14 @@ async function main(): Promise<void> {
     }
     // Report the block with the lowest load while it ran.
     const best = [...blocks].sort((a, b) => (a.load?.load1Mean ?? Infinity) - (b.load?.load1Mean ?? Infinity))[0]!;
+    reportedBlock = best;
     out.warmBlocks = blocks.map((b) => ({ attempt: b.attempt, loadBefore: b.loadBefore, loadAfter: b.loadAfter, loadDuring: b.load, loaded: b.loaded, reported: b === best }));
-    out.warm = { attempt: best.attempt, samples: best.warm, byTrial: Object.fromEntries(trials.map((t) => [t.name, phaseStats(best.warm.filter((s) => s.trial === t.name))])) };
-    out.boot = best.boot;
-    out.steps = best.steps;
+    if (opts.only.has('warm')) out.warm = { attempt: best.attempt, samples: best.warm, byTrial: Object.fromEntries(trials.map((t) => [t.name, phaseStats(best.warm.filter((s) => s.trial === t.name))])) };
+    if (opts.only.has('boot')) out.boot = best.boot;
+    if (opts.only.has('step')) out.steps = best.steps;
     if (opts.only.has('restore')) out.restore = best.restore;
     if (opts.only.has('warm')) out.memory = Object.fromEntries(trials.map((t) => [t.name, { method: 'VmHWM of the ktrial node process, read from /proc/self/status in an exit hook (node --import)', peakMiB: stats(best.warm.filter((s) => s.ok && s.trial === t.name && s.vmHwmKiB).map((s) => s.vmHwmKiB! / 1024)) }]));
-    out.otherBlocks = blocks.filter((b) => b !== best).map((b) => ({ attempt: b.attempt, warm: b.warm, boot: b.boot, steps: b.steps }));
+    out.otherBlocks = blocks.filter((b) => b !== best).map((b) => ({ attempt: b.attempt, warm: b.warm, boot: b.boot, steps: b.steps, restore: b.restore }));
     if (baselineCommand) out.baselineCommand = baselineCommand.map((a) => a.replace(work, '$WORK'));
   }
 
@@ -1141,39 +1154,39 @@ async function main(): Promise<void> {
   out.workDir = work;
 
   // Targets
-  const targets: { target: string; trial: string; value: string; limit: string; met: boolean | null }[] = [];
+  const targets: { section: Section; target: string; trial: string; value: string; limit: string; met: boolean | null }[] = [];
   const warmOut = out.warm as { samples: RunSample[] } | undefined;
   for (const t of trials) {
     const b = (out.boot as BootResult[] | undefined)?.find((x) => x.trial === t.name);
-    if (b) targets.push({ target: 'boot-to-SSH overhead, median ktrial / median baseline', trial: t.name, value: num(b.ratio, 3), limit: '<= 1.10', met: b.ratio === null ? null : b.ratio <= 1.1 });
+    if (b) targets.push({ section: 'boot', target: 'boot-to-SSH overhead, median ktrial / median baseline', trial: t.name, value: num(b.ratio, 3), limit: '<= 1.10', met: b.ratio === null ? null : b.ratio <= 1.1 });
     const rs = (out.restore as RestoreResult[] | undefined)?.find((x) => x.trial === t.name);
-    if (rs) targets.push({ target: 'guest from a saved state / boot to SSH, medians', trial: t.name, value: `${num(rs.ratio, 3)} (${num(rs.restore ? rs.restore.median / 1000 : null, 2)} s / ${num(rs.boot ? rs.boot.median / 1000 : null, 2)} s)`, limit: '<= 0.15', met: rs.ratio === null ? null : rs.ratio <= 0.15 });
+    if (rs) targets.push({ section: 'restore', target: 'guest from a saved state / boot to SSH, medians', trial: t.name, value: `${num(rs.ratio, 3)} (${num(rs.restore ? rs.restore.median / 1000 : null, 2)} s / ${num(rs.boot ? rs.boot.median / 1000 : null, 2)} s)`, limit: '<= 0.15', met: rs.ratio === null ? null : rs.ratio <= 0.15 });
     const st = (out.steps as StepResult[] | undefined)?.find((x) => x.trial === t.name);
-    if (st) targets.push({ target: 'scenario step on the reused connection, median', trial: t.name, value: `${num(st.reused?.median, 1)} ms`, limit: '<= 50 ms', met: st.reused ? st.reused.median <= 50 : null });
+    if (st) targets.push({ section: 'step', target: 'scenario step on the reused connection, median', trial: t.name, value: `${num(st.reused?.median, 1)} ms`, limit: '<= 50 ms', met: st.reused ? st.reused.median <= 50 : null });
     if (warmOut) {
       const o = stats(warmOut.samples.filter((s) => s.ok && s.trial === t.name).map((s) => s.outsideBootScenariosS ?? NaN));
-      targets.push({ target: 'unchanged re-run: wall time outside boot and scenarios, median', trial: t.name, value: `${num(o?.median, 2)} s`, limit: '< 2 s', met: o ? o.median < 2 : null });
+      targets.push({ section: 'warm', target: 'unchanged re-run: wall time outside boot and scenarios, median', trial: t.name, value: `${num(o?.median, 2)} s`, limit: '< 2 s', met: o ? o.median < 2 : null });
     }
   }
   const inc = out.incremental as { kernelRatioOfMedians: number | null } | undefined;
-  if (inc) targets.push({ target: 'incremental rebuild / clean build (source+patch+config+build), medians', trial: 'bench-incremental-2.6.20', value: num(inc.kernelRatioOfMedians, 3), limit: '<= 0.25', met: inc.kernelRatioOfMedians === null ? null : inc.kernelRatioOfMedians <= 0.25 });
+  if (inc) targets.push({ section: 'incremental', target: 'incremental rebuild / clean build (source+patch+config+build), medians', trial: 'bench-incremental-2.6.20', value: num(inc.kernelRatioOfMedians, 3), limit: '<= 0.25', met: inc.kernelRatioOfMedians === null ? null : inc.kernelRatioOfMedians <= 0.25 });
   const jobsOut = out.jobs as { scenarios: Record<'jobs1' | 'jobs2', Stats | null>; wall: Record<'jobs1' | 'jobs2', Stats | null>; scenariosRatio: number | null; wallRatio: number | null } | undefined;
   if (jobsOut?.scenarios) {
     const { scenarios: sc, wall: w } = jobsOut;
     // The extra guests boot in the boot phase, beside the first: the whole run's wall time is the measure.
-    targets.push({ target: 'subject suite, --jobs 2 / --jobs 1, wall time (scenario phases alone after ;), medians', trial: SUBJECT.name, value: `${num(jobsOut.wallRatio, 3)} (${num(w.jobs2?.median, 1)} s / ${num(w.jobs1?.median, 1)} s); ${num(jobsOut.scenariosRatio, 3)} (${num(sc.jobs2?.median, 1)} s / ${num(sc.jobs1?.median, 1)} s)`, limit: '<= 0.65', met: jobsOut.wallRatio === null ? null : jobsOut.wallRatio <= 0.65 });
+    targets.push({ section: 'jobs', target: 'subject suite, --jobs 2 / --jobs 1, wall time (scenario phases alone after ;), medians', trial: SUBJECT.name, value: `${num(jobsOut.wallRatio, 3)} (${num(w.jobs2?.median, 1)} s / ${num(w.jobs1?.median, 1)} s); ${num(jobsOut.scenariosRatio, 3)} (${num(sc.jobs2?.median, 1)} s / ${num(sc.jobs1?.median, 1)} s)`, limit: '<= 0.65', met: jobsOut.wallRatio === null ? null : jobsOut.wallRatio <= 0.65 });
   }
   const recOut = out.recovery as { trial: string; recoveryS: Stats | null; firstBootS: Stats | null; ratio: number | null } | undefined;
-  if (recOut?.trial) targets.push({ target: 'recovery after a crash (case end to boot 2 set up) / boot 1 to SSH, medians', trial: `${recOut.trial} + recover-crash`, value: `${num(recOut.ratio, 3)} (${num(recOut.recoveryS?.median, 2)} s / ${num(recOut.firstBootS?.median, 2)} s)`, limit: '<= 1.2', met: recOut.ratio === null ? null : recOut.ratio <= 1.2 });
+  if (recOut?.trial) targets.push({ section: 'recovery', target: 'recovery after a crash (case end to boot 2 set up) / boot 1 to SSH, medians', trial: `${recOut.trial} + recover-crash`, value: `${num(recOut.ratio, 3)} (${num(recOut.recoveryS?.median, 2)} s / ${num(recOut.firstBootS?.median, 2)} s)`, limit: '<= 1.2', met: recOut.ratio === null ? null : recOut.ratio <= 1.2 });
   out.targets = targets;
-  await writeResults();
-  out.complete = true;
-  await writeFile(opts.results, `${JSON.stringify(out, null, 2)}\n`);
+  await writeResults(true);
 
   // Tables
   const print = (s: string) => process.stdout.write(`${s}\n`);
   const m = out.machine as Record<string, unknown>;
-  print(`\nktrial benchmark, ${started.toISOString()}: ${m.cpus} x ${m.cpuModel}, ${m.memGiB} GiB, ${m.qemu}, TCG, node ${m.node}, commit ${String(m.commit).slice(0, 12)}`);
+  const accels = Object.entries((out.accelerators as Record<string, AccelVerdict> | undefined) ?? {}).map(([name, v]) => `${name} ${v.accel} (${v.reason})`);
+  print(`\nktrial benchmark, ${started.toISOString()}: ${m.cpus} x ${m.cpuModel}, ${m.memGiB} GiB, ${m.qemu}, node ${m.node}, commit ${String(m.commit).slice(0, 12)}`);
+  if (accels.length) print(`accelerator, as ktrial's probe chose it (the baseline boots with the same): ${accels.join('; ')}`);
   print(`load averages: ${loads.map((l) => `${l.section} ${l.snapshot.loadavg.join('/')}`).join('; ')}`);
   const groups: { label: string; kind: string; samples: RunSample[] }[] = [];
   for (const t of trials) {
@@ -1239,9 +1252,8 @@ async function main(): Promise<void> {
     print('\nTargets');
     print(table(['target', 'trial', 'value', 'limit', 'verdict'], targets.map((t) => [t.target, t.trial, t.value, t.limit, t.met === null ? 'no data' : t.met ? 'met' : 'MISSED']), 2));
   }
-  const loadedBlock = blocks.find((b) => b.attempt === (out.warm as { attempt: number } | undefined)?.attempt);
-  if (loadedBlock?.loaded) print(`\nnote: the host was loaded during the reported warm measurements (load1 mean ${loadedBlock.load?.load1Mean}, max ${loadedBlock.load?.load1Max} on ${cpus().length} CPUs)`);
-  print(`\nresults: ${opts.results}`);
+  if (reportedBlock?.loaded) print(`\nnote: the host was loaded during the reported warm measurements (load1 mean ${reportedBlock.load?.load1Mean}, max ${reportedBlock.load?.load1Max} on ${cpus().length} CPUs)`);
+  print(`\nresults: ${[...opts.only].map((s) => join(opts.resultsDir, `${s}.json`)).join(', ')}`);
 
   if (opts.keep || opts.cpuProf) say(`work directory kept: ${work}`);
   else if (failures() > 0) {

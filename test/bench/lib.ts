@@ -151,3 +151,44 @@ export function table(header: string[], rows: string[][], rightAlignFrom = 1): s
 export function num(x: number | undefined | null, d = 2): string {
   return x === undefined || x === null || !Number.isFinite(x) ? '-' : x.toFixed(d);
 }
+
+// ---------------------------------------------------------------------------------------
+// Results: one file per section
+
+export const SECTIONS = ['cold', 'incremental', 'warm', 'boot', 'step', 'restore', 'jobs', 'recovery'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+/** The run's keys each section's file holds; the warm block (warm, boot, step, restore) shares warmBlocks. */
+const SECTION_KEYS: Record<Section, string[]> = {
+  cold: ['cold'],
+  incremental: ['incremental'],
+  warm: ['warm', 'memory', 'warmBlocks'],
+  boot: ['boot', 'baselineCommand', 'warmBlocks'],
+  step: ['steps', 'warmBlocks'],
+  restore: ['restore', 'warmBlocks'],
+  jobs: ['jobs'],
+  recovery: ['recovery'],
+};
+
+/** A warm block that was not reported keeps each section's samples under this key. */
+const BLOCK_KEY: Partial<Record<Section, string>> = { warm: 'warm', boot: 'boot', step: 'steps', restore: 'restore' };
+
+/** The keys every section's file repeats: the run, the machine and commit, the options, the load. */
+const RUN_KEYS = ['startedAt', 'finishedAt', 'seconds', 'complete', 'machine', 'options', 'sources', 'accelerators', 'loads', 'primingRuns', 'failures', 'workDir'];
+
+export const BENCH_FORMAT = 'ktrial-bench/2';
+
+/**
+ * One section's results file, from the run's whole document: the run's facts, that
+ * section's samples and figures, the unreported warm blocks' samples of it and its targets.
+ */
+export function sectionDoc(run: Record<string, unknown>, section: Section): Record<string, unknown> {
+  const doc: Record<string, unknown> = { format: BENCH_FORMAT, section };
+  for (const k of [...RUN_KEYS, ...SECTION_KEYS[section]]) if (run[k] !== undefined) doc[k] = run[k];
+  const blockKey = BLOCK_KEY[section];
+  const others = run.otherBlocks as Record<string, unknown>[] | undefined;
+  if (blockKey && others?.length) doc.otherBlocks = others.map((b) => ({ attempt: b.attempt, [blockKey]: b[blockKey] }));
+  const targets = run.targets as { section?: string }[] | undefined;
+  if (targets) doc.targets = targets.filter((t) => t.section === section);
+  return doc;
+}
