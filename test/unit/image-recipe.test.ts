@@ -9,6 +9,7 @@ import { buildCpio } from '../../harness/image/cpio.js';
 import { layoutEntries, runOverlayEntries, writeRunOverlay } from '../../harness/image/image.js';
 import { KtrialError } from '../../harness/common/errors.js';
 import { which } from '../../harness/common/hosttools.js';
+import { selftestPackageFor } from '../../harness/image/selftests.js';
 
 t.test('the recipes in images/recipes load and pin what they build', async (t) => {
   const { recipe } = await loadUserlandRecipe();
@@ -126,4 +127,14 @@ t.test('the run overlay: authorized_keys 0600 in a 0700 .ssh, appended after the
   t.match(listing, /-rw-------\s+1\s+0\s+0\s+\d+ .* root\/\.ssh\/authorized_keys/);
   // The base image stays free of client keys: the cached file is never written to.
   t.equal((await readFile(join(dir, 'base.cpio'))).length, base.length);
+});
+
+t.test("a kernel's selftests come from the newest package of a series it has reached, else the oldest", async (t) => {
+  const packages = ['linux-source-6.12', 'linux-source-6.1'];
+  t.equal(selftestPackageFor(packages, '6.12.118'), 'linux-source-6.12');
+  t.equal(selftestPackageFor(packages, '6.13.0-rc1'), 'linux-source-6.12');
+  t.equal(selftestPackageFor(packages, '6.6.30'), 'linux-source-6.1', '6.6 lies between the two: 6.1');
+  t.equal(selftestPackageFor(packages, '6.1.192'), 'linux-source-6.1');
+  t.equal(selftestPackageFor(packages, '5.10.0'), 'linux-source-6.1', 'older than every package: the oldest');
+  t.equal(selftestPackageFor(packages, '6.2.0'), 'linux-source-6.1', 'series compare as numbers: 6.2 is before 6.12');
 });
