@@ -15,7 +15,6 @@ export function useCache(t: Pick<Test, 'teardown'>, dir: string): void {
   });
 }
 
-
 /** Small entries a run needs besides the kernel, copied from the shared cache. */
 const COPIED = ['guest-sources', 'guest-userland', 'guest-image'];
 /** Large entries a run only reads once built (unpacked sources, kernels), linked one by one. */
