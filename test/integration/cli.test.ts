@@ -77,7 +77,7 @@ const FAKE_KVM_NS = [
   'rm -f /dev/kvm; : > /dev/kvm; mount --bind "$fake" /dev/kvm',
   'exec "$@"',
 ].join('\n');
-const fakeKvmTry = await execa('unshare', ['-m', 'sh', '-c', FAKE_KVM_NS, 'sh', '/dev/null', 'test', '-f', '/dev/kvm'], { reject: false });
+const fakeKvmTry = await execa('unshare', ['-m', 'sh', '-c', FAKE_KVM_NS, 'sh', '/dev/null', 'test', '-c', '/dev/kvm'], { reject: false });
 const NO_FAKE_KVM = fakeKvmTry.exitCode === 0 ? false : `cannot put a fake /dev/kvm in a private mount namespace here (needs root and overlayfs): ${fakeKvmTry.stderr.trim()}`;
 
 t.test('boot -- CMD exits with the guest command\'s code and prints its output; no QEMU is left', async (t) => {
