@@ -64,6 +64,9 @@ t.test('a local tree edited between builds, then bisected: one work tree, only w
   };
   const note = (n: number) => appendFile(join(repo, 'Documentation', 'ktrial-bisect.txt'), `step ${n}\n`);
   await git('init', '-q');
+  // A kernel tree's first commit leaves enough loose objects for git to start a detached
+  // `gc --auto`, which would still be writing .git/objects when the teardown removes the tree.
+  await git('config', 'gc.auto', '0');
   const good = await commit('the edited 2.6.20');
   await note(1);
   await commit('a harmless change');
