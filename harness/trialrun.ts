@@ -14,7 +14,7 @@ import { givenKernel } from './kernel/given.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
 import { buildSelftests } from './image/selftests.js';
-import { casesNotRun, expandSuite, inShard, loadSuitesWithVars, runSuiteRepeated, shardOf, suiteSelftests, unmatchedIssueNotes, type CaseResult, type GuestExec, type GuestSource, type KernelCrash, type NotRunCause, type Suite } from './scenarios/index.js';
+import { casesNotRun, expandSuite, inShard, loadSuitesWithVars, runSuiteRepeated, selectByOnly, shardOf, suiteSelftests, unmatchedIssueNotes, type CaseResult, type GuestExec, type GuestSource, type KernelCrash, type NotRunCause, type Suite } from './scenarios/index.js';
 import type { RunPlan } from './runplan.js';
 import { exactSourceArgument } from './source/source.js';
 import { eraNamed, optionsWithImplied } from './eras/eras.js';
@@ -232,7 +232,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
         runSuiteRepeated(suite, source, plan.repeat, {
           ...(kernel.unjudged ? {} : { kernelConfig: optionsWithImplied(kernel.manifest.source.era, kernel.options) }),
           knownIssues: plan.trial.expectedFailures,
-          ...(plan.only ? { only: plan.only } : {}),
+          ...(plan.only ? { select: selectByOnly(plan.only) } : {}),
           ...(shard ? { shard } : {}),
           ...(caseS !== undefined ? { caseTimeoutMs: caseS * 1000 } : {}),
           ...(plan.isolate ? { isolate: plan.isolate } : {}),

@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import { badInput, formatWhere, KtrialError } from '../common/errors.js';
 import { repoPath } from '../common/paths.js';
 import { loadYamlFile } from '../common/yaml.js';
-import { expandSuite, findKnownIssue, loadSuite, loadSuitesWithVars, selectedByOnly, type KnownIssue, type Suite } from '../scenarios/index.js';
+import { expandSuite, findKnownIssue, loadSuite, loadSuitesWithVars, selectByOnly, type KnownIssue, type Suite } from '../scenarios/index.js';
 import { loadTrial } from '../trial/trial.js';
 import { alignColumns } from './columns.js';
 import { UsageError } from './help.js';
@@ -63,10 +63,11 @@ export async function listCases(file: string, only: readonly string[] | undefine
     throw notTrialOrSuite('it has neither source: and scenarios: nor cases:');
   }
   const listing: Listing = { lines: [], selected: 0, total: 0 };
+  const selected = selectByOnly(only);
   for (const suite of suites) {
     for (const c of expandSuite(suite)) {
       listing.total++;
-      if (!selectedByOnly(only, c)) continue;
+      if (!selected(c)) continue;
       listing.selected++;
       listing.lines.push(`${c.suite}/${c.name}${findKnownIssue(c, knownIssues) ? '  (expected failure)' : ''}`);
     }

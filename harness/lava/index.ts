@@ -9,7 +9,7 @@ import { run } from '../common/proc.js';
 import type { StageContext } from '../common/context.js';
 import { optionsWithImplied, eraNamed } from '../eras/eras.js';
 import type { RunResults } from '../report/index.js';
-import type { Suite } from '../scenarios/index.js';
+import { compile, selectByOnly, type Suite } from '../scenarios/index.js';
 import { buildImage, finishRun, planSuites, kernelFor, kernelInfo } from '../trialrun.js';
 import { chooseDevices } from '../vm/devices.js';
 import type { RunPlan } from '../runplan.js';
@@ -24,7 +24,6 @@ interface Prepared {
   kernel: KernelArtifacts;
   suites: Suite[];
   plans: SuitePlan[];
-  kernelConfig: ReturnType<typeof optionsWithImplied>;
 }
 
 async function prepare(plan: RunPlan, ctx: StageContext): Promise<Prepared> {
@@ -32,8 +31,9 @@ async function prepare(plan: RunPlan, ctx: StageContext): Promise<Prepared> {
   const kernel = await kernelFor(plan, ctx);
   const kernelConfig = optionsWithImplied(kernel.manifest.source.era, kernel.options);
   const caseTimeoutMs = plan.timeouts.caseS !== undefined ? plan.timeouts.caseS * 1000 : undefined;
-  const plans = suites.map((s) => planSuite(s, { kernelConfig, ...(caseTimeoutMs !== undefined ? { caseTimeoutMs } : {}), ...(plan.only ? { only: plan.only } : {}) }));
-  return { kernel, suites, plans, kernelConfig };
+  // The programs the SSH runner would execute; the plan is written from them, and the log is judged by running them.
+  const plans = suites.map((s) => planSuite(compile(s, { kernelConfig, ...(caseTimeoutMs !== undefined ? { caseTimeoutMs } : {}), ...(plan.only ? { select: selectByOnly(plan.only) } : {}) })));
+  return { kernel, suites, plans };
 }
 
 /**
@@ -47,7 +47,7 @@ export async function writeLavaJob(plan: RunPlan, p: Prepared, artifactUrl: stri
   await mkdir(out, { recursive: true });
   await copyFile(image.initramfs, join(out, LAVA_FILES.ramdisk));
   await writeFile(join(out, LAVA_FILES.plan), planScript(p.plans));
-  const caseSeconds = p.suites.reduce((n, s, i) => n + p.plans[i]!.cases.length * (plan.timeouts.caseS ?? s.timeoutMs / 1000), 0);
+  const caseSeconds = p.plans.flatMap((s) => s.program.cases).reduce((n, c) => n + (c.skip?.cause === 'filtered' ? 0 : c.limitMs / 1000), 0);
   const job = (url: (f: string) => string) => jobDefinition({
     trial: plan.trial.name,
     kernelUrl: url(LAVA_FILES.kernel),
@@ -105,9 +105,7 @@ export async function ingestLog(plan: RunPlan, p: Prepared, logFile: string, job
     status: 'ok',
     startedAt: new Date(started).toISOString(),
   };
-  for (const [i, suite] of p.suites.entries()) {
-    results.cases.push(...(await judgeSuite(suite, p.plans[i]!.cases, log.suites.get(suite.name), { kernelConfig: p.kernelConfig, knownIssues: plan.trial.expectedFailures })));
-  }
+  for (const s of p.plans) results.cases.push(...(await judgeSuite(s, log.suites.get(s.program.suite), { knownIssues: plan.trial.expectedFailures })));
   const disagree = lavaDisagreements(results.cases, log.results, definitionName, lavaCaseId);
   if (disagree.length) (results.notes ??= []).push(...disagree);
   if (log.jobResult && log.jobResult !== 'pass') (results.notes ??= []).push(`the LAVA job's own result: ${log.jobResult}`);

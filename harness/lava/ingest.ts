@@ -1,15 +1,15 @@
 // Reading a LAVA job's log back: lava-run's stdout (one YAML flow mapping per line) or a
 // lab's job log (the same mappings as a YAML list). The guest's KT* console lines carry the
-// raw result of every command the plan ran; the host's own scenario runner replays them
-// (harness/scenarios/run.ts with a recorded GuestExec), so verdicts come from the same code
-// as `ktrial run`'s. lava-test-case results are read too (what the lab's UI shows).
+// raw result of every command the plan ran; the host's own scenario runner executes the
+// suite's program, the one the plan was written from, against them (harness/scenarios/run.ts
+// with a recorded GuestExec), so verdicts come from the same code as `ktrial run`'s.
+// lava-test-case results are read too (what the lab's UI shows).
 import { load } from 'js-yaml';
-import { runSuite } from '../scenarios/run.js';
+import { shellLine } from '../common/shell.js';
+import { runProgram } from '../scenarios/run.js';
 import { notRunResult, whereText } from '../scenarios/verdicts.js';
-import { expandSuite } from '../scenarios/expand.js';
-import type { KernelConfig } from '../config/kconfig.js';
-import type { CaseResult, GuestExec, KnownIssue, Suite } from '../scenarios/types.js';
-import type { PlannedCase } from './plan.js';
+import type { CaseResult, GuestExec, KnownIssue } from '../scenarios/types.js';
+import type { SuitePlan } from './plan.js';
 
 export interface GuestRecord {
   command: string;
@@ -55,6 +55,11 @@ function entry(line: string): Record<string, unknown> | undefined {
 
 const b64 = (parts: string[] | undefined) => Buffer.from((parts ?? []).join(''), 'base64').toString('utf8');
 
+/** The command of a record: a script as run (c), or a command's words, each ended by a NUL (a). */
+function recordedCommand(script: string[] | undefined, words: string[] | undefined): string {
+  return words ? shellLine(b64(words).split('\0').slice(0, -1)) : b64(script);
+}
+
 export function parseLavaLog(text: string): LavaLog {
   const out: LavaLog = { suites: new Map(), results: [] };
   let current: SuiteRecords | undefined;
@@ -89,8 +94,8 @@ export function parseLavaLog(text: string): LavaLog {
       case 'KTEND':
         if (current && words.length === 4) {
           const seq = words[1]!;
-          current.records.push({ command: b64(parts.get(`${seq} c`)), stdout: b64(parts.get(`${seq} o`)), stderr: b64(parts.get(`${seq} e`)), exitCode: Number(words[2]), timedOut: words[3] === '1' });
-          for (const k of ['c', 'o', 'e']) parts.delete(`${seq} ${k}`);
+          current.records.push({ command: recordedCommand(parts.get(`${seq} c`), parts.get(`${seq} a`)), stdout: b64(parts.get(`${seq} o`)), stderr: b64(parts.get(`${seq} e`)), exitCode: Number(words[2]), timedOut: words[3] === '1' });
+          for (const k of ['c', 'a', 'o', 'e']) parts.delete(`${seq} ${k}`);
         }
         break;
     }
@@ -166,24 +171,17 @@ export function lavaDisagreements(cases: readonly CaseResult[], results: readonl
   return notes;
 }
 
-const escapeGlob = (s: string) => s.replace(/[*?]/g, '?');
-
-/** The verdicts of one suite from its guest records, judged by the host's runner. */
-export async function judgeSuite(suite: Suite, planned: readonly PlannedCase[], records: SuiteRecords | undefined, opts: { kernelConfig?: KernelConfig; knownIssues?: readonly KnownIssue[] }): Promise<CaseResult[]> {
-  const skipped = new Map(planned.filter((p) => p.skipped).map((p) => [p.index, p.skipped!]));
-  const noneInGuest = planned.length > 0 && planned.every((p) => p.skipped?.cause === 'not-in-guest');
-  if (!records || noneInGuest) {
-    return expandSuite(suite).map((c) => {
-      const s = skipped.get(c.index);
-      return notRunResult({ suite: c.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) }, s?.cause ?? 'guest-lost', s?.detail ?? 'the LAVA log has no record of this suite (the job ended before it ran)');
-    });
+/** The verdicts of one suite from its guest records, judged by running the plan's program on them. */
+export async function judgeSuite(plan: SuitePlan, records: SuiteRecords | undefined, opts: { knownIssues?: readonly KnownIssue[] }): Promise<CaseResult[]> {
+  const { program } = plan;
+  if (!records || plan.unsupported !== undefined) {
+    return program.cases.map((c) =>
+      notRunResult({ suite: program.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) }, c.skip?.cause ?? 'guest-lost', c.skip?.detail ?? 'the LAVA log has no record of this suite (the job ended before it ran)'),
+    );
   }
   const replay = new Replay(records);
-  const inGuest = planned.filter((p) => p.skipped?.cause !== 'not-in-guest').map((p) => escapeGlob(`${p.suite}/${p.name}`));
-  const results = await runSuite(suite, replay, { ...(opts.kernelConfig ? { kernelConfig: opts.kernelConfig } : {}), ...(opts.knownIssues ? { knownIssues: opts.knownIssues } : {}), only: inGuest.length ? inGuest : ['\u0000'], probeTimeoutMs: 1000, onCase: (r) => r.kind === 'case' && replay.caseDone(r.index) });
+  const results = await runProgram(program, replay, { ...(opts.knownIssues ? { knownIssues: opts.knownIssues } : {}), onCase: (r) => r.kind === 'case' && replay.caseDone(r.index) });
   return results.map((r) => {
-    const s = skipped.get(r.index);
-    if (r.kind === 'case' && s?.cause === 'not-in-guest') return notRunResult(r, 'not-in-guest', s.detail);
     // Where the records part from the host's run, the case is not judged.
     const why = r.kind === 'case' ? replay.diverged.get(r.index) : undefined;
     if (why !== undefined) return notRunResult({ suite: r.suite, name: r.name, index: r.index, ...(r.requires ? { requires: r.requires } : {}), ...(r.where ? { where: r.where } : {}) }, 'not-in-guest', why);

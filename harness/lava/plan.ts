@@ -1,27 +1,19 @@
-// The in-guest plan: every suite turned into the exact commands the SSH runner
-// (harness/scenarios/run.ts) would send, in its order, as calls to images/lava/runner.sh.
-// Values captured in the guest stay @KTV@name@ markers until the guest fills them in; the
-// guest judges each step only to steer (harness/lava/ingest.ts re-judges with the host's code).
+// The in-guest plan: a suite's program (harness/scenarios/program.ts), the one the SSH
+// runner executes, written out as calls to images/lava/runner.sh. Every value goes to the
+// runner as a word of its own, so the guest's shell reads none of them as shell text; values
+// captured in the guest stay @KTV@name@ markers in their word until the guest fills them in.
+// The guest judges each step (images/lava/judge.awk, from the judging data of the program)
+// only to steer; harness/lava/ingest.ts judges the records by running the same program.
 import { readFileSync } from 'node:fs';
 import { repoPath } from '../common/paths.js';
-import { shellQuote } from '../common/shell.js';
-import { stepCommand } from '../scenarios/agent.js';
-import { actionCount } from '../scenarios/agent.js';
-import { expandSuite, isPlainRoot } from '../scenarios/expand.js';
-import { AGENT_PATH } from '../scenarios/names.js';
-import { selectedByOnly } from '../scenarios/run.js';
-import { missingRequirements } from '../scenarios/verdicts.js';
-import { substitute, substituteDeep, UnsetVariable } from '../scenarios/vars.js';
-import type { KernelConfig } from '../config/kconfig.js';
-import type { Case, Step, Suite } from '../scenarios/types.js';
+import { shellLine } from '../common/shell.js';
+import type { GuestCommand, Reading } from '../scenarios/agent.js';
+import type { CaseProgram, GuestOp, Program, StepOp } from '../scenarios/program.js';
+import { stringsIn, substituteDeep, varRefs } from '../scenarios/vars.js';
+import type { Case } from '../scenarios/types.js';
 
-/** The SSH runner's fixed commands and limits (run.ts): agent check, helper reaping. */
-export const AGENT_CHECK = `${AGENT_PATH} --version`;
-const PROBE_S = 15;
-const REAP_S = 20;
-export const reapCommand = (tag?: string) => `${AGENT_PATH} reap${tag ? ` ${tag}` : ''}`;
-
-const marker = (name: string) => `@KTV@${name}@`;
+const MARKER = '@KTV@';
+const marker = (name: string) => `${MARKER}${name}@`;
 
 /** LAVA's name of a case: its index and a slug of its name (LAVA takes [-_.a-zA-Z0-9]). */
 export function lavaCaseId(c: Pick<Case, 'index' | 'name'>): string {
@@ -29,110 +21,75 @@ export function lavaCaseId(c: Pick<Case, 'index' | 'name'>): string {
 }
 
 /** Why the guest cannot judge a step as the host would, if it cannot. */
-function unsupported(step: Step): string | undefined {
-  const texts: string[] = [];
-  const regexes: string[] = [];
-  const e = step.expect;
-  for (const c of [e.output, ...Object.values(e.values ?? {})]) {
-    if (c?.equals !== undefined) texts.push(c.equals);
-    if (c?.match !== undefined) regexes.push(c.match);
-  }
-  if (step.tap) return 'a tap step (the in-guest path does not read TAP)';
-  if (step.capture.some((c) => c.match !== undefined)) return 'a capture with "match" (the guest\'s awk has no match groups)';
-  if ([...texts, ...regexes].some((t) => t.includes('\t'))) return 'an expected value with a tab (the guest\'s judge splits on tabs)';
+function unsupported(op: StepOp): string | undefined {
+  const e = op.expect;
+  const regexes = [e.output, ...Object.values(e.values ?? {})].flatMap((c) => (c?.match !== undefined ? [c.match] : []));
+  if (op.tap) return 'a tap step (the in-guest path does not read TAP)';
+  if (op.capture.some((c) => c.match !== undefined)) return 'a capture with "match" (the guest\'s awk has no match groups)';
   // JavaScript regular expressions the guest's POSIX ERE would read differently.
   const notEre = regexes.find((r) => /\\[dDsSwWbB]|\(\?|[*+?}]\?/.test(r));
   if (notEre !== undefined) return `the regular expression /${notEre}/ is not a POSIX ERE`;
+  if (stringsIn([op.command, op.expect, op.capture]).some((s) => s.includes(MARKER))) return `a value holds "${MARKER}", which marks captured values in the in-guest plan`;
   return undefined;
 }
 
-/** The judge spec images/lava/judge.awk reads: kind, count, outcome, argument, checks, captures. */
-function judgeSpec(step: Step): string {
-  const e = step.expect;
-  const plainSh = step.kind === 'sh' && step.pre.length === 0 && isPlainRoot(step.as);
-  const head = plainSh ? ['sh', '0'] : step.kind === 'sh' ? ['shw', String(step.pre.length)] : ['agent', String(actionCount(step))];
-  const fields = [...head, e.outcome, e.outcome === 'errno' ? e.errno! : e.outcome === 'exit' ? String(e.exit) : '-'];
-  const checks: [string, { equals?: string; match?: string }][] = [...(e.output ? [['output', e.output] as [string, typeof e.output]] : []), ...Object.entries(e.values ?? {})];
-  for (const [field, c] of checks) {
-    if (c.equals !== undefined) fields.push('c', field, 'eq', c.equals);
-    if (c.match !== undefined) fields.push('c', field, 're', c.match);
-  }
-  for (const c of step.capture) fields.push('v', c.variable, c.field);
-  return fields.join('\t');
-}
+/** The words of a command for kt_exec and kt_step: sh SCRIPT, or argv WORD... */
+const commandWords = (c: GuestCommand): string[] => ('script' in c ? ['sh', c.script] : ['argv', ...c.argv]);
 
-/** Every variable a step list captures (spawn's NAME.pid included). */
-const capturedIn = (steps: readonly Step[]) => steps.flatMap((s) => s.capture.map((c) => c.variable));
+const readingWords = (r: Reading): string[] => (r.kind === 'sh' ? ['sh', '0'] : r.kind === 'sh-in-agent' ? ['sh-in-agent', String(r.pre)] : ['agent', String(r.results)]);
+
+/** The step's judging data, as images/lava/judge.awk reads it: reading, count, outcome, argument, checks, captures. */
+function judgeWords(op: StepOp): string[] {
+  const e = op.expect;
+  const words = [...readingWords(op.read), e.outcome, e.outcome === 'errno' ? e.errno! : e.outcome === 'exit' ? String(e.exit) : '-'];
+  for (const [field, c] of [...(e.output ? [['output', e.output] as const] : []), ...Object.entries(e.values ?? {})]) {
+    if (c.equals !== undefined) words.push('c', field, 'eq', c.equals);
+    if (c.match !== undefined) words.push('c', field, 're', c.match);
+  }
+  for (const c of op.capture) words.push('v', c.variable, c.field);
+  return words;
+}
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
-/** One step as a plan line, or why the guest cannot take it. */
-function stepLine(step: Step, vars: Record<string, string>, tag: string, limitMs: number, tolerant: boolean): { line: string } | { unsupported: string } {
-  const why = unsupported(step);
+const execLine = (op: GuestOp) => shellLine(['kt_exec', String(seconds(op.limitMs)), ...commandWords(op.command)]);
+
+/** One step as a plan line (within a case or suite limit of limitMs), or why the guest cannot take it. */
+function stepLine(op: StepOp, limitMs: number): { line: string } | { unsupported: string } {
+  const why = unsupported(op);
   if (why) return { unsupported: why };
-  let s: Step;
-  try {
-    s = substituteDeep(step, vars);
-  } catch (err) {
-    if (!(err instanceof UnsetVariable)) throw err;
-    // As the SSH runner: an unset variable fails a step and skips a cleanup step.
-    return { line: tolerant ? '' : 'kt_failed=1' };
-  }
-  const limit = seconds(Math.min(limitMs, s.timeoutMs ?? Infinity));
-  return { line: ['kt_step', String(limit), shellQuote(stepCommand(s, AGENT_PATH, tag)), shellQuote(judgeSpec(s)), ...(tolerant ? ['t'] : [])].join(' ') };
+  // Every reference left is to a value captured in the guest.
+  const s = substituteDeep(op, Object.fromEntries(stringsIn(op).flatMap(varRefs).map((n) => [n, marker(n)])));
+  const judging = judgeWords(s);
+  return { line: shellLine(['kt_step', s.tolerant ? 't' : '-', String(seconds(Math.min(limitMs, s.limitMs ?? Infinity))), String(judging.length), ...judging, ...commandWords(s.command)]) };
 }
 
-export interface PlannedCase {
-  suite: string;
-  index: number;
-  name: string;
-  /** Why the case does not run in the guest (requirement not met, or beyond the in-guest path). */
-  skipped?: { cause: 'missing-requirement' | 'not-in-guest'; detail: string };
-}
-
-export interface SuitePlan {
-  script: string;
-  cases: PlannedCase[];
-  /** Set when the suite's setup or cleanup is beyond the in-guest path: no case runs. */
-  unsupported?: string;
-}
-
-function withDefaults(vars: Record<string, string>, extra: Record<string, string>): Record<string, string> {
-  const out = { ...vars };
-  for (const [k, v] of Object.entries(extra)) {
-    try {
-      out[k] = substitute(v, out);
-    } catch {
-      out[k] = v;
-    }
+/** Plan lines for steps, or why the guest cannot take one of them. */
+function stepLines(ops: readonly StepOp[], limitMs: number): string[] | string {
+  const out: string[] = [];
+  for (const op of ops) {
+    const l = stepLine(op, limitMs);
+    if ('unsupported' in l) return l.unsupported;
+    out.push(l.line);
   }
   return out;
 }
 
-/** The plan lines of one suite, following SuiteRun.run() step for step. */
-export function planSuite(suite: Suite, opts: { kernelConfig?: KernelConfig; caseTimeoutMs?: number; only?: readonly string[] }): SuitePlan {
-  // A case --only leaves out is not in the job; the host's judging reports it as filtered.
-  const cases = expandSuite(suite).filter((c) => selectedByOnly(opts.only, c));
-  const captured = new Set([...capturedIn(suite.setup), ...capturedIn(suite.cleanup), ...cases.flatMap((c) => [...capturedIn(c.steps), ...capturedIn(c.cleanup)])]);
-  const markers = Object.fromEntries([...captured].map((n) => [n, marker(n)]));
-  const globals = { ...withDefaults({ suite: suite.name, agent: AGENT_PATH }, suite.vars), ...markers };
-  const suiteLimit = opts.caseTimeoutMs ?? suite.timeoutMs;
-  const lines: string[] = [`kt_suite ${shellQuote(suite.name)}`, `kt_exec ${PROBE_S} ${shellQuote(AGENT_CHECK)}`];
-  const planned: PlannedCase[] = [];
+export interface SuitePlan {
+  script: string;
+  /** The program as the guest runs it: a case it cannot take is not run (not-in-guest), with why. */
+  program: Program;
+  /** Set when the suite's setup or cleanup is beyond the in-guest path: no case runs. */
+  unsupported?: string;
+}
 
-  const block = (steps: readonly Step[], vars: Record<string, string>, tag: string, limitMs: number, tolerant: boolean): string[] | string => {
-    const out: string[] = [];
-    for (const st of steps) {
-      const l = stepLine(st, vars, tag, limitMs, tolerant);
-      if ('unsupported' in l) return l.unsupported;
-      if (l.line) out.push(l.line);
-    }
-    return out;
-  };
+const notInGuest = (c: CaseProgram, detail: string): CaseProgram => ({ ...c, skip: { cause: 'not-in-guest', detail } });
 
-  const setup = block(suite.setup, globals, `${suite.name}.setup`, suiteLimit, false);
-  const cleanup = block(suite.cleanup, globals, `${suite.name}.cleanup`, suiteLimit, true);
-  const suiteWhy = suite.files.length
+/** The plan of one suite: its program's commands in the order the SSH runner sends them. */
+export function planSuite(program: Program): SuitePlan {
+  const setup = stepLines(program.setup, program.limitMs);
+  const cleanup = stepLines(program.cleanup, program.limitMs);
+  const suiteWhy = program.files.length
     ? 'the suite\'s files go into the guest over SSH, which the in-guest path does not have'
     : typeof setup === 'string'
       ? `suite setup: ${setup}`
@@ -140,34 +97,30 @@ export function planSuite(suite: Suite, opts: { kernelConfig?: KernelConfig; cas
         ? `suite cleanup: ${cleanup}`
         : undefined;
   if (suiteWhy !== undefined || typeof setup === 'string' || typeof cleanup === 'string') {
-    for (const c of cases) planned.push({ suite: suite.name, index: c.index, name: c.name, skipped: { cause: 'not-in-guest', detail: suiteWhy! } });
-    return { script: '', cases: planned, unsupported: suiteWhy! };
+    return { script: '', program: { ...program, cases: program.cases.map((c) => (c.skip ? c : notInGuest(c, suiteWhy!))) }, unsupported: suiteWhy! };
   }
-  lines.push(...setup, `kt_case_id=setup; kt_case_end`, 'if [ $kt_failed -eq 0 ]; then', ':');
-  for (const c of cases) {
+  const lines: string[] = [shellLine(['kt_suite', program.suite]), execLine(program.check), ...setup, 'kt_case_id=setup; kt_case_end', 'if [ $kt_failed -eq 0 ]; then', ':'];
+  const cases: CaseProgram[] = [];
+  for (const c of program.cases) {
+    // A case the selection leaves out is not in the job; the host's judging reports it as filtered.
+    if (c.skip?.cause === 'filtered') {
+      cases.push(c);
+      continue;
+    }
     const id = lavaCaseId(c);
-    const missing = missingRequirements(c.requires, opts.kernelConfig);
-    if (missing.length) {
-      planned.push({ suite: suite.name, index: c.index, name: c.name, skipped: { cause: 'missing-requirement', detail: `requirement not met: ${missing.join('; ')}` } });
-      lines.push(`kt_skip ${shellQuote(id)}`);
+    const steps = c.skip ? [] : stepLines(c.steps, c.limitMs);
+    const clean = c.skip ? [] : stepLines(c.cleanup, c.limitMs);
+    const why = typeof steps === 'string' ? steps : typeof clean === 'string' ? clean : undefined;
+    if (c.skip || why !== undefined) {
+      cases.push(why !== undefined ? notInGuest(c, `the in-guest path cannot judge this case: ${why}`) : c);
+      lines.push(shellLine(['kt_skip', id]));
       continue;
     }
-    const vars = withDefaults({ ...globals, case: c.name, case_index: String(c.index) }, c.vars);
-    Object.assign(vars, markers);
-    const tag = `${suite.name}.${c.index}`;
-    const limit = opts.caseTimeoutMs ?? c.timeoutMs;
-    const steps = block(c.steps, vars, tag, limit, false);
-    const clean = block(c.cleanup, vars, tag, limit, true);
-    if (typeof steps === 'string' || typeof clean === 'string') {
-      planned.push({ suite: suite.name, index: c.index, name: c.name, skipped: { cause: 'not-in-guest', detail: `the in-guest path cannot judge this case: ${typeof steps === 'string' ? steps : clean}` } });
-      lines.push(`kt_skip ${shellQuote(id)}`);
-      continue;
-    }
-    planned.push({ suite: suite.name, index: c.index, name: c.name });
-    lines.push(`kt_case ${shellQuote(id)}`, ...steps, ...clean, `kt_exec ${REAP_S} ${shellQuote(reapCommand(tag))}`, 'kt_case_end');
+    cases.push(c);
+    lines.push(shellLine(['kt_case', id]), ...(steps as string[]), ...(clean as string[]), execLine(c.reap), 'kt_case_end');
   }
-  lines.push('fi', 'kt_suite_cleanup', ...cleanup, `kt_exec ${REAP_S} ${shellQuote(reapCommand())}`);
-  return { script: lines.join('\n'), cases: planned };
+  lines.push('fi', 'kt_suite_cleanup', ...cleanup, execLine(program.reap));
+  return { script: lines.join('\n'), program: { ...program, cases } };
 }
 
 /** The whole plan file: the runner, its judge, then each suite as a function named by its position. */

@@ -26,19 +26,37 @@ function loadArgv(l: Step['load']): string[] {
   ];
 }
 
-/** The shell command that runs a (variable-substituted) step in the guest. */
-export function stepCommand(step: Step, agentPath: string, tag: string): string {
-  if (step.kind === 'sh' && step.pre.length === 0 && isPlainRoot(step.as)) return step.sh!;
+/** A command for the guest: a shell script as written (a plain sh step), or a program's argv. */
+export type GuestCommand = { script: string } | { argv: string[] };
+
+/** The command as the guest's shell reads it. */
+export const commandLine = (c: GuestCommand): string => ('script' in c ? c.script : shellLine(c.argv));
+
+const isPlainSh = (step: Step) => step.kind === 'sh' && step.pre.length === 0 && isPlainRoot(step.as);
+
+/** The command that runs a step in the guest. */
+export function stepCommand(step: Step, agentPath: string, tag: string): GuestCommand {
+  if (isPlainSh(step)) return { script: step.sh! };
   const argv = [agentPath, ...identityArgv(step.as), ...loadArgv(step.load), '--tag', tag];
   for (const p of step.pre) argv.push('pre', ...actionArgv(p), '--');
   if (step.kind === 'sh') argv.push('exec', '/bin/sh', '-c', step.sh!);
   else step.actions.forEach((a, i) => argv.push(...(i ? ['--'] : []), ...actionArgv(a)));
-  return shellLine(argv);
+  return { argv };
 }
 
-/** How many result lines a complete run of the step prints before its last action's. */
-export function actionCount(step: Step): number {
-  return step.pre.length + (step.kind === 'sh' ? 1 : step.actions.length);
+/** How a step's result is read (interpret below): what its stdout holds. */
+export type Reading =
+  /** A shell command's own exit status and stdout. */
+  | { kind: 'sh' }
+  /** The agent's lines for `pre` pre-steps (as the identity `as`), then the shell's own output. */
+  | { kind: 'sh-in-agent'; pre: number; as: string }
+  /** Only the agent's lines; the one with index `results` is the last action's. */
+  | { kind: 'agent'; results: number; as: string };
+
+export function readingOf(step: Step): Reading {
+  if (isPlainSh(step)) return { kind: 'sh' };
+  if (step.kind === 'sh') return { kind: 'sh-in-agent', pre: step.pre.length, as: step.as.name };
+  return { kind: 'agent', results: step.pre.length + step.actions.length, as: step.as.name };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -92,18 +110,18 @@ function parseLine(text: string): AgentLine | { agent_error: string; message: st
   return undefined;
 }
 
-export function interpret(step: Step, r: ExecResult): Observation {
-  const n = actionCount(step);
+export function interpret(reading: Reading, r: ExecResult): Observation {
+  if (reading.kind === 'sh') return { kind: 'sh', exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, exec: r };
   const noAgent = r.exitCode === 127 || r.exitCode === 126;
   const rawLines = r.stdout.split('\n');
-  if (step.kind === 'sh' && step.pre.length === 0 && isPlainRoot(step.as)) return { kind: 'sh', exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, exec: r };
+  const pre = reading.kind === 'sh-in-agent' ? reading.pre : 0;
 
   // The agent's own lines: all of stdout for actions; only the leading pre-step lines (and a
   // setup or exec failure) for a wrapped shell command, whose own output follows.
   const lines: AgentLine[] = [];
   let consumed = 0;
   for (const text of rawLines) {
-    if (step.kind === 'sh' && lines.length >= step.pre.length) {
+    if (reading.kind === 'sh-in-agent' && lines.length >= pre) {
       // After the pre-steps, only an identity or exec failure line can still be the agent's.
       const l = parseLine(text);
       if (l && 'agent_error' in l) return { kind: 'problem', problem: `the agent rejected its arguments: ${l.message}`, exec: r };
@@ -125,17 +143,18 @@ export function interpret(step: Step, r: ExecResult): Observation {
   }
   const bad = lines.find((l) => !l.ok && (l.stage === 'identity' || l.stage === 'pre'));
   if (bad?.stage === 'identity')
-    return { kind: 'problem', problem: `could not take on the identity ${step.as.name}: ${bad.syscall ?? 'setup'} failed with ${bad.errno}${bad.detail ? ` (${String(bad.detail)})` : ''}`, exec: r };
+    return { kind: 'problem', problem: `could not take on the identity ${reading.as}: ${bad.syscall ?? 'setup'} failed with ${bad.errno}${bad.detail ? ` (${String(bad.detail)})` : ''}`, exec: r };
   if (bad) return { kind: 'problem', problem: `pre-step ${bad.index} (${bad.action}) failed with ${errText(bad)}`, exec: r };
 
-  if (step.kind === 'sh') {
+  if (reading.kind === 'sh-in-agent') {
     const exec = lines.find((l) => l.action === 'exec');
     if (exec) return { kind: 'problem', problem: `could not start the shell: ${errText(exec)}`, exec: r };
-    if (r.exitCode === AGENT_EXIT.setupFailed && lines.length < step.pre.length)
+    if (r.exitCode === AGENT_EXIT.setupFailed && lines.length < pre)
       return { kind: 'problem', problem: `the agent stopped during its pre-steps (exit ${r.exitCode})`, exec: r };
     return { kind: 'sh', exitCode: r.exitCode, stdout: r.stdout.slice(consumed), stderr: r.stderr, exec: r };
   }
 
+  const n = reading.results;
   const last = lines[lines.length - 1];
   if (!last) {
     if (noAgent) return { kind: 'problem', problem: `the agent could not be run (exit ${r.exitCode})${r.stderr.trim() ? `: ${tailText(r.stderr)}` : ''}`, exec: r };

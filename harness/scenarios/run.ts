@@ -3,15 +3,12 @@
 // happened in, and so does a guest that stops answering; the cases left go to another
 // guest when the source lends one, else they are "not run".
 import { hostFailure } from '../common/errors.js';
-import { interpret, stepCommand, type ExecResult } from './agent.js';
-import { expandSuite, stepLabel } from './expand.js';
-import { captureValues, describeExpectation, expectationFor, judge } from './expect.js';
-import { AGENT_PATH } from './names.js';
-import type { Case, CaseResult, GuestExec, GuestSource, KernelCrash, KnownIssue, NotRunCause, Step, StepResult, Suite } from './types.js';
-import { applyKnownIssues, mergeRepeats, missingRequirements, notRunResult, whereText, withWarnings } from './verdicts.js';
-import type { KernelConfig } from '../config/kconfig.js';
-import { globMatch, substitute, substituteDeep, UnsetVariable } from './vars.js';
-import { inShard } from './shard.js';
+import { commandLine, interpret, type ExecResult } from './agent.js';
+import { captureValues, describeExpectation, judge } from './expect.js';
+import { AGENT_PROTOCOL, compile, type CaseProgram, type CompileOptions, type GuestOp, type Program, type StepOp } from './program.js';
+import type { Case, CaseResult, GuestExec, GuestSource, KernelCrash, KnownIssue, NotRunCause, StepResult, Suite } from './types.js';
+import { applyKnownIssues, mergeRepeats, notRunResult, whereText, withWarnings } from './verdicts.js';
+import { substitute, substituteDeep, UnsetVariable } from './vars.js';
 import { flattenPoints, parseTap, pointVerdict, streamProblems, type TapStream } from './tap.js';
 
 /** A case for each test point of a tap step's stream, named CASE/POINT[/SUBPOINT...]. */
@@ -31,23 +28,10 @@ export function tapCases(c: Pick<Case, 'suite' | 'name' | 'index' | 'where'>, st
   });
 }
 
-export interface RunOptions {
-  /** The kernel's config (CONFIG_X -> "y" | "m" | value). Without it requirements are not checked. */
-  kernelConfig?: KernelConfig;
+/** How a program runs. */
+export interface ExecOptions {
   /** Expected failures for this trial. */
   knownIssues?: readonly KnownIssue[];
-  /** Only cases whose name (or suite/name) matches one of these globs run; others are "not run". */
-  only?: readonly string[];
-  /** A shard's cases (suite/name): the others are no part of this run and left out of the results. */
-  shard?: ReadonlySet<string>;
-  /**
-   * Milliseconds for every case (and for the suite's setup and cleanup), in place of the
-   * suite's own per-case timeouts: the trial's `timeouts.case` or --timeout-case.
-   */
-  caseTimeoutMs?: number;
-  agentPath?: string;
-  /** How long a liveness probe after a failed or timed-out command may take (15 s). */
-  probeTimeoutMs?: number;
   signal?: AbortSignal;
   /** Called as each case finishes. */
   onCase?: (result: CaseResult) => void;
@@ -62,14 +46,10 @@ export interface RunOptions {
   selftests?: Readonly<Record<string, string>>;
 }
 
-/** Whether --only's globs select a case, by its name or by suite/name; without globs every case is selected. */
-export function selectedByOnly(only: readonly string[] | undefined, c: Pick<Case, 'suite' | 'name'>): boolean {
-  return !only?.length || only.some((g) => globMatch(g, c.name) || globMatch(g, `${c.suite}/${c.name}`));
-}
+/** How a suite is compiled (program.ts: the selection, requirements, limits), and how its program runs. */
+export type RunOptions = CompileOptions & ExecOptions;
 
 const OUTPUT_KEEP = 4000;
-const PROBE_TIMEOUT_MS = 15_000;
-const REAP_TIMEOUT_MS = 20_000;
 /** How long after its own timeout an exec may take before the runner stops waiting. */
 const EXEC_GRACE_MS = 5_000;
 
@@ -94,15 +74,6 @@ async function execBounded(guest: GuestExec, command: string, timeoutMs: number,
   } finally {
     clearTimeout(timer);
     if (onAbort) signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-/** Substitute, keeping the text as written if a variable is unset (the loader checked them). */
-function substituteOr(s: string, vars: Record<string, string>): string {
-  try {
-    return substitute(s, vars);
-  } catch {
-    return s;
   }
 }
 
@@ -131,22 +102,19 @@ const filesIn = new WeakMap<GuestExec, Set<string>>();
 
 /** One suite on one guest: setup once, then the cases it is given, then cleanup. */
 class GuestSuiteRun {
-  private readonly agent: string;
   private crashed: { index: number; name: string; reason: string; detail?: string } | undefined;
   private lost: string | undefined;
 
-  private readonly globals: Record<string, string>;
+  /** The values the suite setup captured. */
+  private readonly captured: Record<string, string> = {};
 
   constructor(
-    private readonly suite: Suite,
+    private readonly program: Program,
     private readonly guest: GuestExec,
     private readonly opts: RunOptions,
     /** Which boot of the run this guest is, when the guests come from a pool. */
     private readonly boot?: number,
-  ) {
-    this.agent = opts.agentPath ?? AGENT_PATH;
-    this.globals = { suite: suite.name, agent: this.agent };
-  }
+  ) {}
 
   private log(line: string): void {
     this.opts.log?.(line);
@@ -160,33 +128,23 @@ class GuestSuiteRun {
     return this.opts.signal?.aborted === true;
   }
 
-  /** Run one step; never throws for anything the guest does. */
-  private async step(step: Step, phase: StepResult['phase'], index: number, vars: Record<string, string>, deadline: Deadline, tag: string, tolerateUnset = false): Promise<StepRun> {
+  /** Run one step with the values captured so far; never throws for anything the guest does. */
+  private async step(op: StepOp, phase: StepResult['phase'], index: number, captured: Record<string, string>, deadline: Deadline): Promise<StepRun> {
     const started = Date.now();
-    const label = (() => {
-      try {
-        return substitute(stepLabel(step), vars);
-      } catch {
-        return stepLabel(step);
-      }
-    })();
-    const base = { phase, index, name: label };
-    let s: Step;
+    let s: StepOp;
     try {
-      s = substituteDeep(step, vars);
+      s = substituteDeep(op, captured);
     } catch (err) {
       if (!(err instanceof UnsetVariable)) throw err;
-      if (tolerateUnset) return { result: { ...base, command: '', expected: 'ok', actual: `skipped: ${err.message}`, passed: true, durationMs: 0 } };
-      return { result: { ...base, command: '', expected: 'ok', actual: err.message, passed: false, durationMs: 0 } };
+      const base = { phase, index, name: op.label, command: '', expected: 'ok', durationMs: 0 };
+      if (op.tolerant) return { result: { ...base, actual: `skipped: ${err.message}`, passed: true } };
+      return { result: { ...base, actual: err.message, passed: false } };
     }
-    if (s.expectBy) {
-      // The loader and the trial's variables made sure that the value has an expectation.
-      s.expect = expectationFor(s.expectBy, vars) ?? s.expect;
-    }
-    const command = stepCommand(s, this.agent, tag);
+    const base = { phase, index, name: s.label };
+    const command = commandLine(s.command);
     const expected = describeExpectation(s.expect);
     const remaining = deadline.at - Date.now();
-    const stepLimit = s.timeoutMs ?? Infinity;
+    const stepLimit = s.limitMs ?? Infinity;
     const limit = Math.min(remaining, stepLimit);
     if (limit <= 0) return { result: { ...base, command, expected, actual: 'not started: the case ran out of time', passed: false, durationMs: 0 } };
 
@@ -200,7 +158,7 @@ class GuestSuiteRun {
       const why = out.kind === 'timeout' ? `no result within ${secs(stepLimit <= remaining ? stepLimit : deadline.totalMs)} s (${stepLimit <= remaining ? 'step' : 'case'} timeout)` : `the guest command failed: ${out.message}`;
       let lost: string | undefined;
       if (!crash) {
-        const probe = await execBounded(this.guest, 'true', this.opts.probeTimeoutMs ?? PROBE_TIMEOUT_MS);
+        const probe = await this.exec(this.program.probe);
         crash = this.guest.kernelCrash();
         if (probe.kind !== 'done') lost = `the guest stopped answering after ${why}`;
       }
@@ -210,7 +168,7 @@ class GuestSuiteRun {
     const r = out.r;
     const io = { exitCode: r.exitCode, stdout: trim(r.stdout), stderr: trim(r.stderr) };
     if (crash) return { result: fail(`kernel crashed: ${crash.reason}`, io), crash };
-    const obs = interpret(s, r);
+    const obs = interpret(s.read, r);
     const j = judge(s.expect, obs);
     if (!j.passed) return { result: fail(j.actual, io) };
     if (s.tap) {
@@ -227,19 +185,22 @@ class GuestSuiteRun {
     return { result: { ...base, command, expected: j.expected, actual: j.actual, passed: true, durationMs, exitCode: r.exitCode }, vars: cap.vars };
   }
 
-  /** Steps in order until one is not as expected; captures extend vars. */
-  private async steps(list: readonly Step[], phase: StepResult['phase'], vars: Record<string, string>, deadline: Deadline, tag: string, results: StepResult[], tolerateUnset = false, taps: TapStream[] = []): Promise<StepRun | undefined> {
+  /** Steps in order until one is not as expected (cleanup steps go on); captures extend `captured`. */
+  private async steps(list: readonly StepOp[], phase: StepResult['phase'], captured: Record<string, string>, deadline: Deadline, results: StepResult[], taps: TapStream[] = []): Promise<StepRun | undefined> {
     for (let i = 0; i < list.length; i++) {
       if (this.aborted()) return undefined;
-      const run = await this.step(list[i]!, phase, i + 1, vars, deadline, tag, tolerateUnset);
+      const run = await this.step(list[i]!, phase, i + 1, captured, deadline);
       results.push(run.result);
       if (run.tap) taps.push(run.tap);
-      if (run.vars) Object.assign(vars, run.vars);
+      if (run.vars) Object.assign(captured, run.vars);
       if (run.crash || run.lost) return run;
-      if (!run.result.passed && !tolerateUnset) return run;
-      if (!run.result.passed && tolerateUnset) continue; // cleanup goes on after a failure
+      if (!run.result.passed && !list[i]!.tolerant) return run;
     }
     return undefined;
+  }
+
+  private exec(op: GuestOp, signal?: AbortSignal): Promise<ExecOutcome> {
+    return execBounded(this.guest, commandLine(op.command), op.limitMs, signal);
   }
 
   private failureOf(r: StepResult): NonNullable<CaseResult['failure']> {
@@ -248,48 +209,37 @@ class GuestSuiteRun {
     return { step: `${what}: ${r.name}`, command: r.command, expected: r.expected, actual: r.actual, ...(output ? { output } : {}) };
   }
 
-  private async reap(tag?: string): Promise<void> {
+  /** Stop the helpers of a case, or (without one) all that are left. */
+  private async reap(op: GuestOp, c?: CaseProgram): Promise<void> {
     if (this.halted()) return;
-    const out = await execBounded(this.guest, `${this.agent} reap${tag ? ` ${tag}` : ''}`, REAP_TIMEOUT_MS, this.opts.signal);
-    if (out.kind !== 'done' || out.r.exitCode !== 0) this.log(`could not stop the helpers of ${tag ?? 'the suite'}: ${out.kind === 'done' ? `exit ${out.r.exitCode}` : out.kind}`);
+    const whose = c ? `${this.program.suite}.${c.index}` : undefined;
+    const out = await this.exec(op, this.opts.signal);
+    if (out.kind !== 'done' || out.r.exitCode !== 0) this.log(`could not stop the helpers of ${whose ?? 'the suite'}: ${out.kind === 'done' ? `exit ${out.r.exitCode}` : out.kind}`);
     const crash = this.guest.kernelCrash();
-    if (crash) this.crashed = { index: 0, name: `stopping helpers (${tag ?? 'suite'})`, reason: crash.reason };
+    if (crash) this.crashed = { index: 0, name: `stopping helpers (${whose ?? 'suite'})`, reason: crash.reason };
   }
 
   /** The case, then a case for each test point its tap steps reported. */
-  private async runCase(c: Case, globals: Record<string, string>): Promise<CaseResult[]> {
+  private async runCase(c: CaseProgram): Promise<CaseResult[]> {
     const started = Date.now();
-    const timeoutMs = this.opts.caseTimeoutMs ?? c.timeoutMs;
-    const vars: Record<string, string> = { ...globals, case: c.name, case_index: String(c.index) };
-    // Case variables may use the built-ins and the variables before them.
-    for (const [k, v] of Object.entries(c.vars)) vars[k] = substituteOr(v, vars);
-    const tag = `${this.suite.name}.${c.index}`;
+    // The case's captures are its own; it starts from the setup's.
+    const captured = { ...this.captured };
     const steps: StepResult[] = [];
     const taps: TapStream[] = [];
-    const stop = await this.steps(c.steps, 'steps', vars, deadlineIn(started, timeoutMs), tag, steps, false, taps);
+    const stop = await this.steps(c.steps, 'steps', captured, deadlineIn(started, c.limitMs), steps, taps);
     let cleanupStop: StepRun | undefined;
     if (!stop?.crash && !stop?.lost && !this.aborted()) {
-      cleanupStop = await this.steps(c.cleanup, 'cleanup', vars, deadlineIn(Date.now(), timeoutMs), tag, steps, true);
-      if (!cleanupStop?.crash && !cleanupStop?.lost) await this.reap(tag);
+      cleanupStop = await this.steps(c.cleanup, 'cleanup', captured, deadlineIn(Date.now(), c.limitMs), steps);
+      if (!cleanupStop?.crash && !cleanupStop?.lost) await this.reap(c.reap, c);
     }
-    const result: CaseResult = {
-      suite: c.suite,
-      name: c.name,
-      index: c.index,
-      kind: 'case',
-      verdict: 'passed',
-      seconds: secs(Date.now() - started),
-      steps,
-      requires: c.requires,
-      ...(c.where ? { where: whereText(c.where) } : {}),
-    };
+    const result: CaseResult = { ...caseBase(this.program, c), kind: 'case', verdict: 'passed', seconds: secs(Date.now() - started), steps };
     const crash = stop?.crash ?? cleanupStop?.crash;
     const lost = stop?.lost ?? cleanupStop?.lost;
     if (crash) this.crashed = { index: c.index, name: c.name, reason: crash.reason };
     if (lost) this.lost = `${lost} (in case ${c.index} "${c.name}")`;
     const bad = steps.find((s) => !s.passed);
     if (this.aborted() && !crash) return [{ ...result, verdict: 'not-run', reason: 'the run was interrupted during this case', notRun: { cause: 'interrupted', detail: 'the run was interrupted during this case' } }];
-    const points = taps.flatMap((t) => tapCases(c, t));
+    const points = taps.flatMap((t) => tapCases({ ...c, suite: this.program.suite }, t));
     const wholeSkip = taps.find((t) => t.plan?.skip !== undefined && t.points.length === 0);
     if (wholeSkip && !bad && !crash && !lost) return [notRunResult(result, 'skipped', `the test program skipped itself: ${wholeSkip.plan!.skip || 'no reason given'}`)];
     if (bad || crash || lost) {
@@ -314,7 +264,7 @@ class GuestSuiteRun {
 
   private pseudo(kind: 'setup' | 'cleanup', steps: StepResult[], stop: StepRun | undefined, seconds: number): CaseResult {
     const bad = steps.find((s) => !s.passed);
-    const r: CaseResult = { suite: this.suite.name, name: `(${kind})`, index: kind === 'setup' ? 0 : -1, kind, verdict: bad || stop?.crash || stop?.lost ? 'failed' : 'passed', seconds, steps };
+    const r: CaseResult = { suite: this.program.suite, name: `(${kind})`, index: kind === 'setup' ? 0 : -1, kind, verdict: bad || stop?.crash || stop?.lost ? 'failed' : 'passed', seconds, steps };
     if (bad) {
       r.failure = this.failureOf(bad);
       r.reason = `${r.failure.step}: expected ${bad.expected}, got ${bad.actual}`;
@@ -349,15 +299,14 @@ class GuestSuiteRun {
     const before = this.guest.kernelCrash();
     if (before) {
       this.crashed = { index: 0, name: 'suite setup', reason: before.reason, detail: `the kernel had crashed before the suite started: ${before.reason}` };
-      return { stopped: true, result: { suite: this.suite.name, name: '(setup)', index: 0, kind: 'setup', verdict: 'failed', seconds: 0, steps: [], crash: before, reason: `the kernel had crashed before the suite started: ${before.reason}`, ...this.bootField() } };
+      return { stopped: true, result: { suite: this.program.suite, name: '(setup)', index: 0, kind: 'setup', verdict: 'failed', seconds: 0, steps: [], crash: before, reason: `the kernel had crashed before the suite started: ${before.reason}`, ...this.bootField() } };
     }
     await this.checkAgent();
-    for (const [k, v] of Object.entries(this.suite.vars)) this.globals[k] = substituteOr(v, this.globals);
     const t0 = Date.now();
     const setupSteps: StepResult[] = [];
     const copyFailed = this.needsFiles() ? await this.putFiles(setupSteps) : undefined;
-    const setupStop = copyFailed ?? (await this.steps(this.suite.setup, 'setup', this.globals, deadlineIn(t0, this.opts.caseTimeoutMs ?? this.suite.timeoutMs), `${this.suite.name}.setup`, setupSteps));
-    if (!copyFailed) filesIn.set(this.guest, new Set([...(filesIn.get(this.guest) ?? []), this.suite.file]));
+    const setupStop = copyFailed ?? (await this.steps(this.program.setup, 'setup', this.captured, deadlineIn(t0, this.program.limitMs), setupSteps));
+    if (!copyFailed) filesIn.set(this.guest, new Set([...(filesIn.get(this.guest) ?? []), this.program.file]));
     if (setupStop?.crash) this.crashed = { index: 0, name: 'suite setup', reason: setupStop.crash.reason };
     if (setupStop?.lost) this.lost = setupStop.lost;
     if (!setupStop && this.opts.isolate === 'snapshot') await this.save();
@@ -367,11 +316,11 @@ class GuestSuiteRun {
   }
 
   /** The case and the cases of its test points, each marked with this guest's boot. */
-  async case(c: Case): Promise<CaseResult[]> {
+  async case(c: CaseProgram): Promise<CaseResult[]> {
     // The first case after the save runs on the guest that was saved; each later one on a restored copy.
     if (this.saved === 'used') await this.restore();
     if (this.saved) this.saved = 'used';
-    const results = (await this.runCase(c, this.globals)).map((r): CaseResult => ({ ...r, ...this.bootField() }));
+    const results = (await this.runCase(c)).map((r): CaseResult => ({ ...r, ...this.bootField() }));
     const halt = this.haltCause();
     if (halt && this.saved && !this.aborted()) {
       // The suite's snapshot replaces a crashed or lost guest at the cost of a restore,
@@ -379,7 +328,7 @@ class GuestSuiteRun {
       this.crashed = undefined;
       this.lost = undefined;
       await this.restore();
-      this.opts.log?.(`${this.suite.name}: a copy of the guest restored from the suite's snapshot replaces the one lost in case ${c.index} ("${c.name}")`);
+      this.opts.log?.(`${this.program.suite}: a copy of the guest restored from the suite's snapshot replaces the one lost in case ${c.index} ("${c.name}")`);
       for (const r of results) if (r.crash || r.lost) r.restoredFromSnapshot = true;
     }
     return results;
@@ -403,25 +352,25 @@ class GuestSuiteRun {
   /** The suite cleanup on this guest (skipped once it halted): its pseudo-case when it did not pass. */
   async end(): Promise<CaseResult | undefined> {
     const out: CaseResult[] = [];
-    await this.cleanup(this.globals, (r) => out.push({ ...r, ...this.bootField() }));
+    await this.cleanup((r) => out.push({ ...r, ...this.bootField() }));
     return out[0];
   }
 
   /** The suite's files go into a guest once, before its first setup of this suite. */
   private needsFiles(): boolean {
-    return this.suite.files.length > 0 && !filesIn.get(this.guest)?.has(this.suite.file);
+    return this.program.files.length > 0 && !filesIn.get(this.guest)?.has(this.program.file);
   }
 
   private bootField(): { boot?: number } {
     return this.boot !== undefined ? { boot: this.boot } : {};
   }
 
-  private async cleanup(globals: Record<string, string>, emit: (r: CaseResult) => void): Promise<void> {
+  private async cleanup(emit: (r: CaseResult) => void): Promise<void> {
     if (this.halted()) return;
     const t0 = Date.now();
     const steps: StepResult[] = [];
-    const stop = await this.steps(this.suite.cleanup, 'cleanup', { ...globals }, deadlineIn(t0, this.opts.caseTimeoutMs ?? this.suite.timeoutMs), `${this.suite.name}.cleanup`, steps, true);
-    if (!stop?.crash && !stop?.lost) await this.reap();
+    const stop = await this.steps(this.program.cleanup, 'cleanup', { ...this.captured }, deadlineIn(t0, this.program.limitMs), steps);
+    if (!stop?.crash && !stop?.lost) await this.reap(this.program.reap);
     const r = this.pseudo('cleanup', steps, stop, secs(Date.now() - t0));
     if (stop?.crash) this.crashed = { index: -1, name: 'suite cleanup', reason: stop.crash.reason };
     if (r.verdict !== 'passed') emit(r);
@@ -429,7 +378,7 @@ class GuestSuiteRun {
 
   /** Copy the suite's files into the guest, one setup step each; the failed one, if any. */
   private async putFiles(results: StepResult[]): Promise<StepRun | undefined> {
-    for (const [i, f] of this.suite.files.entries()) {
+    for (const [i, f] of this.program.files.entries()) {
       const started = Date.now();
       const what = 'path' in f.from ? f.from.path : `selftest ${f.from.selftest}`;
       const host = 'path' in f.from ? f.from.path : this.opts.selftests?.[f.from.selftest];
@@ -449,25 +398,19 @@ class GuestSuiteRun {
   }
 
   private async checkAgent(): Promise<void> {
-    const out = await execBounded(this.guest, `${this.agent} --version`, PROBE_TIMEOUT_MS, this.opts.signal);
-    const ok = out.kind === 'done' && out.r.exitCode === 0 && /"protocol":1\b/.test(out.r.stdout);
+    const out = await this.exec(this.program.check, this.opts.signal);
+    const ok = out.kind === 'done' && out.r.exitCode === 0 && new RegExp(`"protocol":${AGENT_PROTOCOL}\\b`).test(out.r.stdout);
     if (!ok) {
       const detail = out.kind === 'done' ? `exit ${out.r.exitCode}: ${(out.r.stderr || out.r.stdout).trim().slice(0, 300)}` : out.kind === 'timeout' ? 'no answer' : out.message;
-      throw hostFailure(`the guest has no working scenario agent at ${this.agent} (${detail})`, {
+      throw hostFailure(`the guest has no working scenario agent at ${this.program.agent} (${detail})`, {
         hint: 'the guest image must include images/agent built with musl-gcc -static; rebuild the image',
       });
     }
   }
 }
 
-/** A case that needs no guest to be judged "not run": left out by --only, or missing a requirement. */
-function notRunUpfront(c: Case, opts: RunOptions): CaseResult | undefined {
-  const base = { suite: c.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) };
-  if (!selectedByOnly(opts.only, c)) return notRunResult(base, 'filtered', 'not selected by --only');
-  const missing = missingRequirements(c.requires, opts.kernelConfig);
-  if (missing.length) return notRunResult(base, 'missing-requirement', `requirement not met: ${missing.join('; ')}`);
-  return undefined;
-}
+/** What every result of a case says of it. */
+const caseBase = (p: Program, c: CaseProgram) => ({ suite: p.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) });
 
 /** One guest as a source: lent again and again until it is lost, never replaced. */
 function oneGuest(guest: GuestExec): GuestSource {
@@ -490,18 +433,18 @@ const sourceOf = (g: GuestExec | GuestSource): GuestSource => ('acquire' in g ? 
  * fails its case and is given back as lost; the worker then asks for another guest (the
  * source decides whether a fresh one may be booted). Results come back in suite order.
  */
-async function runOnce(suite: Suite, source: GuestSource, opts: RunOptions): Promise<CaseResult[]> {
-  const cases = expandSuite(suite).filter((c) => inShard(opts.shard, c));
+async function runOnce(program: Program, source: GuestSource, opts: RunOptions): Promise<CaseResult[]> {
+  const cases = program.cases;
   const results: CaseResult[] = [];
   const emit = (r: CaseResult) => {
     results.push(r);
     opts.onCase?.(r);
-    opts.log?.(`${suite.name} ${r.index > 0 ? `${r.index}/${cases.length}` : r.kind} ${r.name}: ${r.verdict}${r.reason ? ` (${r.reason})` : ''}${r.boot !== undefined && r.boot > 1 ? ` [boot ${r.boot}]` : ''}`);
+    opts.log?.(`${program.suite} ${r.index > 0 ? `${r.index}/${cases.length}` : r.kind} ${r.name}: ${r.verdict}${r.reason ? ` (${r.reason})` : ''}${r.boot !== undefined && r.boot > 1 ? ` [boot ${r.boot}]` : ''}`);
   };
-  const queue: Case[] = [];
+  const queue: CaseProgram[] = [];
   for (const c of cases) {
-    const skip = opts.signal?.aborted ? undefined : notRunUpfront(c, opts);
-    if (skip) emit(skip);
+    // A case that needs no guest to be judged "not run" (an interrupted run's are "interrupted").
+    if (c.skip && !opts.signal?.aborted) emit(notRunResult(caseBase(program, c), c.skip.cause, c.skip.detail));
     else queue.push(c);
   }
   /** Set when no guest may run more cases: the setup failed or crashed. */
@@ -517,7 +460,7 @@ async function runOnce(suite: Suite, source: GuestSource, opts: RunOptions): Pro
   const changed = () => waiters.splice(0).forEach((w) => w());
   const over = () => stopped !== undefined || opts.signal?.aborted === true || queue.length === 0;
 
-  const next = async (): Promise<Case | undefined> => {
+  const next = async (): Promise<CaseProgram | undefined> => {
     for (;;) {
       if (over()) return undefined;
       const head = queue[0]!;
@@ -530,7 +473,7 @@ async function runOnce(suite: Suite, source: GuestSource, opts: RunOptions): Pro
       await new Promise<void>((r) => waiters.push(r));
     }
   };
-  const finished = (c: Case) => {
+  const finished = (c: CaseProgram) => {
     inFlight--;
     if (c.alone) aloneRunning = false;
     changed();
@@ -543,7 +486,7 @@ async function runOnce(suite: Suite, source: GuestSource, opts: RunOptions): Pro
         refusal = lease;
         return;
       }
-      const run = new GuestSuiteRun(suite, lease.guest, opts, lease.boot);
+      const run = new GuestSuiteRun(program, lease.guest, opts, lease.boot);
       let lost: string | undefined;
       try {
         const setup = await run.begin();
@@ -576,23 +519,26 @@ async function runOnce(suite: Suite, source: GuestSource, opts: RunOptions): Pro
       }
     }
   };
-  const jobs = suite.alone ? 1 : Math.max(1, Math.min(source.jobs, queue.length));
+  const jobs = program.alone ? 1 : Math.max(1, Math.min(source.jobs, queue.length));
   const settled = await Promise.allSettled(Array.from({ length: jobs }, () => worker()));
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
 
   // A refusal names the loss it could not replace; a single guest's refusal says nothing more than the loss.
   const leftCause = stopped ?? (opts.signal?.aborted ? { cause: 'interrupted' as const, detail: 'the run was interrupted' } : { cause: loss?.cause ?? refusal?.cause ?? 'guest-lost', detail: refusal?.refused || loss?.detail || 'no guest' });
-  for (const c of queue) emit(notRunResult({ suite: c.suite, name: c.name, index: c.index, requires: c.requires, ...(c.where ? { where: whereText(c.where) } : {}) }, leftCause!.cause, leftCause!.detail));
+  for (const c of queue) emit(notRunResult(caseBase(program, c), leftCause!.cause, leftCause!.detail));
   const rank = (r: CaseResult) => (r.kind === 'setup' ? -Infinity : r.kind === 'cleanup' ? Infinity : r.index);
   return results.sort((a, b) => rank(a) - rank(b));
 }
 
-/** Run every case of the suite once, in one guest or on a source's guests. Known issues, if given, are applied. */
-export async function runSuite(suite: Suite, guest: GuestExec | GuestSource, opts: RunOptions = {}): Promise<CaseResult[]> {
-  const results = await runOnce(suite, sourceOf(guest), opts);
+/** Run a compiled suite once, in one guest or on a source's guests. Known issues, if given, are applied. */
+export async function runProgram(program: Program, guest: GuestExec | GuestSource, opts: ExecOptions = {}): Promise<CaseResult[]> {
+  const results = await runOnce(program, sourceOf(guest), opts);
   return opts.knownIssues ? applyKnownIssues(results, opts.knownIssues).cases : results;
 }
+
+/** Run every case of the suite once, in one guest or on a source's guests. Known issues, if given, are applied. */
+export const runSuite = (suite: Suite, guest: GuestExec | GuestSource, opts: RunOptions = {}): Promise<CaseResult[]> => runProgram(compile(suite, opts), guest, opts);
 
 /**
  * Run the suite `repeat` times and merge: a case whose outcome varies is "flaky". Stops
@@ -600,10 +546,11 @@ export async function runSuite(suite: Suite, guest: GuestExec | GuestSource, opt
  */
 export async function runSuiteRepeated(suite: Suite, guest: GuestExec | GuestSource, repeat: number, opts: RunOptions = {}): Promise<CaseResult[]> {
   const source = sourceOf(guest);
+  const program = compile(suite, opts);
   const runs: CaseResult[][] = [];
   for (let i = 0; i < Math.max(1, repeat); i++) {
     opts.log?.(`${suite.name}: run ${i + 1} of ${repeat}`);
-    const r = await runOnce(suite, source, opts);
+    const r = await runOnce(program, source, opts);
     runs.push(r);
     if (r.some((c) => c.notRun?.cause === 'kernel-crashed' || c.notRun?.cause === 'guest-lost') || opts.signal?.aborted) break;
   }

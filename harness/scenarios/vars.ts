@@ -29,17 +29,31 @@ export function substitute(s: string, vars: Readonly<Record<string, string>>): s
   });
 }
 
-/** Substitute in every string of a plain value (objects and arrays are copied). */
-export function substituteDeep<T>(value: T, vars: Readonly<Record<string, string>>): T {
-  if (typeof value === 'string') return substitute(value, vars) as T;
-  if (Array.isArray(value)) return value.map((v) => substituteDeep(v, vars)) as T;
+/** A literal as a template: substitute() gives it back unchanged (a "${name}" in it becomes "$${name}"). */
+export const escapeVars = (literal: string) => literal.replace(/\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}/g, '$$$${$1}');
+
+/**
+ * Substitute the variables `templates` has (its values are templates themselves) and keep
+ * every other reference, and every escaped one, for a later substitute().
+ */
+export function substituteKnown(s: string, templates: Readonly<Record<string, string>>): string {
+  return s.replace(VAR_RE, (all, esc: string, name: string) => (!esc && Object.hasOwn(templates, name) ? templates[name]! : all));
+}
+
+/** Every string of a plain value passed through f (objects and arrays are copied). */
+export function mapStrings<T>(value: T, f: (s: string) => string): T {
+  if (typeof value === 'string') return f(value) as T;
+  if (Array.isArray(value)) return value.map((v) => mapStrings(v, f)) as T;
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = substituteDeep(v, vars);
+    for (const [k, v] of Object.entries(value)) out[k] = mapStrings(v, f);
     return out as T;
   }
   return value;
 }
+
+/** Substitute in every string of a plain value (objects and arrays are copied). */
+export const substituteDeep = <T>(value: T, vars: Readonly<Record<string, string>>): T => mapStrings(value, (s) => substitute(s, vars));
 
 /** Every string inside a plain value, for reference checks. */
 export function stringsIn(value: unknown): string[] {

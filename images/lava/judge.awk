@@ -1,7 +1,10 @@
-# In-guest judgement of one step's result (images/lava/runner.sh kt_judge), the guest-side
+# In-guest judgement of one step's result (images/lava/runner.sh kt_step), the guest-side
 # counterpart of harness/scenarios/agent.ts interpret() and expect.ts judge()/captureValues().
-# The host re-judges every recorded result with its own code; this one only steers the run
-# and gives LAVA a per-case result. Exit 0: as expected (captures stored); 1: not.
+# It reads the step's judging data from the program (harness/lava/plan.ts judgeWords): how
+# the result is read, the outcome, checks and captures. The host re-judges every recorded
+# result with its own code; this one only steers the run and gives LAVA a per-case result.
+# Operands: the step's stdout and stderr files, then the n words of judging data (-v n).
+# Exit 0: as expected (captures stored in dir); 1: not.
 function hexval(h,   i, v) { v = 0; h = tolower(h); for (i = 1; i <= length(h); i++) v = v * 16 + index("0123456789abcdef", substr(h, i, 1)) - 1; return v }
 function ws() { while (P <= length(J) && index(" \t\r\n", substr(J, P, 1))) P++ }
 function jstr(   out, c) {
@@ -44,16 +47,16 @@ function jval(path,   c, start, k, i) {
 }
 function parse(line) { split("", F); J = line; P = 1; JERR = 0; if (substr(line, 1, 1) != "{") return 0; jval(""); return !JERR && ("action" in F) && (F["ok"] == "true" || F["ok"] == "false") }
 function norm(s) { sub(/\r?\n$/, "", s); return s }
-function readall(f,   s, line, n) { s = ""; n = 0; while ((getline line < f) > 0) s = s line "\n"; close(f); return s }
 function check(actual, op, text) { return op == "eq" ? actual == text : actual ~ text }
-BEGIN { RS = "\001"; ALL = "" }
-{ ALL = ALL $0 }
+# Each file is read whole (RS is a character output does not hold).
+BEGIN { RS = "\001"; ALL = ""; ERR = ""; nf = n; for (i = 1; i <= nf; i++) S[i] = ARGV[i + 2]; ARGC = 3 }
+FILENAME == ARGV[1] { ALL = ALL $0 }
+FILENAME == ARGV[2] { ERR = ERR $0 }
 END {
-	nf = split(ENVIRON["KT_SPEC"], S, "\t")
 	kind = S[1]; n = S[2] + 0; outcome = S[3]; arg = S[4]
 	nl = split(ALL, L, "\n")
 	if (kind == "sh") { stdout = ALL; final = 0 }
-	else if (kind == "shw") {
+	else if (kind == "sh-in-agent") {
 		got = 0; used = 0
 		for (i = 1; i <= nl; i++) {
 			if (got >= n) {
@@ -88,7 +91,7 @@ END {
 	} else {
 		code = outcome == "exit" ? arg + 0 : 0
 		pass = outcome == "any" || ((outcome == "ok" || outcome == "exit") && rc == code)
-		V["stdout"] = stdout; V["output"] = norm(stdout); V["exit"] = rc; V["stderr"] = readall(errfile)
+		V["stdout"] = stdout; V["output"] = norm(stdout); V["exit"] = rc; V["stderr"] = ERR
 	}
 	for (i = 5; i <= nf; i++) {
 		if (S[i] == "c") {

@@ -8,7 +8,8 @@ import { KernelConfig } from '../../harness/config/kconfig.js';
 import { repoPath } from '../../harness/common/paths.js';
 import { judgeSuite, lavaDisagreements, parseLavaLog } from '../../harness/lava/ingest.js';
 import { definitionName } from '../../harness/lava/job.js';
-import { AGENT_CHECK, lavaCaseId, planSuite } from '../../harness/lava/plan.js';
+import { lavaCaseId, planSuite } from '../../harness/lava/plan.js';
+import { compile } from '../../harness/scenarios/program.js';
 import { loadSuite } from '../../harness/scenarios/load.js';
 
 const LOG = repoPath('test', 'fixtures', 'lava', 'namespaces-6.1.lava-run.log');
@@ -19,7 +20,7 @@ t.test('lava-run log: records and results', async (t) => {
   const log = parseLavaLog(await readFile(LOG, 'utf8'));
   t.same([...log.suites.keys()], ['namespaces']);
   const s = log.suites.get('namespaces')!;
-  t.equal(s.records[0]!.command, AGENT_CHECK);
+  t.equal(s.records[0]!.command, '/usr/bin/ktrial-agent --version', 'the agent check');
   t.match(s.records[0]!.stdout, /"protocol":1/);
   t.equal(s.records[1]!.command, '/usr/bin/ktrial-agent --tag namespaces.setup gethostname');
   t.match(s.records[1]!.stdout, /"output":"ktrial"/);
@@ -31,9 +32,9 @@ t.test('lava-run log: records and results', async (t) => {
 
 t.test('the host judges the records as the guest did, case by case', async (t) => {
   const suite = await loadSuite(repoPath('test', 'scenarios', 'namespaces.yaml'));
-  const plan = planSuite(suite, { kernelConfig: config });
+  const plan = planSuite(compile(suite, { kernelConfig: config }));
   const log = parseLavaLog(await readFile(LOG, 'utf8'));
-  const cases = await judgeSuite(suite, plan.cases, log.suites.get('namespaces'), { kernelConfig: config });
+  const cases = await judgeSuite(plan, log.suites.get('namespaces'), {});
   t.equal(cases.filter((c) => c.kind === 'case').length, 24);
   t.same(cases.filter((c) => c.verdict === 'not-run').map((c) => c.notRun?.cause), ['missing-requirement']);
   t.ok(cases.filter((c) => c.verdict !== 'not-run').every((c) => c.verdict === 'passed'));
@@ -45,13 +46,13 @@ t.test('the host judges the records as the guest did, case by case', async (t) =
 
 t.test('an altered or cut log is not judged as whole', async (t) => {
   const suite = await loadSuite(repoPath('test', 'scenarios', 'namespaces.yaml'));
-  const plan = planSuite(suite, { kernelConfig: config });
+  const plan = planSuite(compile(suite, { kernelConfig: config }));
   const log = parseLavaLog(await readFile(LOG, 'utf8'));
   const s = log.suites.get('namespaces')!;
   // Case 12 expects EPERM; its record now says the call succeeded.
   const start12 = s.starts.find((x) => x.key === '12')!.at;
   s.records[start12]!.stdout = s.records[start12]!.stdout.replace(/"ok":false,[^}]*/, '"ok":true');
-  const altered = await judgeSuite(suite, plan.cases, s, { kernelConfig: config });
+  const altered = await judgeSuite(plan, s, {});
   t.equal(altered.find((c) => c.index === 12)!.verdict, 'failed', 'the host judges the record, not the guest\'s word');
   t.match(lavaDisagreements(altered, log.results, definitionName, lavaCaseId), [/uid 0 without CAP_SYS_ADMIN.*"pass".*failed/]);
 
@@ -59,13 +60,13 @@ t.test('an altered or cut log is not judged as whole', async (t) => {
   const cut = { records: [...s.records], starts: s.starts };
   const start5 = s.starts.find((x) => x.key === '5')!.at;
   cut.records[start5] = { ...cut.records[start5]!, command: 'something else' };
-  const judged = await judgeSuite(suite, plan.cases, cut, { kernelConfig: config });
+  const judged = await judgeSuite(plan, cut, {});
   const c5 = judged.find((c) => c.index === 5)!;
   t.equal(c5.verdict, 'not-run');
   t.equal(c5.notRun?.cause, 'not-in-guest');
   t.match(c5.reason, /diverged/);
   t.equal(judged.find((c) => c.index === 6)!.verdict, 'passed');
 
-  const none = await judgeSuite(suite, plan.cases, undefined, { kernelConfig: config });
+  const none = await judgeSuite(plan, undefined, {});
   t.ok(none.every((c) => c.verdict === 'not-run'));
 });

@@ -12,6 +12,7 @@ import { repoPath } from '../../harness/common/paths.js';
 import { jobDefinition, deviceDictionary } from '../../harness/lava/job.js';
 import { planScript, planSuite } from '../../harness/lava/plan.js';
 import { loadSuite } from '../../harness/scenarios/load.js';
+import { compile, selectByOnly } from '../../harness/scenarios/program.js';
 
 t.test('the job: tmpfs deploy with the plan as a ramdisk overlay, qemu boot, a definition per suite', async (t) => {
   const job = load(jobDefinition({ trial: 'x', kernelUrl: 'file:///k', ramdiskUrl: 'file:///r', planUrl: 'file:///p', cmdline: ['no_timer_check'], suites: ['a', 'b c'], bootTimeoutS: 120, testTimeoutS: 600 })) as { actions: Record<string, any>[] };
@@ -33,10 +34,10 @@ t.test('the plan covers every case of both suites and the shell reads it', async
   const ns = await loadSuite(repoPath('test', 'scenarios', 'namespaces.yaml'));
   const nsc = await loadSuite(repoPath('test', 'scenarios', 'ns-container.yaml'));
   const config = new KernelConfig(['CONFIG_UTS_NS', 'CONFIG_IPC_NS', 'CONFIG_CONTAINERS', 'CONFIG_CONTAINER_NS', 'CONFIG_CONTAINER_CPUACCT'].map((o) => [o, 'y'] as const));
-  const plans = [planSuite(ns, { kernelConfig: config }), planSuite(nsc, { kernelConfig: config })];
-  t.same(plans[1]!.cases.filter((c) => c.skipped).map((c) => c.skipped!.detail), [], 'every ns-container case runs in the guest');
-  t.same(plans[0]!.cases.filter((c) => c.skipped).map((c) => c.skipped!.cause), Array(plans[0]!.cases.filter((c) => c.skipped).length).fill('missing-requirement'));
-  t.match(plans[0]!.script, /kt_step 30 '\/usr\/bin\/ktrial-agent --tag namespaces.4 gethostname' 'agent\t1\tok\t-\tc\toutput\teq\t@KTV@host@'/, 'a captured value stays a marker for the guest');
+  const plans = [planSuite(compile(ns, { kernelConfig: config })), planSuite(compile(nsc, { kernelConfig: config }))];
+  t.same(plans[1]!.program.cases.filter((c) => c.skip).map((c) => c.skip!.detail), [], 'every ns-container case runs in the guest');
+  t.same(plans[0]!.program.cases.filter((c) => c.skip).map((c) => c.skip!.cause), Array(plans[0]!.program.cases.filter((c) => c.skip).length).fill('missing-requirement'));
+  t.match(plans[0]!.script, /^kt_step - 30 8 agent 1 ok - c output eq @KTV@host@ argv \/usr\/bin\/ktrial-agent --tag namespaces\.4 gethostname$/m, 'a captured value stays a marker for the guest');
   const dir = mkdtempSync(join(tmpdir(), 'ktrial-plan-'));
   writeFileSync(join(dir, 'plan.sh'), planScript(plans));
   t.doesNotThrow(() => execFileSync('sh', ['-n', join(dir, 'plan.sh')]), 'sh -n accepts the plan');
@@ -44,17 +45,17 @@ t.test('the plan covers every case of both suites and the shell reads it', async
 
 t.test('a suite the in-guest path cannot take is planned as not run, with the reason', async (t) => {
   const suite = await loadSuite(repoPath('test', 'scenarios', 'kselftest-core.yaml'));
-  const plan = planSuite(suite, {});
+  const plan = planSuite(compile(suite));
   t.equal(plan.script, '');
-  t.ok(plan.cases.length > 0);
-  t.ok(plan.cases.every((c) => c.skipped?.cause === 'not-in-guest' && /files go into the guest over SSH/.test(c.skipped.detail)));
+  t.ok(plan.program.cases.length > 0);
+  t.ok(plan.program.cases.every((c) => c.skip?.cause === 'not-in-guest' && /files go into the guest over SSH/.test(c.skip.detail)));
 });
 
 t.test('--only cuts the plan to the cases it names; the others are not in the job', async (t) => {
   const nsc = await loadSuite(repoPath('test', 'scenarios', 'ns-container.yaml'));
   const config = new KernelConfig(['CONFIG_UTS_NS', 'CONFIG_IPC_NS', 'CONFIG_CONTAINERS', 'CONFIG_CONTAINER_NS', 'CONFIG_CONTAINER_CPUACCT'].map((o) => [o, 'y'] as const));
-  const plan = planSuite(nsc, { kernelConfig: config, only: ['rmdir: node_*', 'ns-container/unbound: *'] });
-  t.same(plan.cases.map((c) => c.name), [
+  const plan = planSuite(compile(nsc, { kernelConfig: config, select: selectByOnly(['rmdir: node_*', 'ns-container/unbound: *']) }));
+  t.same(plan.program.cases.filter((c) => !c.skip).map((c) => c.name), [
     'rmdir: node_<pid> is busy while its task lives',
     'rmdir: node_<pid> can be removed once its task has exited',
     'unbound: with only cpuacct bound, unshare and clone make no node and the ns rules are absent',

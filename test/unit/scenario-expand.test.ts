@@ -1,7 +1,7 @@
 // Matrix expansion: one case per cell, readable names, the right outcome per cell
 // (exact names before "*"), requirements and steps composed from actor, action and target.
 import t from 'tap';
-import { stepCommand } from '../../harness/scenarios/agent.js';
+import { commandLine, stepCommand } from '../../harness/scenarios/agent.js';
 import { expandSuite, stepLabel } from '../../harness/scenarios/expand.js';
 import { parseSuite } from '../../harness/scenarios/load.js';
 
@@ -99,7 +99,7 @@ t.test('requirements, timeout, variables and steps are composed per cell', async
   t.equal(step.as.uid, 1000);
   t.same(step.pre, [{ kind: 'join', dir: '/c' }], 'the actor pre-step');
   t.equal(stepLabel(step), 'write "1" to /c/${target}/tasks as user after join /c');
-  t.equal(stepCommand(step, '/usr/bin/ktrial-agent', 'm.13'), "/usr/bin/ktrial-agent --uid 1000 --gid 100 --groups 100,101 --tag m.13 pre join /c -- write '/c/${target}/tasks' 1");
+  t.equal(commandLine(stepCommand(step, '/usr/bin/ktrial-agent', 'm.13')), "/usr/bin/ktrial-agent --uid 1000 --gid 100 --groups 100,101 --tag m.13 pre join /c -- write '/c/${target}/tasks' 1");
   const plain = cases[0]!;
   t.same(plain.requires, ['CONFIG_NAMESPACES'], 'suite requirements apply to every case');
   t.equal(plain.timeoutMs, 60_000, 'the default case timeout');
@@ -107,7 +107,7 @@ t.test('requirements, timeout, variables and steps are composed per cell', async
 
 t.test('identities turn into agent options', async (t) => {
   const c = cases.find((x) => x.name === 'attach: nosys self child')!;
-  t.equal(stepCommand(c.steps[1]!, 'A', 't'), "A --uid 0 --gid 0 --caps -CAP_SYS_ADMIN --tag t write '/c/${target}/tasks' self");
+  t.equal(commandLine(stepCommand(c.steps[1]!, 'A', 't')), "A --uid 0 --gid 0 --caps -CAP_SYS_ADMIN --tag t write '/c/${target}/tasks' self");
   t.equal(stepLabel(c.steps[1]!), 'write "self" to /c/${target}/tasks as nosys');
 });
 

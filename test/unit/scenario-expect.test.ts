@@ -2,7 +2,7 @@
 // own problems (bad arguments, failed pre-step or identity change, an earlier action
 // failing) never match an expectation; captures read values from a passing result.
 import t from 'tap';
-import { interpret, type ExecResult } from '../../harness/scenarios/agent.js';
+import { interpret, readingOf, type ExecResult } from '../../harness/scenarios/agent.js';
 import { captureValues, judge } from '../../harness/scenarios/expect.js';
 import { expectationOf, ROOT } from '../../harness/scenarios/load.js';
 import type { Action, Step } from '../../harness/scenarios/types.js';
@@ -13,7 +13,7 @@ const line = (index: number, action: string, ok: boolean, extra: Record<string, 
   JSON.stringify({ action, index, stage, ok, ...(ok ? {} : { errno: 'EPERM', errnum: 1, syscall: action, message: 'Operation not permitted' }), ...extra });
 
 const unshare = step([{ kind: 'unshare', flags: ['uts'] }]);
-const verdict = (expect: Parameters<typeof expectationOf>[0], s: Step, r: ExecResult) => judge(expectationOf(expect), interpret(s, r));
+const verdict = (expect: Parameters<typeof expectationOf>[0], s: Step, r: ExecResult) => judge(expectationOf(expect), interpret(readingOf(s), r));
 
 t.test('ok and errno outcomes of the final action', async (t) => {
   t.same(verdict('ok', unshare, run(`${line(1, 'unshare', true)}\n`)), { passed: true, expected: 'ok', actual: 'ok' });
@@ -84,12 +84,12 @@ t.test('shell steps: exit status and stdout; a wrapped shell drops the pre-step 
 
 t.test('captures: fields, output without its newline, regex groups, shell fields', async (t) => {
   const read = step([{ kind: 'read', path: '/proc/self/container' }]);
-  const obs = interpret(read, run(`${line(1, 'read', true, { output: '/node_42\n', pid: 42 })}\n`));
+  const obs = interpret(readingOf(read), run(`${line(1, 'read', true, { output: '/node_42\n', pid: 42 })}\n`));
   t.same(captureValues([{ variable: 'c', field: 'output' }, { variable: 'p', field: 'pid' }], obs), { vars: { c: '/node_42', p: '42' } });
   t.same(captureValues([{ variable: 'n', field: 'output', match: 'node_(\\d+)' }], obs), { vars: { n: '42' } });
   t.same(captureValues([{ variable: 'n', field: 'output', match: '^/n' }], obs), { vars: { n: '/n' } }, 'no group: the whole match');
   t.same(captureValues([{ variable: 'x', field: 'nothing' }], obs), { error: 'cannot capture ${x}: the result has no field "nothing"' });
   t.match(captureValues([{ variable: 'x', field: 'output', match: 'zzz' }], obs), { error: /does not match \/zzz\// });
-  const sh = interpret(step([], { kind: 'sh', sh: 'hostname' }), run('vm\n'));
+  const sh = interpret(readingOf(step([], { kind: 'sh', sh: 'hostname' })), run('vm\n'));
   t.same(captureValues([{ variable: 'h', field: 'output' }, { variable: 's', field: 'stdout' }, { variable: 'e', field: 'exit' }], sh), { vars: { h: 'vm', s: 'vm\n', e: '0' } });
 });

@@ -157,7 +157,7 @@ t.test('load: on agent actions only, thread alone, and the agent options it give
   const s = parseSuite(`${head}vars: {a: "7"}\ncases:\n  - name: one\n    steps:\n      - write: {path: /x, data: "{each}"}\n        load: {each: "\${a},8", repeat: 3, timer: 1000}\n`, 's.yaml');
   const c = s.cases[0]!;
   t.ok(c.kind === 'case' && c.def.steps[0]!.load?.each === '${a},8');
-  const { stepCommand } = await import('../../harness/scenarios/agent.js');
+  const { commandLine, stepCommand } = await import('../../harness/scenarios/agent.js');
   const step = c.kind === 'case' ? c.def.steps[0]! : undefined;
-  t.equal(stepCommand({ ...step!, load: { ...step!.load, each: '7,8' } }, '/a', 'tag'), "/a --each 7,8 --repeat 3 --timer 1000 --tag tag write /x '{each}'");
+  t.equal(commandLine(stepCommand({ ...step!, load: { ...step!.load, each: '7,8' } }, '/a', 'tag')), "/a --each 7,8 --repeat 3 --timer 1000 --tag tag write /x '{each}'");
 });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { repoPath } from '../../harness/common/paths.js';
-import { interpret, stepCommand } from '../../harness/scenarios/agent.js';
+import { commandLine, interpret, readingOf, stepCommand } from '../../harness/scenarios/agent.js';
 import { expandSuite, stepLabel } from '../../harness/scenarios/expand.js';
 import { judge } from '../../harness/scenarios/expect.js';
 import { parseSuite } from '../../harness/scenarios/load.js';
@@ -40,9 +40,9 @@ cases:
 const [stays, late, child] = expandSuite(suite);
 
 t.test('try and tls reach the agent command line', async (t) => {
-  t.equal(stepCommand(stays!.steps[0]!, '/a', 's.1'), "/a --tag s.1 pre mkdir '/c/node_{pid}' -- try unshare uts -- read /proc/self/container");
-  t.equal(stepCommand(late!.steps[0]!, '/a', 's.2'), '/a --tag s.2 clone uts --tls 0xffff800000000000');
-  t.equal(stepCommand(child!.steps[0]!, '/a', 's.3'), "/a --tag s.3 clone none --hold -- write /c/a/tasks '{child}'");
+  t.equal(commandLine(stepCommand(stays!.steps[0]!, '/a', 's.1')), "/a --tag s.1 pre mkdir '/c/node_{pid}' -- try unshare uts -- read /proc/self/container");
+  t.equal(commandLine(stepCommand(late!.steps[0]!, '/a', 's.2')), '/a --tag s.2 clone uts --tls 0xffff800000000000');
+  t.equal(commandLine(stepCommand(child!.steps[0]!, '/a', 's.3')), "/a --tag s.3 clone none --hold -- write /c/a/tasks '{child}'");
   t.match(stepLabel(stays!.steps[0]!), /^try unshare uts; read \/proc\/self\/container/);
   t.match(stepLabel(late!.steps[0]!), /clone uts \(tls 0xffff800000000000\)/);
 });
@@ -54,7 +54,7 @@ t.test('a tried action that fails does not stop the step: the last action is jud
     '{"action":"read","index":3,"stage":"action","ok":true,"self":9,"output":"ns:/"}',
     '',
   ].join('\n');
-  const obs = interpret(stays!.steps[0]!, { exitCode: 0, stdout, stderr: '', durationMs: 1 });
+  const obs = interpret(readingOf(stays!.steps[0]!), { exitCode: 0, stdout, stderr: '', durationMs: 1 });
   t.equal(obs.kind, 'final');
   t.ok(judge(stays!.steps[0]!.expect, obs).passed);
 });
