@@ -1,5 +1,5 @@
-// Running a suite in booted guests: on each guest setup, cases (steps, cleanup, helper
-// reaping) with a per-case deadline, suite cleanup. A kernel crash fails the case it
+// Running a suite's program (program.ts) in booted guests: on each guest setup, cases
+// (steps, cleanup, helper reaping) with a per-case deadline, suite cleanup. A kernel crash fails the case it
 // happened in, and so does a guest that stops answering; the cases left go to another
 // guest when the source lends one, else they are "not run".
 import { hostFailure } from '../common/errors.js';
@@ -8,7 +8,7 @@ import { captureValues, describeExpectation, judge } from './expect.js';
 import { AGENT_PROTOCOL, compile, type CaseProgram, type CompileOptions, type GuestOp, type Program, type StepOp } from './program.js';
 import type { Case, CaseResult, GuestExec, GuestSource, KernelCrash, KnownIssue, NotRunCause, StepResult, Suite } from './types.js';
 import { applyKnownIssues, mergeRepeats, notRunResult, whereText, withWarnings } from './verdicts.js';
-import { substitute, substituteDeep, UnsetVariable } from './vars.js';
+import { substituteDeep, UnsetVariable } from './vars.js';
 import { flattenPoints, parseTap, pointVerdict, streamProblems, type TapStream } from './tap.js';
 
 /** A case for each test point of a tap step's stream, named CASE/POINT[/SUBPOINT...]. */
