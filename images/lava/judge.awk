@@ -3,7 +3,7 @@
 # It reads the step's judging data from the program (harness/lava/plan.ts judgeWords): how
 # the result is read, the outcome, checks and captures. The host re-judges every recorded
 # result with its own code; this one only steers the run and gives LAVA a per-case result.
-# Operands: the step's stdout and stderr files, then the n words of judging data (-v n).
+# Operands: the step's stdout and stderr files, then the judging data, -v words of them.
 # Exit 0: as expected (captures stored in dir); 1: not.
 function hexval(h,   i, v) { v = 0; h = tolower(h); for (i = 1; i <= length(h); i++) v = v * 16 + index("0123456789abcdef", substr(h, i, 1)) - 1; return v }
 function ws() { while (P <= length(J) && index(" \t\r\n", substr(J, P, 1))) P++ }
@@ -48,8 +48,8 @@ function jval(path,   c, start, k, i) {
 function parse(line) { split("", F); J = line; P = 1; JERR = 0; if (substr(line, 1, 1) != "{") return 0; jval(""); return !JERR && ("action" in F) && (F["ok"] == "true" || F["ok"] == "false") }
 function norm(s) { sub(/\r?\n$/, "", s); return s }
 function check(actual, op, text) { return op == "eq" ? actual == text : actual ~ text }
-# Each file is read whole (RS is a character output does not hold).
-BEGIN { RS = "\001"; ALL = ""; ERR = ""; nf = n; for (i = 1; i <= nf; i++) S[i] = ARGV[i + 2]; ARGC = 3 }
+# Each file is read whole: RS is a character that output is taken not to hold.
+BEGIN { RS = "\001"; ALL = ""; ERR = ""; nf = words; for (i = 1; i <= nf; i++) S[i] = ARGV[i + 2]; ARGC = 3 }
 FILENAME == ARGV[1] { ALL = ALL $0 }
 FILENAME == ARGV[2] { ERR = ERR $0 }
 END {
