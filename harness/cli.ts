@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { badInput, Interrupted, KtrialError, renderFailure } from './common/errors.js';
 import { SETUP_PACKAGES } from './common/hosttools.js';
+import { QEMU_USERS } from './vm/confine.js';
 import { Progress } from './common/progress.js';
 import { run } from './common/proc.js';
 import { gitRevision, packageVersion } from './common/revision.js';
@@ -82,6 +83,9 @@ options for run and boot:
   --cpus N              guest CPUs (QEMU -smp; the trial's guest.cpus, default 1); more
                         than one needs a kernel with CONFIG_SMP
   --console             echo the guest's serial console
+  --network confined|outbound   what the guest's network reaches: confined (the default)
+                        only the SSH port ktrial forwards; outbound lets it reach beyond
+                        itself (the trial's guest.network, else outbound if a suite asks)
 options for run:
   --json                write results.json to stdout (the summary goes to stderr)
   --suite FILE          run this scenario suite instead of the trial's (repeatable)
@@ -100,7 +104,7 @@ options for run:
   --bisect              exit as \`git bisect run\` expects: 0 good, 1 bad (a case not as
                         expected, no boot, a crash), 125 skip (the kernel could not be
                         patched, configured or built), 128 abort (host problem, bad input)
-options for lava (and --source, --cc, --kconfig-add, --out, --timeout-*, --cmdline, --cpus):
+options for lava (and --source, --cc, --kconfig-add, --out, --timeout-*, --cmdline, --cpus, --network):
   --artifact-url BASE   the job's URLs point at BASE/<file> (the lab's artifact server)
                         instead of file:// paths in DIR
   --run                 run the job locally with lava-run (as root) and write the reports
@@ -143,6 +147,7 @@ const COMMON_OPTIONS = {
   config: { type: 'string' },
   cmdline: { type: 'string' },
   cpus: { type: 'string' },
+  network: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   verbose: { type: 'boolean', short: 'v' },
 } as const;
@@ -252,7 +257,17 @@ async function cmdSetup(ctx: StageContext): Promise<number> {
   ctx.progress.info(`apt-get install ${SETUP_PACKAGES.join(' ')}`);
   const r = await run('apt-get', ['install', '-y', '--no-install-recommends', ...SETUP_PACKAGES], { env, signal: ctx.signal });
   if (r.exitCode !== 0) throw new KtrialError('host', `apt-get install failed (exit ${r.exitCode})`, { excerpt: r.all.trim().split('\n').slice(-10).join('\n') });
+  await ensureQemuUser(ctx);
   return doctor(false);
+}
+
+/** The unprivileged user QEMU runs as when ktrial runs as root (vm/confine.ts). */
+async function ensureQemuUser(ctx: StageContext): Promise<void> {
+  const name = QEMU_USERS[0];
+  if ((await run('getent', ['passwd', name])).exitCode === 0) return;
+  ctx.progress.info(`useradd --system ${name} (QEMU runs as this user when ktrial runs as root)`);
+  const r = await run('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', name]);
+  if (r.exitCode !== 0) throw new KtrialError('host', `useradd ${name} failed (exit ${r.exitCode})`, { excerpt: r.all.trim() });
 }
 
 export async function main(argv: string[]): Promise<number> {

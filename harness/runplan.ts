@@ -3,7 +3,8 @@
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ensureWritableDir } from './common/cache.js';
-import { badInput, type Where } from './common/errors.js';
+import { badInput, formatWhere, type Where } from './common/errors.js';
+import { NETWORK_ACCESS, type NetworkAccess } from './common/network.js';
 import type { GivenKernelSpec } from './kernel/given.js';
 import { loadTrial, type ConfigSpec, type Trial } from './trial/trial.js';
 import { parseShard, type Shard } from './scenarios/index.js';
@@ -31,6 +32,13 @@ export interface RunOptions {
   jobs?: string;
   isolate?: string;
   'max-reboots'?: string;
+  network?: string;
+}
+
+/** What the guest's network reaches, and who said so: --network, the trial, a suite, or the default. */
+export interface NetworkChoice {
+  access: NetworkAccess;
+  by: string;
 }
 
 export interface RunPlan {
@@ -70,6 +78,8 @@ export interface RunPlan {
   isolate?: 'snapshot';
   /** Echo the guest console to the terminal. */
   echoConsole: boolean;
+  /** --network, else the trial's guest.network; unset, the suites decide (runNetwork). */
+  network?: NetworkChoice;
   /**
    * The trial file as given and the options that shaped the run, for the re-run command;
    * not --source, --cc or --out: the run adds the exact source and compiler it used.
@@ -126,8 +136,29 @@ export async function planRun(trialFile: string, options: RunOptions): Promise<R
     maxReboots: options['max-reboots'] !== undefined ? count(options['max-reboots'], 'max-reboots') : trial.maxReboots,
     ...(isolationOf(options.isolate) ? { isolate: 'snapshot' as const } : {}),
     echoConsole: !!options.console,
+    ...(networkChoice(options.network, trial) ?? {}),
     rerun: { trialFile, options: rerunOptions(options) },
   };
+}
+
+function networkChoice(flag: string | undefined, trial: Trial): { network: NetworkChoice } | undefined {
+  if (flag !== undefined) {
+    if (!(NETWORK_ACCESS as readonly string[]).includes(flag)) throw badInput(`--network takes ${NETWORK_ACCESS.join(' or ')}, got "${flag}"`, { hint: 'outbound lets the guest reach beyond itself; confined (the default) keeps it to the SSH port ktrial forwards' });
+    return { network: { access: flag as NetworkAccess, by: `--network ${flag}` } };
+  }
+  const n = trial.guest.network;
+  return n ? { network: { access: n.access, by: `the trial (${formatWhere(n.where)})` } } : undefined;
+}
+
+/**
+ * The network a run's guests get: the plan's choice, else outbound when a suite asks for it,
+ * else confined. Never outbound unless someone asked.
+ */
+export function runNetwork(plan: Pick<RunPlan, 'network'>, suites: readonly { name: string; network?: { access: 'outbound'; where: Where } }[]): NetworkChoice {
+  if (plan.network) return plan.network;
+  const asks = suites.find((s) => s.network);
+  if (asks) return { access: 'outbound', by: `suite ${asks.name} (${formatWhere(asks.network!.where)})` };
+  return { access: 'confined', by: 'the default' };
 }
 
 /** A kernel built elsewhere; the options that shape a build have nothing to act on. */
@@ -186,6 +217,7 @@ function rerunOptions(options: RunOptions): string[] {
   if (options.jobs) out.push('--jobs', options.jobs);
   if (options.isolate) out.push('--isolate', options.isolate);
   if (options['max-reboots'] !== undefined) out.push('--max-reboots', options['max-reboots']);
+  if (options.network) out.push('--network', options.network);
   for (const k of ['timeout-build', 'timeout-boot', 'timeout-case'] as const) if (options[k]) out.push(`--${k}`, options[k]);
   return out;
 }

@@ -15,7 +15,8 @@ import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeli
 import { overallStatus, writeReports, type RunResults } from './report/index.js';
 import { buildSelftests } from './image/selftests.js';
 import { casesNotRun, expandSuite, inShard, loadSuitesWithVars, runSuiteRepeated, selectByOnly, shardOf, suiteSelftests, unmatchedIssueNotes, type CaseResult, type GuestExec, type GuestSource, type KernelCrash, type NotRunCause, type Suite } from './scenarios/index.js';
-import type { RunPlan } from './runplan.js';
+import { runNetwork, type RunPlan } from './runplan.js';
+import type { NetworkAccess } from './common/network.js';
 import { exactSourceArgument } from './source/source.js';
 import { eraNamed, optionsWithImplied } from './eras/eras.js';
 import { bootGuest, createVm, FATAL_KINDS, GuestPool, guestAccess, WARNING_KINDS, type ConsoleEvent, type GuestAccess, type PoolLease, type Vm, type VmRequest } from './vm/index.js';
@@ -36,7 +37,7 @@ export async function kernelFor(plan: RunPlan, ctx: StageContext): Promise<Kerne
 }
 
 /** Boot a built kernel with the guest image (built or cached first); the caller closes the VM. */
-export async function bootKernel(kernel: KernelArtifacts, plan: RunPlan, ctx: StageContext, more: { consoleLog?: string; access?: GuestAccess } = {}): Promise<Vm> {
+export async function bootKernel(kernel: KernelArtifacts, plan: RunPlan, ctx: StageContext, more: { consoleLog?: string; access?: GuestAccess; network?: NetworkAccess } = {}): Promise<Vm> {
   const { consoleLog } = more;
   const access = more.access ?? (await guestAccess(await buildImage(ctx), plan.outDir));
   return bootGuest(
@@ -50,6 +51,7 @@ export async function bootKernel(kernel: KernelArtifacts, plan: RunPlan, ctx: St
       cpus: plan.cpus,
       cmdlineExtra: [...(eraNamed(kernel.manifest.source.era)?.bootArgs ?? []), ...(plan.cmdline ? [plan.cmdline] : [])],
       bootTimeoutMs: plan.timeouts.bootS * 1000,
+      network: more.network ?? runNetwork(plan, []).access,
       ...(plan.echoConsole ? { onConsoleLine: (l: string) => process.stderr.write(`  console| ${l}\n`) } : {}),
     },
     ctx,
@@ -213,7 +215,9 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
     const selftests = await buildSelftests(suites.flatMap(suiteSelftests), kernel.manifest.kernelRelease, ctx);
     const image = await buildImage(ctx);
     const access = await guestAccess(image, plan.outDir);
-    const guests = new GuestPool({ create: (_boot, consoleLog) => bootKernel(kernel, plan, ctx, { consoleLog, access }) }, plan.outDir, plan.jobs, plan.maxReboots);
+    const network = runNetwork(plan, suites);
+    if (network.access === 'outbound') ctx.progress.info(`vm: the guests may reach beyond themselves: outbound network, as ${network.by} asks`);
+    const guests = new GuestPool({ create: (_boot, consoleLog) => bootKernel(kernel, plan, ctx, { consoleLog, access, network: network.access }) }, plan.outDir, plan.jobs, plan.maxReboots);
     pool = guests;
     results.guests = guests.boots;
     // The first guest boots in its own phase, and its failure is the run's; the other
@@ -223,6 +227,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
     results.kernel.accelerator = vm.accel;
     results.kernel.cpus = plan.cpus;
     results.kernel.qemuPid = vm.pid;
+    results.confinement = { ...vm.confinement, networkBy: network.by };
     if (vm.kernelVersion) results.kernel.release = vm.kernelVersion;
     const source = guestSource(guests, plan, ctx);
     const { caseS } = plan.timeouts;

@@ -63,6 +63,8 @@ export function mergeShards(runs: readonly LoadedRun[]): RunResults {
   const notes = [...new Set(shards.flatMap((r) => r.results.notes ?? []))];
   const { qemuPid: _perShard, ...kernel } = first.kernel;
   const started = shards.map((r) => r.results.startedAt).filter((s): s is string => !!s).sort();
+  // The merged run was as confined as its least confined shard.
+  const confinement = leastConfined(shards.map((r) => r.results.confinement));
   return {
     trial: first.trial,
     kernel,
@@ -72,6 +74,7 @@ export function mergeShards(runs: readonly LoadedRun[]): RunResults {
     ...(error ? { error } : {}),
     ...(started.length ? { startedAt: started[0] } : {}),
     ...(notes.length ? { notes } : {}),
+    ...(confinement ? { confinement } : {}),
     mergedFrom: shards.map((r) => ({
       dir: r.label,
       shard: shardName(r.results.shard),
@@ -81,6 +84,11 @@ export function mergeShards(runs: readonly LoadedRun[]): RunResults {
       ...(r.results.startedAt ? { startedAt: r.results.startedAt } : {}),
     })),
   };
+}
+
+function leastConfined(all: (RunResults['confinement'] | undefined)[]): RunResults['confinement'] {
+  const known = all.filter((c): c is NonNullable<typeof c> => !!c);
+  return known.find((c) => c.network === 'outbound') ?? known.find((c) => !c.sandbox) ?? known[0];
 }
 
 /** `ktrial merge DIR... [--out DIR]`; returns the merged run's exit code. */

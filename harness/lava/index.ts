@@ -16,6 +16,7 @@ import type { RunPlan } from '../runplan.js';
 import type { KernelArtifacts } from '../kernel/pipeline.js';
 import { judgeSuite, lavaDisagreements, parseLavaLog } from './ingest.js';
 import { definitionName, deviceDictionary, jobDefinition } from './job.js';
+import { runNetwork } from '../runplan.js';
 import { lavaCaseId, planScript, planSuite, type SuitePlan } from './plan.js';
 
 export const LAVA_FILES = { job: 'lava-job.yaml', localJob: 'lava-job.local.yaml', device: 'lava-device.yaml', dispatcher: 'lava-dispatcher.yaml', plan: 'ktrial-plan.sh', ramdisk: 'ramdisk.cpio', kernel: 'bzImage', log: 'lava.log', jobId: 'lava-job-id' } as const;
@@ -62,7 +63,7 @@ export async function writeLavaJob(plan: RunPlan, p: Prepared, artifactUrl: stri
   const local = (f: string) => pathToFileURL(resolve(out, f)).href;
   await writeFile(join(out, LAVA_FILES.job), job(artifactUrl ? (f) => `${artifactUrl.replace(/\/$/, '')}/${f}` : local));
   if (artifactUrl) await writeFile(join(out, LAVA_FILES.localJob), job(local));
-  await writeFile(join(out, LAVA_FILES.device), deviceDictionary({ memoryMiB: plan.trial.guest.memoryMiB, cpus: plan.cpus, devices: [...dev.extra, `${dev.nic},netdev=net0`] }));
+  await writeFile(join(out, LAVA_FILES.device), deviceDictionary({ memoryMiB: plan.trial.guest.memoryMiB, cpus: plan.cpus, devices: [...dev.extra, `${dev.nic},netdev=net0`], network: runNetwork(plan, p.suites).access }));
   // lava-run needs the address of the dispatcher only when the host has no default route.
   await writeFile(join(out, LAVA_FILES.dispatcher), 'dispatcher_ip: 127.0.0.1\n');
   return join(out, artifactUrl ? LAVA_FILES.localJob : LAVA_FILES.job);

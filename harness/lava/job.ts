@@ -2,6 +2,7 @@
 // an overlay of the ramdisk), boot them with LAVA's qemu method, and run each suite as an
 // inline test definition. Plus a device dictionary for LAVA's "qemu" device type (x86_64,
 // TCG), rendered here as data, for running the job locally with lava-run.
+import type { NetworkAccess } from '../common/network.js';
 import { dump } from 'js-yaml';
 
 /** The prompt of the console shell the guest's init starts with ktrial.console=lava. */
@@ -81,6 +82,8 @@ export interface DeviceInput {
   cpus: number;
   /** -device arguments for the NIC (chosen from the kernel's config, as ktrial run does) and extras. */
   devices: string[];
+  /** confined: the guest's user network is restricted (restrict=on), as ktrial run's is. */
+  network: NetworkAccess;
 }
 
 /** The device dictionary: LAVA's qemu device type for x86_64 under TCG, as lava-run reads it. */
@@ -107,7 +110,7 @@ export function deviceDictionary(d: DeviceInput): string {
           qemu: {
             parameters: {
               command: 'qemu-system-x86_64',
-              options: ['-nographic', '-machine pc', '-accel tcg', `-m ${d.memoryMiB}`, `-smp ${d.cpus},sockets=${d.cpus}`, '-no-reboot', '-netdev user,id=net0', ...d.devices.map((x) => `-device ${x}`)],
+              options: ['-nographic', '-machine pc', '-accel tcg', `-m ${d.memoryMiB}`, `-smp ${d.cpus},sockets=${d.cpus}`, '-no-reboot', `-netdev user,id=net0,restrict=${d.network === 'confined' ? 'on' : 'off'}`, ...d.devices.map((x) => `-device ${x}`)],
             },
           },
         },

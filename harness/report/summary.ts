@@ -43,11 +43,18 @@ function failureLines(c: CaseResult): string[] {
   return out;
 }
 
+/** What the guests and their QEMU could reach, in one line. */
+export function confinementLine(c: NonNullable<RunResults['confinement']>): string {
+  const net = c.network === 'confined' ? 'network confined (nothing but its forwarded SSH port)' : `network OUTBOUND allowed (${c.networkBy} asked for it)`;
+  return `guest: ${net}; QEMU ${c.sandbox ? 'in its seccomp sandbox' : 'without a seccomp sandbox (this QEMU has none)'}, as ${c.user}`;
+}
+
 export function toSummary(r: RunResults): string {
   const out: string[] = [];
   const k = r.kernel;
   const facts = [k.arch, k.accelerator ? `accelerator ${k.accelerator}` : undefined].filter(Boolean).join(', ');
   out.push(`ktrial ${r.trial}${k.release ? `: kernel ${k.release}${facts ? ` (${facts})` : ''}` : ''}`);
+  if (r.confinement) out.push(confinementLine(r.confinement));
   if (r.phases.length) out.push(`phases: ${r.phases.map((p) => `${p.phase} ${fmtSeconds(p.seconds)}${p.status === 'ok' ? '' : ` (${p.status})`}`).join(', ')}`);
   const real = r.cases.filter((c) => c.kind === 'case');
   const n = countVerdicts(real);

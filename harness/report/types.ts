@@ -4,6 +4,7 @@ import type { FailureClass } from '../common/errors.js';
 import type { PhaseRecord } from '../common/progress.js';
 import type { CaseResult, ShardRecord } from '../scenarios/index.js';
 import type { BootRecord } from '../vm/pool.js';
+import type { Confinement } from '../vm/confine.js';
 import type { RunStatus } from './status.js';
 
 export const RESULTS_FORMAT = 'ktrial-results/1';
@@ -29,6 +30,8 @@ export interface RunResults {
   seconds?: number;
   /** Things worth a look that are not failures (e.g. a known issue that matched no case). */
   notes?: string[];
+  /** What the guests' network and their QEMU could reach, and who chose the network (networkBy). */
+  confinement?: Confinement & { networkBy: string };
   /** Every guest booted, in order: its console log, why it was booted, how it ended. */
   guests?: BootRecord[];
   /** How to repeat this run: the command (source pinned once it is known) and the ktrial it needs. */

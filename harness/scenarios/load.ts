@@ -282,6 +282,7 @@ function normalise(raw: RawSuite, doc: Located): Suite {
   };
   if (raw.description !== undefined) suite.description = raw.description.trim();
   if (raw.alone) suite.alone = true;
+  if (raw.network === 'outbound') suite.network = { access: 'outbound', where: doc.where(['network']) };
   return suite;
 }
 

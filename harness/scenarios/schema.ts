@@ -8,6 +8,7 @@ import type { YamlPath } from '../common/yaml.js';
 import { ACTION_KEYS, ACTION_SCHEMAS, actionItem, actionList } from './actions.js';
 import { DEFS, exactlyOne, isMap, named, refine, scalar, suggest } from './combinators.js';
 import { CAP_NAMES, ERRNO_NAMES } from './names.js';
+import { NETWORK_ACCESS } from '../common/network.js';
 import { VAR_NAME_RE, VAR_REF_RE, varRefs } from './vars.js';
 
 const regex = (description: string): Schema<string> =>
@@ -242,6 +243,7 @@ export const suiteSchema = obj(
     requires: requiresList,
     timeout: int({ min: 1, max: 86_400, description: 'default per-case timeout in seconds (60)' }),
     alone: bool('true: the suite runs in one guest, whatever --jobs says'),
+    network: str({ enum: NETWORK_ACCESS, description: "outbound: the suite's cases need the guest to reach beyond itself (QEMU's user network routes its traffic); unset, the guest's network is confined" }),
     vars: varsDict,
     identities: dict(identityObj, { keyPattern: nameKey }),
     helpers: dict(helperSchema, { keyPattern: nameKey }),

@@ -160,6 +160,8 @@ export interface Suite {
   cleanup: Step[];
   /** The suite runs in one guest, whatever the run's parallelism. */
   alone?: boolean;
+  /** The suite asks for outbound network (where it says so); unset, the guest's network is confined. */
+  network?: { access: 'outbound'; where: Where };
 }
 
 // ---------------------------------------------------------------------------------------

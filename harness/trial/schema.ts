@@ -1,6 +1,7 @@
 import { REQUIREMENT_PATTERN, REQUIREMENT_SYNTAX } from '../config/kconfig.js';
 import { bool, dict, int, list, obj, oneOf, str } from '../common/schema.js';
 import { VAR_NAME_RE } from '../scenarios/vars.js';
+import { NETWORK_ACCESS } from '../common/network.js';
 
 const configSymbol = /^CONFIG_[A-Za-z0-9_]+$/;
 const relPath = str({ description: 'a path, relative to the trial file' });
@@ -45,6 +46,7 @@ export const trialSchema = obj({
     memory: int({ min: 64, max: 16384, description: 'MiB' }),
     cpus: int({ min: 1, max: 64, description: 'guest CPUs (QEMU -smp); more than one needs CONFIG_SMP' }),
     cmdline: str({ description: 'extra kernel command line' }),
+    network: str({ enum: NETWORK_ACCESS, description: 'outbound: the guest may reach beyond itself (QEMU\'s user network routes its traffic); confined (the default): it reaches only the SSH port ktrial forwards to it; --network overrides it' }),
   }),
   scenarios: { schema: list(relPath), description: 'scenario suites to run' },
   vars: {

@@ -9,6 +9,7 @@ import { loadYamlFile, type Located } from '../common/yaml.js';
 import { SOURCE_KIND_NAMES, sourceFromTrial, type SourceSpec } from '../source/source.js';
 import { trialSchema } from './schema.js';
 import type { KnownIssue } from '../scenarios/types.js';
+import type { NetworkAccess } from '../common/network.js';
 
 export type { SourceSpec };
 
@@ -34,7 +35,8 @@ export interface Trial {
   patches: string[];
   config: ConfigSpec;
   cc: string;
-  guest: { memoryMiB: number; cpus: number; cmdline: string };
+  /** network: what the trial file says of it, and where; unset, the suites decide (confined unless one asks for outbound). */
+  guest: { memoryMiB: number; cpus: number; cmdline: string; network?: { access: NetworkAccess; where: Where } };
   scenarios: string[];
   /** Suite variables the trial sets (values as strings), in place of the suites' defaults. */
   vars: Record<string, string>;
@@ -123,7 +125,12 @@ export async function loadTrial(file: string): Promise<Trial> {
     patches,
     config: { base: raw.config.base, fragments, bestEffort: fragmentEntries.filter((f) => f.bestEffort).map((f) => f.file), options, optionLines, require },
     cc: raw.toolchain?.cc ?? 'gcc',
-    guest: { memoryMiB: raw.guest?.memory ?? 256, cpus: raw.guest?.cpus ?? 1, cmdline: raw.guest?.cmdline ?? '' },
+    guest: {
+      memoryMiB: raw.guest?.memory ?? 256,
+      cpus: raw.guest?.cpus ?? 1,
+      cmdline: raw.guest?.cmdline ?? '',
+      ...(raw.guest?.network ? { network: { access: raw.guest.network, where: doc.where(['guest', 'network']) } } : {}),
+    },
     scenarios,
     vars,
     varsWhere,

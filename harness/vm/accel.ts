@@ -9,7 +9,8 @@ import { cacheRoot } from '../common/cache.js';
 import { hashValue, shortHash } from '../common/hash.js';
 import type { StageContext } from '../common/context.js';
 import { classifyLine, cleanLine } from './console.js';
-import { qemuVersion, startQemu, stopQemu } from './qemu.js';
+import { qemuFd, qemuVersion, startQemu, stopQemu } from './qemu.js';
+import { confinementFor, sandboxArgs } from './confine.js';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -73,12 +74,14 @@ export async function probeKvm(qemu: string, kernel: string, timeoutMs = PROBE_T
     '-accel', 'kvm', '-cpu', 'host', '-machine', 'pc', '-m', '256', '-smp', '1',
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-chardev', 'stdio,id=con0,signal=off', '-serial', 'chardev:con0',
-    '-kernel', kernel,
+    '-kernel', `/dev/fd/${qemuFd(0)}`,
     '-append', 'console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1 root=/dev/ktrial-probe-none',
   ];
   let q;
   try {
-    q = await startQemu(qemu, args, onChunk);
+    // Probed as the guests will run: confined the same way.
+    const confined = await confinementFor(qemu);
+    q = await startQemu(qemu, [...sandboxArgs(confined.sandbox), ...args], onChunk, { files: [kernel], ...(confined.user ? { user: confined.user } : {}) });
   } catch (err) {
     return { ok: false, reason: `cannot start QEMU for the KVM probe: ${(err as Error).message}`, ms: Date.now() - t0, console: '', conclusive: false };
   }

@@ -1,7 +1,13 @@
 // The running guest: commands over one reused SSH connection (each in its own process
 // group, so a timeout kills all it started), uploads, raw channels for `ktrial boot`, and a
 // clean power-off. createVm() (vm.ts) boots QEMU and hands the connection over to makeVm().
-import { readFile, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { chown, readFile, rename, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { Client, ClientChannel } from 'ssh2';
 import { badInput, hostFailure, kernelFailure, type KtrialError } from '../common/errors.js';
 import type { StageContext } from '../common/context.js';
@@ -11,6 +17,7 @@ import { FATAL_KINDS, summarize } from './console.js';
 import type { ConsoleWatch } from './consolewatch.js';
 import { connectQmp } from './qmp.js';
 import { stopQemu, type QemuProcess } from './qemu.js';
+import type { Confinement, QemuUser } from './confine.js';
 import { execOn, type ExecOptions, type ExecResult } from './ssh.js';
 import type { VmRequest } from './vm.js';
 
@@ -71,6 +78,8 @@ export interface Vm {
   readonly token: string;
   readonly kernelVersion: string | undefined;
   readonly timings: BootTimings;
+  /** What the guest's network and its QEMU could reach. */
+  readonly confinement: Confinement;
   /** A raw channel running `command`, without run()'s process group and timeout (for `ktrial boot -- CMD`). */
   openChannel(command: string): Promise<GuestChannel>;
   /** An interactive login shell on a pty of this size (for `ktrial boot --shell`). */
@@ -108,7 +117,7 @@ export function makeVm(
   q: QemuProcess,
   client: Client,
   console: ConsoleWatch,
-  info: { accel: Accel; accelReason: string; port: number; token: string; timings: BootTimings; qmpSocket: string; request: VmRequest },
+  info: { accel: Accel; accelReason: string; port: number; token: string; timings: BootTimings; qmpSocket: string; request: VmRequest; confinement: Confinement; qemuUser: QemuUser | undefined },
   ctx: StageContext,
   onAbort: () => void,
 ): Vm {
@@ -145,30 +154,34 @@ export function makeVm(
     token: info.token,
     kernelVersion: summarize(console.events).kernelVersion,
     timings: info.timings,
+    confinement: info.confinement,
     openChannel: (command) => new Promise((resolve, reject) => client.exec(command, (e, ch) => (e ? reject(e) : resolve(guestChannel(ch))))),
     shell: (pty) => new Promise((resolve, reject) => client.shell({ ...pty, height: 0, width: 0 }, (e, ch) => (e ? reject(e) : resolve(guestChannel(ch))))),
     alive: () => sshOpen && !q.hasExited() && !closed,
     async saveState(file) {
       if (closed || q.hasExited()) throw hostFailure('cannot save the state of a guest that is gone');
       const partial = `${file}.partial`;
+      const sink = await stateSink(partial, info.qemuUser);
       const qmp = await connectQmp(info.qmpSocket);
       try {
         // Paused first, so the state is written in one pass instead of chasing a live guest;
         // QEMU's default migration speed limit (32 MiB/s) would make that pass slow.
         await qmp.execute('stop');
         await qmp.execute('migrate-set-parameters', { 'max-bandwidth': MIGRATION_BANDWIDTH });
-        await qmp.execute('migrate', { uri: `exec:cat > ${shellQuote(partial)}` });
+        await qmp.execute('migrate', { uri: `unix:${sink.socket}` });
         for (;;) {
           const m = await qmp.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
           if (m.status === 'completed') break;
           if (m.status === 'failed' || m.status === 'cancelled') throw hostFailure(`saving the guest's state failed: ${m['error-desc'] ?? m.status}`);
           await sleep(20);
         }
+        await sink.written;
         await rename(partial, file);
         return { ...info.request, restore: { stateFile: file, token: info.token } };
       } finally {
         await qmp.execute('cont').catch(() => undefined);
         qmp.close();
+        await sink.close();
         await rm(partial, { force: true });
       }
     },
@@ -224,4 +237,35 @@ export function makeVm(
     },
   };
   return vm;
+}
+
+/**
+ * Where QEMU writes a saved state: a Unix socket ktrial listens on (QEMU's sandbox lets it
+ * start no program, and as its own user it may not write the run directory), whose one
+ * connection is copied into `file`.
+ */
+async function stateSink(file: string, user: QemuUser | undefined): Promise<{ socket: string; written: Promise<void>; close(): Promise<void> }> {
+  const socket = join(tmpdir(), `ktrial-state-${randomBytes(8).toString('hex')}.sock`);
+  let accepted = false;
+  let settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  written.catch(() => undefined);
+  const server = createServer((conn) => {
+    if (accepted) return conn.destroy();
+    accepted = true;
+    pipeline(conn, createWriteStream(file)).then(settle!.resolve, settle!.reject);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socket, () => resolve());
+  });
+  if (user) await chown(socket, user.uid, user.gid);
+  return {
+    socket,
+    written,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(socket, { force: true });
+    },
+  };
 }

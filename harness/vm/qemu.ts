@@ -2,10 +2,15 @@
 // set and killed on every way out: Vm.close(), an aborted run, process exit, and (through
 // the kernel's parent-death signal, set with setpriv) even when Node itself is killed.
 // QEMU is spawned directly rather than through proc.ts because the run needs its pid and
-// its console stream while it lives, not only its result.
+// its console stream while it lives, not only its result. QEMU opens no file of ktrial's by
+// path: the files it reads are opened here and passed as descriptors 3, 4, ..., so a QEMU
+// running as its own user (confine.ts) needs no access to ktrial's cache or run directory.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { open, type FileHandle } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { hostFailure } from '../common/errors.js';
 import { which } from '../common/hosttools.js';
+import type { QemuUser } from './confine.js';
 
 export interface QemuProcess {
   pid: number;
@@ -48,14 +53,59 @@ function installExitHook(): void {
   });
 }
 
+/** The descriptor QEMU finds the i-th of QemuLaunch.files on. */
+export const qemuFd = (i: number): number => 3 + i;
+
+/** How QEMU is started besides its arguments. */
+export interface QemuLaunch {
+  /** Files opened for reading and passed as descriptors qemuFd(0), qemuFd(1), ... */
+  files?: readonly string[];
+  /** Run QEMU as this user (ktrial runs as root). */
+  user?: QemuUser;
+}
+
+/**
+ * The command that starts QEMU: through setpriv, which sets the kernel's parent-death
+ * signal (QEMU dies with ktrial) and, for a user, drops to its uid, gid and groups first.
+ */
+export function qemuCommand(binary: string, args: readonly string[], user: QemuUser | undefined, setpriv = 'setpriv'): [string, string[]] {
+  const drop = user ? ['--reuid', String(user.uid), '--regid', String(user.gid), ...(user.groups.length ? ['--groups', user.groups.join(',')] : ['--clear-groups'])] : [];
+  return [setpriv, [...drop, '--pdeathsig', 'KILL', '--', binary, ...args]];
+}
+
+/**
+ * QEMU opens /dev/fd/N, which checks the file's own permissions (not its directories'): a
+ * QEMU of another user reads a file of ours only when others may read it.
+ */
+async function mustBeReadableByOthers(h: FileHandle, file: string, user: QemuUser): Promise<void> {
+  const { mode } = await h.stat();
+  if (mode & 0o004) return;
+  throw hostFailure(`QEMU runs as ${user.name} and cannot read ${file} (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): it needs others' read permission`, {
+    hint: `ktrial writes its files with the umask in force; run it with umask 022, or chmod o+r ${file}`,
+  });
+}
+
 let setprivPath: string | undefined | null = null;
 
 /** Start QEMU. stdout carries the serial console; stdin is closed. */
-export async function startQemu(binary: string, args: readonly string[], onStdout: (chunk: Buffer) => void): Promise<QemuProcess> {
+export async function startQemu(binary: string, args: readonly string[], onStdout: (chunk: Buffer) => void, launch: QemuLaunch = {}): Promise<QemuProcess> {
   installExitHook();
   if (setprivPath === null) setprivPath = await which('setpriv');
-  const [cmd, argv] = setprivPath ? [setprivPath, ['--pdeathsig', 'KILL', binary, ...args]] : [binary, [...args]];
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+  if (launch.user && !setprivPath) throw new Error('setpriv (util-linux) is needed to run QEMU as its own user');
+  const [cmd, argv] = setprivPath ? qemuCommand(binary, args, launch.user, setprivPath) : [binary, [...args]];
+  const handles: FileHandle[] = [];
+  let child: ChildProcess;
+  try {
+    for (const f of launch.files ?? []) {
+      const h = await open(f, 'r');
+      handles.push(h);
+      if (launch.user) await mustBeReadableByOthers(h, f, launch.user);
+    }
+    child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe', ...handles.map((h) => h.fd)], detached: false });
+  } catch (err) {
+    await Promise.all(handles.map((h) => h.close()));
+    throw err;
+  }
   let err = '';
   let done = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
@@ -72,10 +122,17 @@ export async function startQemu(binary: string, args: readonly string[], onStdou
   child.stderr!.on('data', (d: Buffer) => {
     if (err.length < 64 * 1024) err += d.toString('utf8');
   });
-  await new Promise<void>((resolve, reject) => {
+  // Every listener is attached before the first await: 'spawn' fires on the next tick.
+  const spawned = new Promise<void>((resolve, reject) => {
     child.once('spawn', () => resolve());
     child.once('error', (e) => reject(e));
   });
+  try {
+    await spawned;
+  } finally {
+    // QEMU holds its own copies of the descriptors now.
+    await Promise.all(handles.map((h) => h.close()));
+  }
   const q: QemuProcess = { pid: child.pid!, child, exited, hasExited: () => done, stderr: () => err };
   live.add(q);
   void exited.then(() => live.delete(q));

@@ -8,14 +8,14 @@ import { join } from 'node:path';
 import type { Client } from 'ssh2';
 import { hostFailure, kernelFailure, badInput, KtrialError } from '../common/errors.js';
 import { requireTools } from '../common/hosttools.js';
-import { shellQuote } from '../common/shell.js';
 import type { StageContext } from '../common/context.js';
 import { accelArgs, chooseAccel, type Accel } from './accel.js';
 import { FATAL_KINDS, summarize } from './console.js';
 import { ConsoleWatch, type TimedEvent } from './consolewatch.js';
 import { checkCpus, chooseDevices } from './devices.js';
 import { KernelConfig } from '../config/kconfig.js';
-import { freePort, startQemu, stopQemu, type QemuProcess } from './qemu.js';
+import { freePort, qemuFd, startQemu, stopQemu, type QemuProcess } from './qemu.js';
+import { confinementFor, netdevOption, sandboxArgs, userName, type Confinement, type NetworkAccess } from './confine.js';
 import { connectOnce, execOn, SshConnectError } from './ssh.js';
 import { connectQmp, type QmpClient } from './qmp.js';
 import { FATAL_SETTLE_MS, makeVm, sleep, type BootTimings, type LinkKick, type SilentBoot, type Vm } from './guest.js';
@@ -53,6 +53,8 @@ export interface VmRequest {
    * same devices and loads the state; the guest carries the token it was booted with.
    */
   restore?: { stateFile: string; token: string };
+  /** What the guest's network reaches (confined unless a run asks for outbound). */
+  network?: NetworkAccess;
 }
 
 const DEFAULT_MEMORY_MIB = 512;
@@ -90,7 +92,10 @@ export const attemptLogName = (consoleLog: string, attempt: number) => consoleLo
 /** Where a silent guest's QEMU state is written: console.log -> console.silent-state.txt. */
 const silentStateName = (consoleLog: string) => consoleLog.replace(/(\.log)?$/, '.silent-state.txt');
 
-function qemuArgs(req: VmRequest, accel: Accel, port: number, token: string, devices: ReturnType<typeof chooseDevices>, qmpSocket: string): string[] {
+/** The files QEMU reads, in the order of their descriptors (qemuFd). */
+const launchFiles = (req: VmRequest): string[] => [req.kernel, req.initramfs, ...(req.restore ? [req.restore.stateFile] : [])];
+
+function qemuArgs(req: VmRequest, accel: Accel, port: number, token: string, devices: ReturnType<typeof chooseDevices>, qmpSocket: string, sandbox: boolean): string[] {
   const extra = Array.isArray(req.cmdlineExtra) ? req.cmdlineExtra : req.cmdlineExtra ? req.cmdlineExtra.split(/\s+/).filter(Boolean) : [];
   // panic=1, not -1: 2.6-era kernels only reboot (and so, with -no-reboot, end QEMU) on a positive timeout.
   const cmdline = ['console=ttyS0', 'panic=1', ...(req.oopsPanic ? ['oops=panic'] : []), `ktrial.token=${token}`, ...extra].join(' ');
@@ -104,14 +109,15 @@ function qemuArgs(req: VmRequest, accel: Accel, port: number, token: string, dev
     '-smp', `${req.cpus ?? 1},sockets=${req.cpus ?? 1},cores=1,threads=1`,
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-chardev', 'stdio,id=con0,signal=off', '-serial', 'chardev:con0',
-    '-kernel', req.kernel,
-    '-initrd', req.initramfs,
+    ...sandboxArgs(sandbox),
+    '-kernel', `/dev/fd/${qemuFd(0)}`,
+    '-initrd', `/dev/fd/${qemuFd(1)}`,
     '-append', cmdline,
-    '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${port}-:22`,
+    '-netdev', netdevOption(port, req.network ?? 'confined'),
     '-device', `${devices.nic},netdev=net0`,
     ...devices.extra.flatMap((d) => ['-device', d]),
     '-qmp', `unix:${qmpSocket},server=on,wait=off`,
-    ...(req.restore ? ['-incoming', `exec:cat ${shellQuote(req.restore.stateFile)}`] : []),
+    ...(req.restore ? ['-incoming', `fd:${qemuFd(2)}`] : []),
   ];
 }
 
@@ -139,6 +145,7 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
   const cfg = typeof req.kernelConfig === 'string' ? await KernelConfig.load(req.kernelConfig) : req.kernelConfig;
   checkCpus(cfg, req.cpus ?? 1);
   const devices = chooseDevices(cfg);
+  const confined = await confinementFor(qemuBin);
   const verdict = req.accel ? { accel: req.accel, reason: 'requested', probeMs: 0, cached: false } : await chooseAccel(qemuBin, req.kernel, ctx);
   ctx.progress.info(`vm: accelerator ${verdict.accel} (${verdict.reason}${verdict.cached ? ', cached verdict' : verdict.probeMs ? `, probe took ${(verdict.probeMs / 1000).toFixed(1)} s` : ''}); devices: ${devices.notes.join(', ')}`);
   const token = req.restore?.token ?? randomBytes(16).toString('hex');
@@ -170,7 +177,7 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
     for (let tryNo = 1; ; tryNo++) {
       port = await freePort();
       const feed = console;
-      q = await startQemu(qemuBin, qemuArgs(req, verdict.accel, port, token, devices, qmpSocket), (d) => feed.feed(d));
+      q = await startQemu(qemuBin, qemuArgs(req, verdict.accel, port, token, devices, qmpSocket, confined.sandbox), (d) => feed.feed(d), { files: launchFiles(req), ...(confined.user ? { user: confined.user } : {}) });
       if (req.restore) await resumeRestored(q, qmpSocket, req.restore.stateFile, deadline);
       const stateFile = silentStateName(req.consoleLog);
       const res = await waitForSsh(q, console, {
@@ -233,7 +240,8 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
     const s = first('sshd-started');
     if (s !== undefined) timings.sshdMs = s;
     ctx.progress.info(`vm: guest up in ${(sshReadyMs / 1000).toFixed(1)} s (${verdict.accel}, ssh port ${port}, qemu pid ${q.pid})`);
-    return makeVm(q, client, console, { accel: verdict.accel, accelReason: verdict.reason, port, token, timings, qmpSocket, request: req }, ctx, onAbort);
+    const confinement: Confinement = { network: req.network ?? 'confined', sandbox: confined.sandbox, user: userName(confined.user) };
+    return makeVm(q, client, console, { accel: verdict.accel, accelReason: verdict.reason, port, token, timings, qmpSocket, request: req, confinement, qemuUser: confined.user }, ctx, onAbort);
   } catch (err) {
     ctx.signal.removeEventListener('abort', onAbort);
     if (q) await stopQemu(q, 500);

@@ -24,8 +24,11 @@ t.test('the job: tmpfs deploy with the plan as a ramdisk overlay, qemu boot, a d
   t.equal(boot.method, 'qemu');
   t.same(test.definitions.map((d: any) => d.name), ['ktrial-a', 'ktrial-b-c']);
   t.same(test.definitions.map((d: any) => d.repository.run.steps[0]), ['sh /ktrial-plan.sh 1', 'sh /ktrial-plan.sh 2']);
-  const device = load(deviceDictionary({ memoryMiB: 256, cpus: 2, devices: ['e1000,netdev=net0'] })) as any;
+  const device = load(deviceDictionary({ memoryMiB: 256, cpus: 2, devices: ['e1000,netdev=net0'], network: 'confined' })) as any;
   t.ok(device.actions.boot.methods.qemu.parameters.options.includes('-accel tcg'));
+  t.ok(device.actions.boot.methods.qemu.parameters.options.includes('-netdev user,id=net0,restrict=on'), 'the lab guest is confined as a local one is');
+  const open = load(deviceDictionary({ memoryMiB: 256, cpus: 2, devices: ['e1000,netdev=net0'], network: 'outbound' })) as any;
+  t.ok(open.actions.boot.methods.qemu.parameters.options.includes('-netdev user,id=net0,restrict=off'), 'outbound only when asked');
   t.notOk(device.actions.boot.methods.qemu.parameters.options.some((o: string) => /kvm/.test(o)));
   t.equal(device.constants.failure_retry, 1);
 });
