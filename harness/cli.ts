@@ -21,6 +21,7 @@ import { bootKernel, kernelFor, runTrial } from './trialrun.js';
 import { BISECT, bisectVerdict, EXIT_CODES, exitCodeFor, toResultsJson, toSummary } from './report/index.js';
 import { interactiveShell, killAllGuests, runCommandInGuest } from './vm/index.js';
 import { compareCommand } from './compare/index.js';
+import { guestPathProblem } from './common/paths.js';
 import { lavaTrial } from './lava/index.js';
 
 const USAGE = `usage: ktrial <command> [arguments] [options]
@@ -188,6 +189,8 @@ async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
 async function copyArgument(arg: string): Promise<{ src: string; dest: string; mode: number }> {
   const m = /^(.+):(\/.*[^/])$/.exec(arg);
   if (!m) throw new UsageError(`--copy ${arg}: expected SRC:DEST, a host file and an absolute guest path`, 'boot');
+  const destProblem = guestPathProblem(m[2]!);
+  if (destProblem) throw new UsageError(`--copy ${arg}: the guest path ${JSON.stringify(m[2])} is refused: ${destProblem}`, 'boot');
   const src = resolve(m[1]!);
   const st = await stat(src).catch(() => undefined);
   if (!st?.isFile()) throw badInput(`--copy ${arg}: ${src} does not exist or is not a regular file`, { hint: 'SRC is a host file, relative to the current directory' });

@@ -24,13 +24,16 @@ export type Infer<S> = S extends Schema<infer T> ? T : never;
 
 const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`);
 
+/** A value in a message: control characters (a newline, a tab) spelled as escapes, so the message stays one line. */
+const shown = (v: string) => v.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1));
+
 export function str<const E extends string = string>(opts: { enum?: readonly E[]; pattern?: RegExp; description?: string } = {}): Schema<E> {
   return {
     describe: opts.enum ? `one of ${opts.enum.join(', ')}` : 'a string',
     check(v, path, out) {
       if (typeof v !== 'string') return void out.push({ path, message: `expected ${this.describe}, got ${typeName(v)}` });
-      if (opts.enum && !opts.enum.some((e) => e === v)) out.push({ path, message: `"${v}" is not ${this.describe}` });
-      if (opts.pattern && !opts.pattern.test(v)) out.push({ path, message: `"${v}" does not match ${opts.pattern.source}` });
+      if (opts.enum && !opts.enum.some((e) => e === v)) out.push({ path, message: `"${shown(v)}" is not ${this.describe}` });
+      if (opts.pattern && !opts.pattern.test(v)) out.push({ path, message: `"${shown(v)}" does not match ${opts.pattern.source}` });
     },
     json() {
       return {

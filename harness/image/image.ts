@@ -2,7 +2,7 @@
 // SSH host key, the layout from images/recipes/image.yaml, and any extra programs a caller
 // asks for) into a cached, deterministic newc archive; and, per run, appends a tiny second
 // archive with the run's authorized SSH key.
-import { mkdir, readFile, writeFile, readdir, copyFile, open } from 'node:fs/promises';
+import { mkdir, readFile, writeFile, readdir } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative } from 'node:path';
 import { badInput, hostFailure } from '../common/errors.js';
 import { run, runOk } from '../common/proc.js';
@@ -13,6 +13,7 @@ import { REPO_ROOT } from '../common/paths.js';
 import type { StageContext } from '../common/context.js';
 import { buildCpio, normalizeCpioPath, type CpioEntry } from './cpio.js';
 import { inRepo, loadImageRecipe, type ImageRecipe } from './recipe.js';
+import { writeOwnFile } from '../common/paths.js';
 import { buildUserland, type ComponentManifest } from './userland.js';
 
 /** Bump when image assembly changes, so old cache entries are not reused. */
@@ -228,12 +229,7 @@ export function runOverlayEntries(clientPublicKey: string): CpioEntry[] {
 export async function writeRunOverlay(image: Pick<GuestImage, 'initramfs'>, clientPublicKey: string, dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   const out = join(dir, 'initramfs.cpio');
-  await copyFile(image.initramfs, out);
-  const fh = await open(out, 'a');
-  try {
-    await fh.write(buildCpio(runOverlayEntries(clientPublicKey)));
-  } finally {
-    await fh.close();
-  }
+  await writeOwnFile(out, await readFile(image.initramfs));
+  await writeOwnFile(out, buildCpio(runOverlayEntries(clientPublicKey)), 'append');
   return out;
 }

@@ -20,6 +20,7 @@ import type { RunPlan } from '../runplan.js';
 import type { Trial } from '../trial/trial.js';
 import { makeKernel, PINNED_BUILD_ENV } from './build.js';
 import { expectedObjects, recordFullBuild } from './buildstats.js';
+import { writeOwnFile } from '../common/paths.js';
 import { detectToolchain, type Toolchain } from './toolchain.js';
 
 /** Bumped when the way ktrial builds changes in a way the inputs do not show. */
@@ -100,10 +101,10 @@ export async function buildKernel(plan: KernelPlan, ctx: StageContext): Promise<
       built = true;
       await mkdir(plan.outDir, { recursive: true });
       const buildLog = join(plan.outDir, 'build.log');
-      await writeFile(buildLog, `# ktrial build of ${trial.name}: kernel ${versionString(src.version)}, ${tc.ccVersion}\n# compat patches: ${patches.filter((p) => p.compat).map((p) => p.patch).join(', ') || 'none'}\n# trial patches: ${patches.filter((p) => !p.compat).map((p) => p.patch).join(', ') || 'none'}\n`);
+      await writeOwnFile(buildLog, `# ktrial build of ${trial.name}: kernel ${versionString(src.version)}, ${tc.ccVersion}\n# compat patches: ${patches.filter((p) => p.compat).map((p) => p.patch).join(', ') || 'none'}\n# trial patches: ${patches.filter((p) => !p.compat).map((p) => p.patch).join(', ') || 'none'}\n`);
       const tree = await ctx.progress.phase('patch', () => applySeries(src, series, { cc: tc.ccVersion, era: src.era.name }, ctx));
       try {
-        for (const a of tree.applied) if (a.notes.length) await writeFile(buildLog, `# ${relative(REPO_ROOT, a.patch)}: ${a.notes.join('; ')}\n`, { flag: 'a' });
+        for (const a of tree.applied) if (a.notes.length) await writeOwnFile(buildLog, `# ${relative(REPO_ROOT, a.patch)}: ${a.notes.join('; ')}\n`, 'append');
         const cfg = await ctx.progress.phase('config', () => configure(tree.dir, src.era, tc, config, trial.file, ctx, buildLog));
         // A tree without a vmlinux builds in full, so the last full build's count says how far it has got.
         const fullBuild = !(await access(join(tree.dir, 'vmlinux')).then(() => true, () => false));

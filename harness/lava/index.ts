@@ -1,6 +1,6 @@
 // ktrial lava: a trial as a LAVA job (job.ts), its suites as an in-guest plan (plan.ts), run
 // locally with lava-run or read back from a lab's log (ingest.ts) into ktrial's reports.
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hostFailure } from '../common/errors.js';
@@ -17,6 +17,7 @@ import type { KernelArtifacts } from '../kernel/pipeline.js';
 import { judgeSuite, lavaDisagreements, parseLavaLog } from './ingest.js';
 import { definitionName, deviceDictionary, jobDefinition } from './job.js';
 import { runNetwork } from '../runplan.js';
+import { writeOwnFile } from '../common/paths.js';
 import { lavaCaseId, planScript, planSuite, type SuitePlan } from './plan.js';
 
 export const LAVA_FILES = { job: 'lava-job.yaml', localJob: 'lava-job.local.yaml', device: 'lava-device.yaml', dispatcher: 'lava-dispatcher.yaml', plan: 'ktrial-plan.sh', ramdisk: 'ramdisk.cpio', kernel: 'bzImage', log: 'lava.log', jobId: 'lava-job-id' } as const;
@@ -47,7 +48,7 @@ export async function writeLavaJob(plan: RunPlan, p: Prepared, artifactUrl: stri
   const image = await buildImage(ctx);
   await mkdir(out, { recursive: true });
   await copyFile(image.initramfs, join(out, LAVA_FILES.ramdisk));
-  await writeFile(join(out, LAVA_FILES.plan), planScript(p.plans));
+  await writeOwnFile(join(out, LAVA_FILES.plan), planScript(p.plans));
   const caseSeconds = p.plans.flatMap((s) => s.program.cases).reduce((n, c) => n + (c.skip?.cause === 'filtered' ? 0 : c.limitMs / 1000), 0);
   const job = (url: (f: string) => string) => jobDefinition({
     trial: plan.trial.name,
@@ -61,11 +62,11 @@ export async function writeLavaJob(plan: RunPlan, p: Prepared, artifactUrl: stri
   });
   const dev = chooseDevices(p.kernel.options);
   const local = (f: string) => pathToFileURL(resolve(out, f)).href;
-  await writeFile(join(out, LAVA_FILES.job), job(artifactUrl ? (f) => `${artifactUrl.replace(/\/$/, '')}/${f}` : local));
-  if (artifactUrl) await writeFile(join(out, LAVA_FILES.localJob), job(local));
-  await writeFile(join(out, LAVA_FILES.device), deviceDictionary({ memoryMiB: plan.trial.guest.memoryMiB, cpus: plan.cpus, devices: [...dev.extra, `${dev.nic},netdev=net0`], network: runNetwork(plan, p.suites).access }));
+  await writeOwnFile(join(out, LAVA_FILES.job), job(artifactUrl ? (f) => `${artifactUrl.replace(/\/$/, '')}/${f}` : local));
+  if (artifactUrl) await writeOwnFile(join(out, LAVA_FILES.localJob), job(local));
+  await writeOwnFile(join(out, LAVA_FILES.device), deviceDictionary({ memoryMiB: plan.trial.guest.memoryMiB, cpus: plan.cpus, devices: [...dev.extra, `${dev.nic},netdev=net0`], network: runNetwork(plan, p.suites).access }));
   // lava-run needs the address of the dispatcher only when the host has no default route.
-  await writeFile(join(out, LAVA_FILES.dispatcher), 'dispatcher_ip: 127.0.0.1\n');
+  await writeOwnFile(join(out, LAVA_FILES.dispatcher), 'dispatcher_ip: 127.0.0.1\n');
   return join(out, artifactUrl ? LAVA_FILES.localJob : LAVA_FILES.job);
 }
 
@@ -86,11 +87,11 @@ export async function validateJob(out: string, job: string, ctx: StageContext): 
 async function runJob(out: string, job: string, ctx: StageContext): Promise<{ log: string; jobId: string }> {
   const jobId = `ktrial-${Date.now()}-${process.pid}`;
   const log = join(out, LAVA_FILES.log);
-  await writeFile(join(out, LAVA_FILES.jobId), `${jobId}\n`);
+  await writeOwnFile(join(out, LAVA_FILES.jobId), `${jobId}\n`);
   const args = ['--job-id', jobId, '--output-dir', join(out, 'lava-output'), ...(await lavaRunArgs(out)), job];
   const r = await ctx.progress.phase('scenarios (lava-run)', () => run('lava-run', args, { signal: ctx.signal }));
   // lava-run writes its log lines to stderr.
-  await writeFile(log, r.all);
+  await writeOwnFile(log, r.all);
   if (r.exitCode !== 0) throw hostFailure(`lava-run failed (exit ${r.exitCode}); its log: ${log}`, { excerpt: r.stderr.trim().split('\n').slice(-15).join('\n') });
   return { log, jobId };
 }

@@ -1,11 +1,12 @@
 // Reporters: pure functions from RunResults to results.json, TAP 14, JUnit XML and a
 // short summary; writeReports puts the files in a directory.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toResultsJson } from './json.js';
 import { toJunit } from './junit.js';
 import { toSummary } from './summary.js';
 import { toTap } from './tap.js';
+import { writeOwnFile } from '../common/paths.js';
 import type { RunResults } from './types.js';
 
 export { toResultsJson, toJunit, toSummary, toTap };
@@ -26,7 +27,7 @@ export async function writeReports(dir: string, r: RunResults): Promise<string[]
   const paths: string[] = [];
   for (const [name, text] of files) {
     const p = join(dir, name);
-    await writeFile(p, text);
+    await writeOwnFile(p, text);
     paths.push(p);
   }
   return paths;

@@ -13,6 +13,7 @@ import { expandSuite } from './expand.js';
 import { expectationFor } from './expect.js';
 import { substitute, varRefs } from './vars.js';
 import { checkReferences, isExpectByVar, resolveCell, suiteSchema, type RawCase, type RawExpect, type RawIdentity, type RawMatrix, type RawMatrixStep, type RawStep, type RawSuite } from './schema.js';
+import { guestPathProblem, suiteFileProblem } from '../common/paths.js';
 import type { Action, Capture, CapsSpec, CaseDef, Expectation, HelperDef, Identity, MatrixDef, Step, Suite, SuiteFile } from './types.js';
 
 const DEFAULT_CASE_TIMEOUT_S = 60;
@@ -249,8 +250,12 @@ function filesOf(raw: RawSuite, doc: Located): SuiteFile[] {
     const first = dests.get(f.dest);
     if (first !== undefined) throw badInput(`two files go to ${f.dest} (the first is files[${first}])`, { where: doc.where(['files', i, 'dest']), hint: 'give each file its own dest' });
     dests.set(f.dest, i);
+    const destProblem = guestPathProblem(f.dest);
+    if (destProblem) throw badInput(`dest ${JSON.stringify(f.dest)} is refused: ${destProblem}`, { where: doc.where(['files', i, 'dest']), hint: 'give the absolute path of a file in the guest, without . or .. components' });
     const base = { dest: f.dest, where };
     if (f.selftest !== undefined) return { ...base, from: { selftest: f.selftest }, mode: f.mode ?? 0o755 };
+    const srcProblem = suiteFileProblem(dirname(doc.file), f.src!);
+    if (srcProblem) throw badInput(`file ${f.src} is refused: ${srcProblem}`, { where: doc.where(['files', i, 'src']), hint: 'a suite copies into the guest only files beside it or in folders under it; move the file there' });
     const path = resolve(dirname(doc.file), f.src!);
     if (!statSync(path, { throwIfNoEntry: false })?.isFile()) {
       throw badInput(`file ${f.src} (${path}) does not exist or is not a regular file`, { where: doc.where(['files', i, 'src']), hint: 'src is relative to the suite file' });

@@ -9,6 +9,9 @@ import { ACTION_KEYS, ACTION_SCHEMAS, actionItem, actionList } from './actions.j
 import { DEFS, exactlyOne, isMap, named, refine, scalar, suggest } from './combinators.js';
 import { CAP_NAMES, ERRNO_NAMES } from './names.js';
 import { NETWORK_ACCESS } from '../common/network.js';
+
+/** A name reports print on one line (TAP, JUnit, the summary): no control characters. */
+const oneLine = (description: string) => str({ pattern: /^[^\x00-\x1f\x7f]+$/, description: `${description}; one line, no control characters` });
 import { VAR_NAME_RE, VAR_REF_RE, varRefs } from './vars.js';
 
 const regex = (description: string): Schema<string> =>
@@ -104,7 +107,7 @@ const timeout = int({ min: 1, max: 86_400, description: 'seconds' });
 const KIND_KEYS = ['do', 'sh', 'tap', 'spawn', 'stop', ...ACTION_KEYS];
 
 const stepFields = {
-  name: str({ description: 'what the step checks, for reports' }),
+  name: oneLine('what the step checks, for reports'),
   as: identityRef,
   pre: actionList('actions run as root with all capabilities before the identity is taken on, e.g. join a container'),
   do: oneOf([actionItem, list(actionItem, { minItems: 1 })], 'actions run in one agent process; the expectation is about the last'),
@@ -164,7 +167,7 @@ const helperSchema = obj({
 // Cases and matrices
 
 const caseSchema = obj({
-  name: { schema: str(), required: true },
+  name: { schema: oneLine('the case name, as reports show it'), required: true },
   description: str(),
   requires: requiresList,
   timeout,

@@ -8,7 +8,7 @@ const relPath = str({ description: 'a path, relative to the trial file' });
 
 const source = obj(
   {
-    name: { schema: str({ pattern: /^[A-Za-z0-9._-]+$/ }), description: 'a stable name for this source; KTRIAL_SOURCE_<NAME> in the environment overrides it' },
+    name: { schema: str({ pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*$/ }), description: 'a stable name for this source; KTRIAL_SOURCE_<NAME> in the environment overrides it' },
     tarball: { schema: str(), description: 'URL or path of a .tar.gz/.tar.bz2/.tar.xz' },
     sha256: { schema: str({ pattern: /^[0-9a-f]{64}$/ }), description: 'pinned sha256 of the tarball' },
     git: { schema: str(), description: 'a git repository (path or URL)' },
@@ -36,7 +36,7 @@ const timeouts = obj({
 });
 
 export const trialSchema = obj({
-  name: { schema: str({ pattern: /^[A-Za-z0-9._-]+$/ }), required: true },
+  name: { schema: str({ pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*$/, description: 'names the output directory out/<name>: letters, digits, . _ -, starting with a letter or digit' }), required: true },
   description: str(),
   source: { schema: source, required: true },
   patches: { schema: list(relPath), description: 'patch series (directories holding a quilt `series` file, or single .patch files), applied in order after the compat series' },

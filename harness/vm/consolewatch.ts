@@ -1,7 +1,8 @@
 // The live side of the console: QEMU's serial output goes to the console log file as it
 // arrives, is split into lines and classified (console.ts), and listeners hear about each
 // event. Callers mark a point (a line count) and later ask what happened since.
-import { createWriteStream, type WriteStream } from 'node:fs';
+import type { WriteStream } from 'node:fs';
+import { ownFileStream } from '../common/paths.js';
 import { classifyLine, cleanLine, excerptAround, tailLines, PROBLEM_KINDS, type ConsoleEvent } from './console.js';
 
 export interface TimedEvent extends ConsoleEvent {
@@ -24,7 +25,7 @@ export class ConsoleWatch {
     readonly path: string,
     private readonly onLine?: (line: string) => void,
   ) {
-    this.file = createWriteStream(path, { flags: 'w' });
+    this.file = ownFileStream(path);
     this.file.on('error', () => {
       // A full disk must not kill the run; the in-memory copy still works.
     });

@@ -2,7 +2,6 @@
 // group, so a timeout kills all it started), uploads, raw channels for `ktrial boot`, and a
 // clean power-off. createVm() (vm.ts) boots QEMU and hands the connection over to makeVm().
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { chown, readFile, rename, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +18,7 @@ import { connectQmp } from './qmp.js';
 import { stopQemu, type QemuProcess } from './qemu.js';
 import type { Confinement, QemuUser } from './confine.js';
 import { execOn, type ExecOptions, type ExecResult } from './ssh.js';
+import { ownFileStream } from '../common/paths.js';
 import type { VmRequest } from './vm.js';
 
 /** After a fatal console event, how long to keep reading so the excerpt has the whole report. */
@@ -113,6 +113,22 @@ export function guestChannel(stream: ClientChannel): GuestChannel {
   return { stream, exit: () => ended };
 }
 
+/**
+ * The shell line that runs `cmd` (shell text: a sh step's script, or a command line whose
+ * words shellLine quoted) in a session of its own that records its pid in pidFile (a path
+ * of ktrial's own, plain characters only). `cmd` reaches the inner shell as one literal
+ * argument, evaluated there once.
+ */
+export const inOwnSession = (cmd: string, pidFile: string): string =>
+  `exec setsid /bin/sh -c 'trap "rm -f ${pidFile}" EXIT; echo $$ > ${pidFile}; eval "$1"' ktrial-exec ${shellQuote(cmd)}`;
+
+/** The shell line that writes its stdin to guestPath (making its directory) with this mode. */
+export function copyCommand(guestPath: string, mode: number): string {
+  const p = shellQuote(guestPath);
+  const dir = shellQuote(guestPath.replace(/\/[^/]*$/, '') || '/');
+  return `mkdir -p ${dir} && cat > ${p} && chmod ${mode.toString(8)} ${p}`;
+}
+
 export function makeVm(
   q: QemuProcess,
   client: Client,
@@ -191,7 +207,7 @@ export function makeVm(
       // The command runs in its own session (setsid keeps the pid, so pgid = pid), and
       // records that pid, so a timeout can kill its whole process group, not just the shell.
       const pidFile = `/run/ktrial/exec.${++execSeq}.pid`;
-      const wrapped = `exec setsid /bin/sh -c 'trap "rm -f ${pidFile}" EXIT; echo $$ > ${pidFile}; eval "$1"' ktrial-exec ${shellQuote(cmd)}`;
+      const wrapped = inOwnSession(cmd, pidFile);
       const onTimeout = async () => {
         await execOn(client, `p=$(cat ${pidFile} 2>/dev/null) && kill -KILL -$p 2>/dev/null; rm -f ${pidFile}`, { timeoutMs: 5000 });
       };
@@ -205,9 +221,7 @@ export function makeVm(
     async copy(src, guestPath, mode = 0o644) {
       if (!guestPath.startsWith('/')) throw badInput(`guest path ${guestPath} must be absolute`);
       const data = typeof src === 'string' ? await readFile(src) : src;
-      const p = shellQuote(guestPath);
-      const dir = shellQuote(guestPath.replace(/\/[^/]*$/, '') || '/');
-      const cmd = `mkdir -p ${dir} && cat > ${p} && chmod ${mode.toString(8)} ${p}`;
+      const cmd = copyCommand(guestPath, mode);
       const r = await vm.run(cmd, { timeoutMs: 30_000 + Math.ceil(data.length / 100_000) * 1000, stdin: data });
       if (r.timedOut || r.exitCode !== 0) {
         throw hostFailure(`copying ${typeof src === 'string' ? src : `${data.length} bytes`} to the guest's ${guestPath} failed${r.timedOut ? ' (timed out)' : ` (exit ${r.exitCode})`}`, { excerpt: r.stderr.trim() || undefined });
@@ -253,7 +267,12 @@ async function stateSink(file: string, user: QemuUser | undefined): Promise<{ so
   const server = createServer((conn) => {
     if (accepted) return conn.destroy();
     accepted = true;
-    pipeline(conn, createWriteStream(file)).then(settle!.resolve, settle!.reject);
+    try {
+      pipeline(conn, ownFileStream(file)).then(settle!.resolve, settle!.reject);
+    } catch (err) {
+      conn.destroy();
+      settle!.reject(err as Error);
+    }
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -2,7 +2,7 @@
 // SSH, failing fast on a panic, an oops or init dying; the running guest is guest.ts's. The
 // shape follows syzkaller's small VM interface.
 import { randomBytes } from 'node:crypto';
-import { access, constants, rename, rm, writeFile } from 'node:fs/promises';
+import { access, constants, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'ssh2';
@@ -18,6 +18,7 @@ import { freePort, qemuFd, startQemu, stopQemu, type QemuProcess } from './qemu.
 import { confinementFor, netdevOption, sandboxArgs, userName, type Confinement, type NetworkAccess } from './confine.js';
 import { connectOnce, execOn, SshConnectError } from './ssh.js';
 import { connectQmp, type QmpClient } from './qmp.js';
+import { writeOwnFile } from '../common/paths.js';
 import { FATAL_SETTLE_MS, makeVm, sleep, type BootTimings, type LinkKick, type SilentBoot, type Vm } from './guest.js';
 
 export type { ExecOptions, ExecResult } from './ssh.js';
@@ -417,7 +418,7 @@ async function kickSilentGuest(qmpSocket: string, stateFile: string, lastAttempt
       const out = await qmp.execute<string>('human-monitor-command', { 'command-line': command }).catch((e: Error) => `(failed: ${e.message})\n`);
       parts.push(`== ${command}\n${out}`);
     }
-    await writeFile(stateFile, parts.join('\n'));
+    await writeOwnFile(stateFile, parts.join('\n'));
     state = stateFile;
     await qmp.execute('set_link', { name: 'net0', up: false });
     await sleep(LINK_DOWN_MS);

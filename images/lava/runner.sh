@@ -86,7 +86,7 @@ kt_step() {
 		set -- "$@" "$kt_w"
 	done
 	kt_command "$@"
-	if [ $kt_timedout -eq 1 ] || ! awk -v words=$kt_njudge -v rc=$kt_rc -v dir="$kt_vars" -f "$KT/judge.awk" "$KT/out" "$KT/err" "$@"; then kt_failed=1; fi
+	if [ $kt_timedout -eq 1 ] || ! awk -v words=$kt_njudge -v rc=$kt_rc -v dir="$kt_vars" -f "$KT/judge.awk" -- "$KT/out" "$KT/err" "$@"; then kt_failed=1; fi
 }
 
 # The step's command: its words after the judging words.

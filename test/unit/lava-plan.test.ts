@@ -24,6 +24,8 @@ const pwned = join(dir, 'pwned');
 // A value each of the shell's special characters would break if it were read as shell text.
 const hostile = (what: string) => `${what} it's "q" $(touch ${pwned}) \`touch ${pwned}\` ; touch ${pwned} \\ $HOME\nline two`;
 const captured = hostile('captured');
+// A case name stays on one line (reports print it so; a newline is refused at load).
+const hostileName = hostile('case').replace('\n', ' ');
 
 // The stand-in agent: one file of its arguments, each ended by a NUL, per call.
 const agent = join(dir, 'ktrial-agent');
@@ -61,7 +63,7 @@ setup:
   - gethostname:
     capture: {host: output}
 cases:
-  - name: ${yq(hostile('case'))}
+  - name: ${yq(hostileName)}
     steps:
       - write: {path: ${yq(hostile('arg'))}, data: "\${v}"}
       - write: {path: /x, data: "\${case}"}
@@ -119,7 +121,7 @@ t.test('hostile values reach the agent as one literal argument each, over SSH an
   t.same(check, ['--version']);
   t.same(setup, ['--tag', 'hostile.setup', 'gethostname']);
   t.same(arg, ['--tag', 'hostile.1', 'write', hostile('arg'), hostile('var')], 'a step argument and a variable');
-  t.same(caseName, ['--tag', 'hostile.1', 'write', '/x', hostile('case')], 'the case name');
+  t.same(caseName, ['--tag', 'hostile.1', 'write', '/x', hostileName], 'the case name');
   t.same(sethost, ['--tag', 'hostile.1', 'sethostname', captured], 'the captured value, without its newline');
   t.same(gethost, ['--tag', 'hostile.1', 'gethostname']);
   t.same(cleanup, ['--tag', 'hostile.1', 'sethostname', captured]);
@@ -130,7 +132,7 @@ t.test('hostile values reach the agent as one literal argument each, over SSH an
 });
 
 t.test('the plan runs the program the SSH runner runs, and its records are judged alike', async (t) => {
-  t.same(verdicts(overSsh), [[hostile('case'), 'passed', undefined]], 'every step as expected over SSH, the captured value matched');
+  t.same(verdicts(overSsh), [[hostileName, 'passed', undefined]], 'every step as expected over SSH, the captured value matched');
   const records = parseLavaLog(consoleText.split('\n').map((msg) => JSON.stringify({ lvl: 'target', msg })).join('\n')).suites.get('hostile');
   t.same(records?.records.map((r) => r.command), sshGuest.sent, 'the plan ran the commands the SSH runner sent, in its order');
   t.match(consoleText, /^KTRESULT 1_case-it-s-q-touch-\S+ pass$/m, 'the guest judged the case as passed');
