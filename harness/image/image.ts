@@ -9,11 +9,10 @@ import { run, runOk } from '../common/proc.js';
 import { cached } from '../common/cache.js';
 import { hashValue, sha256, shortHash } from '../common/hash.js';
 import { requireTools } from '../common/hosttools.js';
-import { REPO_ROOT } from '../common/paths.js';
+import { REPO_ROOT, writeOwnFile } from '../common/paths.js';
 import type { StageContext } from '../common/context.js';
 import { buildCpio, normalizeCpioPath, type CpioEntry } from './cpio.js';
 import { inRepo, loadImageRecipe, type ImageRecipe } from './recipe.js';
-import { writeOwnFile } from '../common/paths.js';
 import { buildUserland, type ComponentManifest } from './userland.js';
 
 /** Bump when image assembly changes, so old cache entries are not reused. */

@@ -8,7 +8,7 @@ import { cached } from '../common/cache.js';
 import type { StageContext } from '../common/context.js';
 import { hashValue, sha256, sha256File, shortHash } from '../common/hash.js';
 import { requireTools } from '../common/hosttools.js';
-import { repoPath, REPO_ROOT } from '../common/paths.js';
+import { repoPath, REPO_ROOT, writeOwnFile } from '../common/paths.js';
 import { run } from '../common/proc.js';
 import { configure } from '../config/configure.js';
 import { KernelConfig } from '../config/kconfig.js';
@@ -20,7 +20,6 @@ import type { RunPlan } from '../runplan.js';
 import type { Trial } from '../trial/trial.js';
 import { makeKernel, PINNED_BUILD_ENV } from './build.js';
 import { expectedObjects, recordFullBuild } from './buildstats.js';
-import { writeOwnFile } from '../common/paths.js';
 import { detectToolchain, type Toolchain } from './toolchain.js';
 
 /** Bumped when the way ktrial builds changes in a way the inputs do not show. */
