@@ -16,7 +16,7 @@ import { cacheCommand } from './commands/cache.js';
 import { mergeCommand } from './commands/merge.js';
 import { runTrials } from './multirun.js';
 import type { StageContext } from './common/context.js';
-import { planRun, type RunOptions, type RunPlan } from './runplan.js';
+import { planDefaultRun, planRun, type RunOptions, type RunPlan } from './runplan.js';
 import { bootKernel, kernelFor, runTrial } from './trialrun.js';
 import { BISECT, bisectVerdict, EXIT_CODES, exitCodeFor, toResultsJson, toSummary } from './report/index.js';
 import { interactiveShell, killAllGuests, runCommandInGuest } from './vm/index.js';
@@ -34,7 +34,10 @@ commands:
                 console.log, build.log, manifest.json. With several trials: each runs into
                 DIR/<trial name> (DIR defaults to out), then the runs are compared with the
                 first as the baseline (DIR/compare.{txt,md,json,html}); the exit code is
-                the worst of the runs' and the comparison's (1 on a regression)
+                the worst of the runs' and the comparison's (1 on a regression).
+                Without a trial, --source TREE (with --patch PATH...) runs the config and
+                suites of the smoke trial of the tree's era (configs/trials/smoke-*); the
+                summary says which
   boot TRIAL    boot the trial's kernel with the guest image and run one command
                 (-- COMMAND..., exits with its code) or an interactive shell (--shell)
   build TRIAL   build the trial's kernel (cached by its inputs) into DIR
@@ -66,6 +69,9 @@ options for run, boot and build:
   --source SRC          another copy of the trial's source: a tree, a .tar.{gz,bz2,xz}
                         (checked against the trial's sha256), REPO@REF, debian:PKG
   --cc gcc-N            the compiler (default: the trial's)
+  --patch PATH          one more patch series, applied after the trial's (repeatable): a
+                        patch, an mbox of several (git format-patch --stdout, b4 am), a
+                        git format-patch directory or a quilt directory
   --kconfig-add CONFIG_X=V   one more config option, after the trial's (repeatable)
   --config FILE         a full .config as the base of the build (in place of the trial's
                         base target; kconfig completes it, then the fragments go on top);
@@ -105,7 +111,7 @@ options for run:
   --bisect              exit as \`git bisect run\` expects: 0 good, 1 bad (a case not as
                         expected, no boot, a crash), 125 skip (the kernel could not be
                         patched, configured or built), 128 abort (host problem, bad input)
-options for lava (and --source, --cc, --kconfig-add, --out, --timeout-*, --cmdline, --cpus, --network):
+options for lava (and --source, --cc, --patch, --kconfig-add, --out, --timeout-*, --cmdline, --cpus, --network):
   --artifact-url BASE   the job's URLs point at BASE/<file> (the lab's artifact server)
                         instead of file:// paths in DIR
   --run                 run the job locally with lava-run (as root) and write the reports
@@ -120,6 +126,7 @@ options for merge:
   -q, --quiet           only the summary
 options for list:
   --only GLOB           only the cases whose name matches, as for run (repeatable)
+  --patch PATH          without a trial: the patches PATH holds, in the order they apply
 options for cache:
   --older-than DAYS     prune: remove entries completed more than DAYS days ago
   --keep N              prune: keep only the N most recent kernels
@@ -149,14 +156,18 @@ const COMMON_OPTIONS = {
   cmdline: { type: 'string' },
   cpus: { type: 'string' },
   network: { type: 'string' },
+  patch: { type: 'string', multiple: true },
   quiet: { type: 'boolean', short: 'q' },
   verbose: { type: 'boolean', short: 'v' },
 } as const;
 
-function planFrom(positionals: string[], options: RunOptions & { quiet?: boolean; verbose?: boolean }, command: string, ctx: StageContext): Promise<RunPlan> {
-  if (positionals.length !== 1) throw new UsageError(`${command} takes one trial file${positionals.length ? `, got ${positionals.length} arguments` : ''}`, command);
+async function planFrom(positionals: string[], options: RunOptions & { quiet?: boolean; verbose?: boolean }, command: string, ctx: StageContext): Promise<RunPlan> {
+  if (positionals.length > 1 || (positionals.length === 0 && !options.source)) throw new UsageError(`${command} takes one trial file${positionals.length ? `, got ${positionals.length} arguments` : ', or --source TREE for the defaults of its era'}`, command);
   setVerbosity(options, command, ctx);
-  return planRun(positionals[0]!, options);
+  if (positionals.length === 1) return planRun(positionals[0]!, options);
+  const plan = await planDefaultRun(options);
+  ctx.progress.info(plan.trialChosen!);
+  return plan;
 }
 
 function setVerbosity(options: { quiet?: boolean; verbose?: boolean }, command: string, ctx: StageContext): void {

@@ -7,6 +7,9 @@ import { badInput, formatWhere, type Where } from './common/errors.js';
 import { NETWORK_ACCESS, type NetworkAccess } from './common/network.js';
 import type { GivenKernelSpec } from './kernel/given.js';
 import { loadTrial, type ConfigSpec, type Trial } from './trial/trial.js';
+import { repoPath } from './common/paths.js';
+import { eraFor, versionString } from './eras/eras.js';
+import { versionOfArgument } from './source/source.js';
 import { parseShard, type Shard } from './scenarios/index.js';
 
 /** The command-line options of run, boot and build, as given. */
@@ -33,6 +36,7 @@ export interface RunOptions {
   isolate?: string;
   'max-reboots'?: string;
   network?: string;
+  patch?: string[];
 }
 
 /** What the guest's network reaches, and who said so: --network, the trial, a suite, or the default. */
@@ -48,6 +52,8 @@ export interface RunPlan {
   /** --source: another copy of the trial's source, used in its place. */
   source?: string;
   cc: string;
+  /** The patch series applied after the era's compat series: the trial's, then --patch's (absolute paths). */
+  patches: { path: string; from: 'trial' | '--patch' }[];
   /** The trial's config, with --kconfig-add's options after its own; --config's file as its base. */
   config: ConfigSpec;
   /** --kernel or --build-dir: a kernel built elsewhere, booted as it is (with --config's file, if given). */
@@ -78,6 +84,8 @@ export interface RunPlan {
   isolate?: 'snapshot';
   /** Echo the guest console to the terminal. */
   echoConsole: boolean;
+  /** Set when no trial file was given: which trial stood in, and why. */
+  trialChosen?: string;
   /** --network, else the trial's guest.network; unset, the suites decide (runNetwork). */
   network?: NetworkChoice;
   /**
@@ -87,7 +95,21 @@ export interface RunPlan {
   rerun: { trialFile: string; options: string[] };
 }
 
-export async function planRun(trialFile: string, options: RunOptions): Promise<RunPlan> {
+/**
+ * The plan of a run without a trial file: --source names the tree, and the trial its era
+ * names (eras.ts defaultTrial) gives the config and suites; --patch and --suite go on top.
+ */
+export async function planDefaultRun(options: RunOptions): Promise<RunPlan> {
+  if (!options.source) throw badInput('without a trial file, --source names the tree to test', { hint: 'e.g. ktrial run --source ~/linux --patch 0001-fix.patch (or give a trial file)' });
+  const version = await versionOfArgument(options.source);
+  if (!version) throw badInput(`cannot tell the kernel version of --source ${options.source} without fetching it`, { hint: 'give a tree, a linux-X.Y tarball, REPO@REF or debian:linux-source-X.Y, or a trial file' });
+  const era = eraFor(version);
+  if (!era?.defaultTrial) throw badInput(`no default trial for kernel ${versionString(version)}${era ? ` (era ${era.name})` : ''}`, { hint: 'write a trial file for it (README: Trial files) and give it to run' });
+  const trialFile = repoPath('configs', 'trials', `${era.defaultTrial}.yaml`);
+  return planRun(trialFile, options, `no trial file given: the defaults for kernel ${versionString(version)} (era ${era.name}) are configs/trials/${era.defaultTrial}.yaml, its config and suites`);
+}
+
+export async function planRun(trialFile: string, options: RunOptions, trialChosen?: string): Promise<RunPlan> {
   const trial = await loadTrial(trialFile);
   const config = { ...trial.config, options: { ...trial.config.options }, optionLines: { ...trial.config.optionLines } };
   for (const add of options['kconfig-add'] ?? []) {
@@ -121,6 +143,7 @@ export async function planRun(trialFile: string, options: RunOptions): Promise<R
     outDir,
     ...(options.source ? { source: options.source } : {}),
     cc: options.cc || trial.cc,
+    patches: [...trial.patches.map((path) => ({ path, from: 'trial' as const })), ...(options.patch ?? []).map((p) => ({ path: resolve(p), from: '--patch' as const }))],
     config,
     ...(given ? { given } : {}),
     cmdline: [trial.guest.cmdline, options.cmdline].filter(Boolean).join(' '),
@@ -136,6 +159,7 @@ export async function planRun(trialFile: string, options: RunOptions): Promise<R
     maxReboots: options['max-reboots'] !== undefined ? count(options['max-reboots'], 'max-reboots') : trial.maxReboots,
     ...(isolationOf(options.isolate) ? { isolate: 'snapshot' as const } : {}),
     echoConsole: !!options.console,
+    ...(trialChosen ? { trialChosen } : {}),
     ...(networkChoice(options.network, trial) ?? {}),
     rerun: { trialFile, options: rerunOptions(options) },
   };
@@ -164,7 +188,7 @@ export function runNetwork(plan: Pick<RunPlan, 'network'>, suites: readonly { na
 /** A kernel built elsewhere; the options that shape a build have nothing to act on. */
 function givenSpec(options: RunOptions): GivenKernelSpec {
   if (options.kernel && options['build-dir']) throw badInput('--kernel and --build-dir both name the kernel: give one');
-  for (const o of ['source', 'cc', 'kconfig-add', 'timeout-build'] as const) {
+  for (const o of ['source', 'cc', 'kconfig-add', 'timeout-build', 'patch'] as const) {
     if (options[o]?.length) throw badInput(`--${o} shapes a kernel build, and --${options.kernel ? 'kernel' : 'build-dir'} skips the build`, { hint: `drop --${o}, or build the kernel with ktrial (without --${options.kernel ? 'kernel' : 'build-dir'})` });
   }
   return {
@@ -206,6 +230,7 @@ function rerunOptions(options: RunOptions): string[] {
   if (options.kernel) out.push('--kernel', resolve(options.kernel));
   if (options['build-dir']) out.push('--build-dir', resolve(options['build-dir']));
   if (options.config) out.push('--config', resolve(options.config));
+  for (const p of options.patch ?? []) out.push('--patch', resolve(p));
   for (const a of options['kconfig-add'] ?? []) out.push('--kconfig-add', a);
   if (options.cmdline) out.push('--cmdline', options.cmdline);
   if (options.cpus) out.push('--cpus', options.cpus);

@@ -201,6 +201,7 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
   const results: RunResults = { trial: plan.trial.name, kernel: {}, phases: ctx.progress.phases, cases: [], status: 'ok', startedAt: new Date(started).toISOString() };
   const rerun = { command: rerunCommand(plan, plan.cc, plan.source), ktrial: await ktrialRevision() };
   results.rerun = rerun;
+  if (plan.trialChosen) results.notes = [plan.trialChosen];
   // Suites are validated before anything is built.
   const suites = await planSuites(plan);
   if (plan.shard) results.shard = shardOf(suites, plan.shard);
@@ -211,6 +212,8 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
   try {
     const kernel = await kernelFor(plan, ctx);
     results.kernel = kernelInfo(kernel, plan);
+    const patches = appliedPatches(kernel);
+    if (patches.length) results.patches = patches;
     rerun.command = rerunCommand(plan, kernel.manifest.toolchain.cc, (kernel.manifest.source.origin && exactSourceArgument(kernel.manifest.source.origin)) ?? plan.source);
     const selftests = await buildSelftests(suites.flatMap(suiteSelftests), kernel.manifest.kernelRelease, ctx);
     const image = await buildImage(ctx);
@@ -279,6 +282,13 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
   // A shard's known issues may name cases of other shards: they are judged against every case.
   return finishRun(plan, results, started, shard ? [...results.cases, ...suites.flatMap(expandSuite)] : results.cases);
 }
+
+/** The kernel's patches beyond the compat series, as the results record them. */
+export const appliedPatches = (kernel: KernelArtifacts): NonNullable<RunResults['patches']> =>
+  kernel.manifest.patches
+    .filter((p) => !p.compat)
+    // Kernels cached before --patch existed record no `from`: their patches were the trial's.
+    .map((p) => ({ file: p.patch, ...(p.subject ? { subject: p.subject } : {}), sha256: p.sha256, from: p.from === '--patch' ? ('--patch' as const) : ('trial' as const) }));
 
 /** What the results say of a built kernel. */
 export const kernelInfo = (kernel: KernelArtifacts, plan: RunPlan): RunResults['kernel'] => ({

@@ -3,7 +3,7 @@
 // kernel requirements hold is known only after the build, so every selected case is listed.
 import { readdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { badInput, formatWhere, KtrialError } from '../common/errors.js';
 import { repoPath } from '../common/paths.js';
 import { loadYamlFile } from '../common/yaml.js';
@@ -11,6 +11,7 @@ import { expandSuite, findKnownIssue, loadSuite, loadSuitesWithVars, selectByOnl
 import { loadTrial } from '../trial/trial.js';
 import { alignColumns } from './columns.js';
 import { UsageError } from './help.js';
+import { loadSeries, refuseRepeats } from '../patch/series.js';
 import { EXIT_CODES } from '../report/index.js';
 
 const TRIALS_DIR = repoPath('configs', 'trials');
@@ -75,12 +76,27 @@ export async function listCases(file: string, only: readonly string[] | undefine
   return listing;
 }
 
-/** `ktrial list [TRIAL | SUITE] [--only GLOB]...`; returns the exit code. */
+/** The patches --patch names, in the order they are applied, and what was skipped. */
+async function listPatches(paths: string[]): Promise<number> {
+  const series = [];
+  for (const p of paths) series.push(await loadSeries(resolve(p)));
+  refuseRepeats(series);
+  let n = 0;
+  for (const s of series) {
+    for (const p of s.patches) process.stdout.write(`${++n}. ${p.subject ?? relative(process.cwd(), p.file)}  (sha256 ${p.sha256.slice(0, 12)}, touches ${p.touches.length} file${p.touches.length === 1 ? '' : 's'})\n`);
+    for (const why of s.skipped) process.stderr.write(`${s.path}: skipped ${why}\n`);
+  }
+  process.stderr.write(`${n} patch${n === 1 ? '' : 'es'}\n`);
+  return EXIT_CODES.ok;
+}
+
+/** `ktrial list [TRIAL | SUITE] [--only GLOB]... | --patch PATH...`; returns the exit code. */
 export async function listCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { only: { type: 'string', multiple: true } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { only: { type: 'string', multiple: true }, patch: { type: 'string', multiple: true } } });
   if (positionals.length > 1) throw new UsageError(`list takes at most one trial or suite file, got ${positionals.length} arguments`, 'list');
   if (positionals.length === 0) {
     if (values.only) throw new UsageError('--only needs a trial or a suite file', 'list');
+    if (values.patch) return listPatches(values.patch);
     process.stdout.write(`${await listCatalogue()}\n`);
     return EXIT_CODES.ok;
   }

@@ -75,6 +75,7 @@ export function mergeShards(runs: readonly LoadedRun[]): RunResults {
     ...(started.length ? { startedAt: started[0] } : {}),
     ...(notes.length ? { notes } : {}),
     ...(confinement ? { confinement } : {}),
+    ...(first.patches ? { patches: first.patches } : {}),
     mergedFrom: shards.map((r) => ({
       dir: r.label,
       shard: shardName(r.results.shard),

@@ -46,6 +46,11 @@ export interface KernelEra {
    * requirements see them as set (2.6.24 builds UTS and IPC namespaces in unconditionally).
    */
   impliedOptions?: Record<string, string>;
+  /**
+   * The trial (configs/trials/<name>.yaml) whose config and suites a run without a trial
+   * file uses for a tree of this era: its base target and guest fragments, its smoke suite.
+   */
+  defaultTrial?: string;
 }
 
 export const ERAS: readonly KernelEra[] = [
@@ -59,6 +64,7 @@ export const ERAS: readonly KernelEra[] = [
     configCompletion: 'oldconfig-defaults',
     baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
     bootArgs: ['no_timer_check', 'noapic'],
+    defaultTrial: 'smoke-2.6.20',
   },
   {
     name: '2.6.24',
@@ -71,6 +77,7 @@ export const ERAS: readonly KernelEra[] = [
     baseTargets: ['allnoconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
     bootArgs: ['no_timer_check', 'noapic'],
     impliedOptions: { CONFIG_UTS_NS: 'y', CONFIG_IPC_NS: 'y' },
+    defaultTrial: 'smoke-2.6.24',
   },
   {
     name: '2.6.25-3.6',
@@ -104,6 +111,7 @@ export const ERAS: readonly KernelEra[] = [
     configCompletion: 'olddefconfig',
     baseTargets: ['allnoconfig', 'tinyconfig', 'defconfig', 'allmodconfig', 'allyesconfig'],
     bootArgs: ['no_timer_check'],
+    defaultTrial: 'smoke-debian-6.1',
   },
 ];
 

@@ -14,10 +14,9 @@ import { configure } from '../config/configure.js';
 import { KernelConfig } from '../config/kconfig.js';
 import { compatSeriesFor, versionString } from '../eras/eras.js';
 import { applySeries } from '../patch/apply.js';
-import { loadSeries, type Series } from '../patch/series.js';
+import { loadSeries, refuseRepeats, type Series } from '../patch/series.js';
 import { rememberSource, resolveSource, type SourceTree } from '../source/source.js';
 import type { RunPlan } from '../runplan.js';
-import type { Trial } from '../trial/trial.js';
 import { makeKernel, PINNED_BUILD_ENV } from './build.js';
 import { expectedObjects, recordFullBuild } from './buildstats.js';
 import { detectToolchain, type Toolchain } from './toolchain.js';
@@ -31,7 +30,8 @@ export interface KernelManifest {
   trial: { name: string; file: string; sha256: string };
   /** origin: how the source was obtained; none for a kernel built elsewhere. */
   source: { id: string; version: string; era: string; origin?: SourceTree['origin'] };
-  patches: { series: string; patch: string; sha256: string; compat: boolean }[];
+  /** from: the era's compat series, the trial's, or --patch; subject: the mail's, for a patch that is a mail. */
+  patches: { series: string; patch: string; sha256: string; compat: boolean; from: 'compat' | 'trial' | '--patch'; subject?: string }[];
   config: { base: string; fragments: { file: string; sha256: string }[]; options: Record<string, string>; finalSha256: string };
   toolchain: Toolchain;
   make: { args: string[]; env: Record<string, string> };
@@ -57,13 +57,16 @@ export interface KernelArtifacts {
 }
 
 /** What the kernel stage reads of a run's plan; the build log goes to outDir while the build runs (kept there when it fails). */
-export type KernelPlan = Pick<RunPlan, 'trial' | 'outDir' | 'source' | 'cc' | 'config' | 'timeouts'>;
+export type KernelPlan = Pick<RunPlan, 'trial' | 'outDir' | 'source' | 'cc' | 'config' | 'timeouts' | 'patches'>;
 
-async function loadAllSeries(src: SourceTree, tc: Toolchain, trial: Trial): Promise<{ series: Series[]; compatCount: number }> {
-  const compat = compatSeriesFor(src.era, tc.gccMajor).map((c) => repoPath('kernel-patches', 'compat', c.dir));
-  const series: Series[] = [];
-  for (const p of [...compat, ...trial.patches]) series.push(await loadSeries(p));
-  return { series, compatCount: compat.length };
+type SeriesFrom = KernelManifest['patches'][number]['from'];
+
+async function loadAllSeries(src: SourceTree, tc: Toolchain, patches: KernelPlan['patches']): Promise<{ series: Series; from: SeriesFrom }[]> {
+  const compat = compatSeriesFor(src.era, tc.gccMajor).map((c) => ({ path: repoPath('kernel-patches', 'compat', c.dir), from: 'compat' as const }));
+  const out: { series: Series; from: SeriesFrom }[] = [];
+  for (const p of [...compat, ...patches]) out.push({ series: await loadSeries(p.path), from: p.from });
+  refuseRepeats(out.map((s) => s.series));
+  return out;
 }
 
 export async function buildKernel(plan: KernelPlan, ctx: StageContext): Promise<KernelArtifacts> {
@@ -72,9 +75,11 @@ export async function buildKernel(plan: KernelPlan, ctx: StageContext): Promise<
   const tc = await detectToolchain(plan.cc);
   const src = await ctx.progress.phase('source', () => resolveSource(trial.source, plan.source, ctx));
   ctx.progress.info(`kernel ${versionString(src.version)} (era ${src.era.name}), compiler ${tc.ccVersion}`);
-  const { series, compatCount } = await loadAllSeries(src, tc, trial);
+  const loaded = await loadAllSeries(src, tc, plan.patches);
+  const series = loaded.map((l) => l.series);
+  for (const s of series) for (const why of s.skipped) ctx.progress.info(`patches: ${s.path}: skipped ${why}`);
   const fragments = await Promise.all(config.fragments.map(async (f) => ({ file: relative(REPO_ROOT, f), sha256: await sha256File(f) })));
-  const patches = series.flatMap((s, i) => s.patches.map((p) => ({ series: relative(REPO_ROOT, s.path), patch: relative(REPO_ROOT, p.file), sha256: p.sha256, compat: i < compatCount })));
+  const patches = loaded.flatMap(({ series: s, from }) => s.patches.map((p) => ({ series: relative(REPO_ROOT, s.path), patch: relative(REPO_ROOT, p.file), sha256: p.sha256, compat: from === 'compat', from, ...(p.subject ? { subject: p.subject } : {}) })));
   const keyInputs = {
     recipe: BUILD_RECIPE,
     source: src.id,
@@ -100,7 +105,7 @@ export async function buildKernel(plan: KernelPlan, ctx: StageContext): Promise<
       built = true;
       await mkdir(plan.outDir, { recursive: true });
       const buildLog = join(plan.outDir, 'build.log');
-      await writeOwnFile(buildLog, `# ktrial build of ${trial.name}: kernel ${versionString(src.version)}, ${tc.ccVersion}\n# compat patches: ${patches.filter((p) => p.compat).map((p) => p.patch).join(', ') || 'none'}\n# trial patches: ${patches.filter((p) => !p.compat).map((p) => p.patch).join(', ') || 'none'}\n`);
+      await writeOwnFile(buildLog, `# ktrial build of ${trial.name}: kernel ${versionString(src.version)}, ${tc.ccVersion}\n# compat patches: ${patches.filter((p) => p.compat).map((p) => p.patch).join(', ') || 'none'}\n# trial patches: ${patches.filter((p) => p.from === 'trial').map((p) => p.patch).join(', ') || 'none'}\n# --patch: ${patches.filter((p) => p.from === '--patch').map((p) => p.subject ?? p.patch).join(', ') || 'none'}\n`);
       const tree = await ctx.progress.phase('patch', () => applySeries(src, series, { cc: tc.ccVersion, era: src.era.name }, ctx));
       try {
         for (const a of tree.applied) if (a.notes.length) await writeOwnFile(buildLog, `# ${relative(REPO_ROOT, a.patch)}: ${a.notes.join('; ')}\n`, 'append');

@@ -10,7 +10,7 @@ import type { StageContext } from '../common/context.js';
 import { optionsWithImplied, eraNamed } from '../eras/eras.js';
 import type { RunResults } from '../report/index.js';
 import { compile, selectByOnly, type Suite } from '../scenarios/index.js';
-import { buildImage, finishRun, planSuites, kernelFor, kernelInfo } from '../trialrun.js';
+import { appliedPatches, buildImage, finishRun, planSuites, kernelFor, kernelInfo } from '../trialrun.js';
 import { chooseDevices } from '../vm/devices.js';
 import type { RunPlan } from '../runplan.js';
 import type { KernelArtifacts } from '../kernel/pipeline.js';
@@ -107,6 +107,8 @@ export async function ingestLog(plan: RunPlan, p: Prepared, logFile: string, job
     status: 'ok',
     startedAt: new Date(started).toISOString(),
   };
+  const patches = appliedPatches(p.kernel);
+  if (patches.length) results.patches = patches;
   for (const s of p.plans) results.cases.push(...(await judgeSuite(s, log.suites.get(s.program.suite), { knownIssues: plan.trial.expectedFailures })));
   const disagree = lavaDisagreements(results.cases, log.results, definitionName, lavaCaseId);
   if (disagree.length) (results.notes ??= []).push(...disagree);

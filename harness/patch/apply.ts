@@ -110,7 +110,7 @@ async function applyOne(staging: string, p: PatchFile, series: string, ctx: Stag
   const dry = await run('patch', ['--dry-run', ...args], { signal: ctx.signal, env: { LC_ALL: 'C' } });
   if (dry.exitCode !== 0) {
     const d = describePatchFailure(dry.all);
-    throw badInput(`patch ${relative(process.cwd(), p.file)} (series ${relative(process.cwd(), series)}) does not apply: ${d.summary}`, {
+    throw badInput(`patch ${relative(process.cwd(), p.file)}${p.subject ? ` ("${p.subject}")` : ''} (series ${relative(process.cwd(), series)}) does not apply: ${d.summary}`, {
       where: p.namedAt,
       excerpt: dry.all.trim().split('\n').slice(0, 20).join('\n'),
       hint: 'rebase the patch onto this tree (the hunks above did not match), or check that the series order and the --source are the ones it was written for; nothing was built and the work tree is unchanged',

@@ -12,6 +12,7 @@ export function toResultsJson(r: RunResults): string {
     ...(r.startedAt !== undefined ? { startedAt: r.startedAt } : {}),
     ...(r.seconds !== undefined ? { seconds: r.seconds } : {}),
     kernel: r.kernel,
+    ...(r.patches?.length ? { patches: r.patches } : {}),
     ...(r.confinement ? { confinement: r.confinement } : {}),
     counts: countVerdicts(r.cases),
     phases: r.phases,

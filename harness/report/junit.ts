@@ -3,6 +3,7 @@
 // expected failures -> <skipped>. A run error becomes an erroring "(run)" test case.
 import type { CaseResult } from '../scenarios/index.js';
 import { effectiveStatus, exitCodeFor } from './status.js';
+import { patchTitle } from './summary.js';
 import type { RunResults } from './types.js';
 
 // XML 1.0 allows tab, newline, carriage return and characters from space on.
@@ -65,6 +66,7 @@ export function toJunit(r: RunResults): string {
   });
   const props = [
     ...Object.entries(r.kernel).filter(([, v]) => v !== undefined).map(([k, v]) => [`kernel.${k}`, String(v)]),
+    ...(r.patches ?? []).map((p, i) => [`patch.${i + 1}`, patchTitle(p)]),
     ['status', effectiveStatus(r)],
     ['exit_code', String(exitCodeFor(r))],
     ...r.phases.map((p) => [`phase.${p.phase}`, `${p.status} ${p.seconds.toFixed(1)}s`]),

@@ -43,6 +43,9 @@ function failureLines(c: CaseResult): string[] {
   return out;
 }
 
+/** A patch in one line: its subject (or file), its hash's start, and --patch when the command line gave it. */
+export const patchTitle = (p: NonNullable<RunResults['patches']>[number]): string => `${p.subject ?? p.file} (${p.sha256.slice(0, 12)}${p.from === '--patch' ? ', --patch' : ''})`;
+
 /** What the guests and their QEMU could reach, in one line. */
 export function confinementLine(c: NonNullable<RunResults['confinement']>): string {
   const net = c.network === 'confined' ? 'network confined (nothing but its forwarded SSH port)' : `network OUTBOUND allowed (${c.networkBy} asked for it)`;
@@ -54,6 +57,7 @@ export function toSummary(r: RunResults): string {
   const k = r.kernel;
   const facts = [k.arch, k.accelerator ? `accelerator ${k.accelerator}` : undefined].filter(Boolean).join(', ');
   out.push(`ktrial ${r.trial}${k.release ? `: kernel ${k.release}${facts ? ` (${facts})` : ''}` : ''}`);
+  if (r.patches?.length) out.push(`patches: ${r.patches.length}: ${r.patches.map(patchTitle).join('; ')}`);
   if (r.confinement) out.push(confinementLine(r.confinement));
   if (r.phases.length) out.push(`phases: ${r.phases.map((p) => `${p.phase} ${fmtSeconds(p.seconds)}${p.status === 'ok' ? '' : ` (${p.status})`}`).join(', ')}`);
   const real = r.cases.filter((c) => c.kind === 'case');

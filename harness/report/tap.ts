@@ -4,6 +4,7 @@
 import type { CaseResult } from '../scenarios/index.js';
 import { effectiveStatus, exitCodeFor } from './status.js';
 import { caseTitle, fmtSeconds, oneLine, yamlLines } from './text.js';
+import { patchTitle } from './summary.js';
 import type { RunResults } from './types.js';
 
 const escapeDesc = (s: string) => oneLine(s).replace(/\\/g, '\\\\').replace(/#/g, '\\#');
@@ -48,6 +49,7 @@ export function toTap(r: RunResults): string {
   const lines = ['TAP version 14'];
   const k = r.kernel;
   lines.push(`# ktrial trial ${r.trial}${k.release ? `: kernel ${k.release}${k.arch ? ` (${k.arch})` : ''}` : ''}`);
+  r.patches?.forEach((p, i) => lines.push(`# patch ${i + 1}: ${oneLine(patchTitle(p))}`));
   if (r.phases.length) lines.push(`# phases: ${r.phases.map((p) => `${p.phase} ${fmtSeconds(p.seconds)}${p.status === 'ok' ? '' : ` (${p.status})`}`).join(', ')}`);
   lines.push(`1..${r.cases.length}`);
   r.cases.forEach((c, i) => lines.push(...point(i + 1, c)));

@@ -17,6 +17,14 @@ export interface KernelInfo {
   [fact: string]: string | number | boolean | undefined;
 }
 
+/** One patch of the kernel under test: its file, its mail's subject, its content hash, who gave it. */
+export interface AppliedPatchRecord {
+  file: string;
+  subject?: string;
+  sha256: string;
+  from: 'trial' | '--patch';
+}
+
 export interface RunResults {
   trial: string;
   kernel: KernelInfo;
@@ -30,6 +38,8 @@ export interface RunResults {
   seconds?: number;
   /** Things worth a look that are not failures (e.g. a known issue that matched no case). */
   notes?: string[];
+  /** The patches the kernel carries beyond its era's compat series, in the order applied. */
+  patches?: AppliedPatchRecord[];
   /** What the guests' network and their QEMU could reach, and who chose the network (networkBy). */
   confinement?: Confinement & { networkBy: string };
   /** Every guest booted, in order: its console log, why it was booted, how it ended. */

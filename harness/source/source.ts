@@ -75,16 +75,21 @@ export async function readKernelVersion(dir: string): Promise<KernelVersion> {
   } catch {
     throw badInput(`${dir} is not a kernel tree: it has no top-level Makefile`, { hint: 'point --source at the top of a Linux source tree (the directory holding Makefile, kernel/, arch/)' });
   }
-  const field = (k: string) => new RegExp(`^${k}[ \\t]*=[ \\t]*(.*)$`, 'm').exec(text)?.[1]?.trim();
-  const [v, p, s] = [field('VERSION'), field('PATCHLEVEL'), field('SUBLEVEL')];
-  if (!v || !p || !/^\d+$/.test(v) || !/^\d+$/.test(p)) {
-    throw badInput(`${dir} is not a kernel tree: its Makefile has no VERSION/PATCHLEVEL`, { hint: 'point --source at the top of a Linux source tree' });
-  }
+  const version = versionFromMakefile(text);
+  if (!version) throw badInput(`${dir} is not a kernel tree: its Makefile has no VERSION/PATCHLEVEL`, { hint: 'point --source at the top of a Linux source tree' });
   try {
     await stat(join(dir, 'kernel'));
   } catch {
     throw badInput(`${dir} is not a kernel tree: it has no kernel/ directory`, { hint: 'point --source at the top of a Linux source tree' });
   }
+  return version;
+}
+
+/** The version a kernel Makefile's VERSION, PATCHLEVEL, SUBLEVEL and EXTRAVERSION lines give. */
+function versionFromMakefile(text: string): KernelVersion | undefined {
+  const field = (k: string) => new RegExp(`^${k}[ \\t]*=[ \\t]*(.*)$`, 'm').exec(text)?.[1]?.trim();
+  const [v, p, s] = [field('VERSION'), field('PATCHLEVEL'), field('SUBLEVEL')];
+  if (!v || !p || !/^\d+$/.test(v) || !/^\d+$/.test(p)) return undefined;
   return { major: Number(v), minor: Number(p), sub: Number(s || 0), extra: field('EXTRAVERSION') ?? '' };
 }
 
@@ -311,6 +316,8 @@ interface SourceKind<K extends SourceKindName> {
   describe(spec: SpecOf<K>): string;
   /** A --source value naming exactly what was built, for the re-run line. */
   exact(origin: OriginOf<K>): string;
+  /** The kernel version, read without obtaining the tree (for a run without a trial); undefined when it cannot be told. */
+  version(spec: SpecOf<K>): Promise<KernelVersion | undefined>;
 }
 
 const TARBALL_NAME = /\.(tar(\.(gz|bz2|xz))?|tgz)$/;
@@ -325,6 +332,10 @@ const SOURCE_KINDS: { [K in SourceKindName]: SourceKind<K> } = {
     obtain: fromTarball,
     describe: (s) => `tarball ${s.tarball}`,
     exact: (o) => o.url ?? o.file,
+    version: async (s) => {
+      const m = /linux-(\d+)\.(\d+)(?:\.(\d+))?\.(tar|tgz)/.exec(s.tarball);
+      return m ? { major: Number(m[1]), minor: Number(m[2]), sub: Number(m[3] ?? 0), extra: '' } : undefined;
+    },
   },
   git: {
     fromTrial: (f, name, dir, where) => {
@@ -340,6 +351,10 @@ const SOURCE_KINDS: { [K in SourceKindName]: SourceKind<K> } = {
     describe: (s) => `git ${s.git} @ ${s.ref}`,
     // The commit, not the ref: a ref moves.
     exact: (o) => `${o.repository}@${o.commit}`,
+    version: async (s) => {
+      const r = await run('git', ['-C', s.git, 'show', `${s.ref}:Makefile`]);
+      return r.exitCode === 0 ? versionFromMakefile(r.stdout) : undefined;
+    },
   },
   path: {
     fromTrial: (f, name, dir) => ({ kind: 'path', name, path: resolve(dir, f.path!) }),
@@ -348,6 +363,7 @@ const SOURCE_KINDS: { [K in SourceKindName]: SourceKind<K> } = {
     describe: (s) => `tree ${s.path}`,
     // The tree's path; its fingerprint is in the manifest.
     exact: (o) => o.path,
+    version: (s) => readKernelVersion(s.path),
   },
   debian: {
     fromTrial: (f, name) => ({ kind: 'debian', name, pkg: f.debian! }),
@@ -357,8 +373,18 @@ const SOURCE_KINDS: { [K in SourceKindName]: SourceKind<K> } = {
     describe: (s) => `Debian package ${s.pkg}`,
     // The package's name; its version is in the manifest (the archive keeps only the current one).
     exact: (o) => `debian:${o.package}`,
+    version: async (s) => {
+      const m = /^linux-source-(\d+)\.(\d+)$/.exec(s.pkg);
+      return m ? { major: Number(m[1]), minor: Number(m[2]), sub: 0, extra: '' } : undefined;
+    },
   },
 };
+
+/** The kernel version a --source argument names, read without obtaining the tree; undefined when it cannot be told. */
+export function versionOfArgument(arg: string): Promise<KernelVersion | undefined> {
+  const spec = specFromArgument(arg, { kind: 'path', name: 'source', path: '.' });
+  return (kindOf(spec.kind) as SourceKind<typeof spec.kind>).version(spec as never);
+}
 
 /** The kinds a trial's source may name, in the order messages list them. */
 export const SOURCE_KIND_NAMES = Object.keys(SOURCE_KINDS) as SourceKindName[];
