@@ -22,6 +22,7 @@ import { BISECT, bisectVerdict, EXIT_CODES, exitCodeFor, toResultsJson, toSummar
 import { interactiveShell, killAllGuests, runCommandInGuest } from './vm/index.js';
 import { compareCommand } from './compare/index.js';
 import { guestPathProblem } from './common/paths.js';
+import { runEachPatch, runFirstBad } from './eachpatch.js';
 import { lavaTrial } from './lava/index.js';
 
 const USAGE = `usage: ktrial <command> [arguments] [options]
@@ -108,6 +109,13 @@ options for run:
                         cases after a crash are not run)
   --isolate snapshot    save the guest after each suite's setup and start every case
                         after the first on a fresh guest restored from that save
+  --each-patch [FROM]   run after each patch of the series (the trial's and --patch's;
+                        from the FROM-th), row 0 the base: a table of applies, builds (the
+                        first compiler error), boots, verdicts and the regressions and fixes
+                        against the row before; each row is a run directory DIR/patch-K
+  --first-bad           when the whole series fails where its base passes, bisect over the
+                        series for the first patch that fails (exit codes as --bisect)
+  --upto K              apply only the first K patches of the series (a row of --each-patch)
   --bisect              exit as \`git bisect run\` expects: 0 good, 1 bad (a case not as
                         expected, no boot, a crash), 125 skip (the kernel could not be
                         patched, configured or built), 128 abort (host problem, bad input)
@@ -175,14 +183,23 @@ function setVerbosity(options: { quiet?: boolean; verbose?: boolean }, command: 
   ctx.progress.verbosity = options.quiet ? 'quiet' : options.verbose ? 'verbose' : 'normal';
 }
 
+/** --each-patch takes an optional FROM: given alone it is --each-patch 1. */
+const eachPatchFrom = (args: string[]): string[] => args.flatMap((a, i) => (a === '--each-patch' && !/^\d+$/.test(args[i + 1] ?? '') ? ['--each-patch', '1'] : [a]));
+
 async function cmdRun(args: string[], ctx: StageContext): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, jobs: { type: 'string' }, 'max-reboots': { type: 'string' }, isolate: { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true }, var: { type: 'string', multiple: true }, shard: { type: 'string' }, bisect: { type: 'boolean' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args: eachPatchFrom(args), allowPositionals: true, options: { ...COMMON_OPTIONS, repeat: { type: 'string' }, jobs: { type: 'string' }, 'max-reboots': { type: 'string' }, isolate: { type: 'string' }, only: { type: 'string', multiple: true }, suite: { type: 'string', multiple: true }, var: { type: 'string', multiple: true }, shard: { type: 'string' }, bisect: { type: 'boolean' }, json: { type: 'boolean' }, upto: { type: 'string' }, 'each-patch': { type: 'string' }, 'first-bad': { type: 'boolean' } } });
   if (positionals.length > 1) {
-    for (const one of ['json', 'bisect', 'shard'] as const) if (values[one]) throw new UsageError(`--${one} takes one trial, got ${positionals.length}`, 'run');
+    for (const one of ['json', 'bisect', 'shard', 'each-patch', 'first-bad'] as const) if (values[one]) throw new UsageError(`--${one} takes one trial, got ${positionals.length}`, 'run');
     setVerbosity(values, 'run', ctx);
     return runTrials(positionals, values, ctx, (text) => process.stdout.write(text));
   }
   const plan = await planFrom(positionals, values, 'run', ctx);
+  const series = values['each-patch'] !== undefined ? 'each-patch' : values['first-bad'] ? 'first-bad' : undefined;
+  if (series) {
+    for (const other of ['each-patch', 'first-bad', 'json', 'bisect', 'shard'] as const) if (other !== series && values[other] !== undefined) throw new UsageError(`--${series} and --${other} exclude each other`, 'run');
+    const say = (text: string) => process.stdout.write(text);
+    return series === 'each-patch' ? runEachPatch(plan, values, Number(values['each-patch']), ctx, say) : runFirstBad(plan, values, ctx, say);
+  }
   const results = await runTrial(plan, ctx);
   // With --json, stdout carries results.json alone, for a script to read.
   const say = (text: string) => (values.json ? process.stderr : process.stdout).write(text);

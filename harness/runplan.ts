@@ -37,6 +37,7 @@ export interface RunOptions {
   'max-reboots'?: string;
   network?: string;
   patch?: string[];
+  upto?: string;
 }
 
 /** What the guest's network reaches, and who said so: --network, the trial, a suite, or the default. */
@@ -54,6 +55,8 @@ export interface RunPlan {
   cc: string;
   /** The patch series applied after the era's compat series: the trial's, then --patch's (absolute paths). */
   patches: { path: string; from: 'trial' | '--patch' }[];
+  /** --upto K: only the first K patches of that series are applied (the compat series always is). */
+  upto?: number;
   /** The trial's config, with --kconfig-add's options after its own; --config's file as its base. */
   config: ConfigSpec;
   /** --kernel or --build-dir: a kernel built elsewhere, booted as it is (with --config's file, if given). */
@@ -145,6 +148,7 @@ export async function planRun(trialFile: string, options: RunOptions, trialChose
     cc: options.cc || trial.cc,
     patches: [...trial.patches.map((path) => ({ path, from: 'trial' as const })), ...(options.patch ?? []).map((p) => ({ path: resolve(p), from: '--patch' as const }))],
     config,
+    ...(options.upto !== undefined ? { upto: count(options.upto, 'upto') } : {}),
     ...(given ? { given } : {}),
     cmdline: [trial.guest.cmdline, options.cmdline].filter(Boolean).join(' '),
     cpus: options.cpus ? wholeNumber(options.cpus, 'cpus', 'CPUs')! : trial.guest.cpus,
@@ -188,7 +192,7 @@ export function runNetwork(plan: Pick<RunPlan, 'network'>, suites: readonly { na
 /** A kernel built elsewhere; the options that shape a build have nothing to act on. */
 function givenSpec(options: RunOptions): GivenKernelSpec {
   if (options.kernel && options['build-dir']) throw badInput('--kernel and --build-dir both name the kernel: give one');
-  for (const o of ['source', 'cc', 'kconfig-add', 'timeout-build', 'patch'] as const) {
+  for (const o of ['source', 'cc', 'kconfig-add', 'timeout-build', 'patch', 'upto'] as const) {
     if (options[o]?.length) throw badInput(`--${o} shapes a kernel build, and --${options.kernel ? 'kernel' : 'build-dir'} skips the build`, { hint: `drop --${o}, or build the kernel with ktrial (without --${options.kernel ? 'kernel' : 'build-dir'})` });
   }
   return {
@@ -231,6 +235,7 @@ function rerunOptions(options: RunOptions): string[] {
   if (options['build-dir']) out.push('--build-dir', resolve(options['build-dir']));
   if (options.config) out.push('--config', resolve(options.config));
   for (const p of options.patch ?? []) out.push('--patch', resolve(p));
+  if (options.upto !== undefined) out.push('--upto', options.upto);
   for (const a of options['kconfig-add'] ?? []) out.push('--kconfig-add', a);
   if (options.cmdline) out.push('--cmdline', options.cmdline);
   if (options.cpus) out.push('--cpus', options.cpus);

@@ -11,7 +11,7 @@ import { expandSuite, findKnownIssue, loadSuite, loadSuitesWithVars, selectByOnl
 import { loadTrial } from '../trial/trial.js';
 import { alignColumns } from './columns.js';
 import { UsageError } from './help.js';
-import { loadSeries, refuseRepeats } from '../patch/series.js';
+import { loadPatchList } from '../patch/series.js';
 import { EXIT_CODES } from '../report/index.js';
 
 const TRIALS_DIR = repoPath('configs', 'trials');
@@ -78,9 +78,7 @@ export async function listCases(file: string, only: readonly string[] | undefine
 
 /** The patches --patch names, in the order they are applied, and what was skipped. */
 async function listPatches(paths: string[]): Promise<number> {
-  const series = [];
-  for (const p of paths) series.push(await loadSeries(resolve(p)));
-  refuseRepeats(series);
+  const { series } = await loadPatchList(paths.map((p) => resolve(p)));
   let n = 0;
   for (const s of series) {
     for (const p of s.patches) process.stdout.write(`${++n}. ${p.subject ?? relative(process.cwd(), p.file)}  (sha256 ${p.sha256.slice(0, 12)}, touches ${p.touches.length} file${p.touches.length === 1 ? '' : 's'})\n`);

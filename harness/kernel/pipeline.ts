@@ -19,6 +19,7 @@ import { rememberSource, resolveSource, type SourceTree } from '../source/source
 import type { RunPlan } from '../runplan.js';
 import { makeKernel, PINNED_BUILD_ENV } from './build.js';
 import { expectedObjects, recordFullBuild } from './buildstats.js';
+import { badInput } from '../common/errors.js';
 import { detectToolchain, type Toolchain } from './toolchain.js';
 
 /** Bumped when the way ktrial builds changes in a way the inputs do not show. */
@@ -57,16 +58,25 @@ export interface KernelArtifacts {
 }
 
 /** What the kernel stage reads of a run's plan; the build log goes to outDir while the build runs (kept there when it fails). */
-export type KernelPlan = Pick<RunPlan, 'trial' | 'outDir' | 'source' | 'cc' | 'config' | 'timeouts' | 'patches'>;
+export type KernelPlan = Pick<RunPlan, 'trial' | 'outDir' | 'source' | 'cc' | 'config' | 'timeouts' | 'patches' | 'upto'>;
 
 type SeriesFrom = KernelManifest['patches'][number]['from'];
 
-async function loadAllSeries(src: SourceTree, tc: Toolchain, patches: KernelPlan['patches']): Promise<{ series: Series; from: SeriesFrom }[]> {
+async function loadAllSeries(src: SourceTree, tc: Toolchain, patches: KernelPlan['patches'], upto: number | undefined): Promise<{ series: Series; from: SeriesFrom }[]> {
   const compat = compatSeriesFor(src.era, tc.gccMajor).map((c) => ({ path: repoPath('kernel-patches', 'compat', c.dir), from: 'compat' as const }));
   const out: { series: Series; from: SeriesFrom }[] = [];
   for (const p of [...compat, ...patches]) out.push({ series: await loadSeries(p.path), from: p.from });
   refuseRepeats(out.map((s) => s.series));
-  return out;
+  if (upto === undefined) return out;
+  const total = out.filter((s) => s.from !== 'compat').reduce((n, s) => n + s.series.patches.length, 0);
+  if (upto > total) throw badInput(`--upto ${upto}: the series has ${total} patch${total === 1 ? '' : 'es'}`, { hint: `give a number from 0 to ${total}` });
+  let left = upto;
+  return out.map((s) => {
+    if (s.from === 'compat') return s;
+    const kept = s.series.patches.slice(0, left);
+    left -= kept.length;
+    return { ...s, series: { ...s.series, patches: kept } };
+  });
 }
 
 export async function buildKernel(plan: KernelPlan, ctx: StageContext): Promise<KernelArtifacts> {
@@ -75,7 +85,7 @@ export async function buildKernel(plan: KernelPlan, ctx: StageContext): Promise<
   const tc = await detectToolchain(plan.cc);
   const src = await ctx.progress.phase('source', () => resolveSource(trial.source, plan.source, ctx));
   ctx.progress.info(`kernel ${versionString(src.version)} (era ${src.era.name}), compiler ${tc.ccVersion}`);
-  const loaded = await loadAllSeries(src, tc, plan.patches);
+  const loaded = await loadAllSeries(src, tc, plan.patches, plan.upto);
   const series = loaded.map((l) => l.series);
   for (const s of series) for (const why of s.skipped) ctx.progress.info(`patches: ${s.path}: skipped ${why}`);
   const fragments = await Promise.all(config.fragments.map(async (f) => ({ file: relative(REPO_ROOT, f), sha256: await sha256File(f) })));

@@ -231,6 +231,14 @@ export async function loadSeries(path: string): Promise<Series> {
   return { path, patches, skipped: [] };
 }
 
+/** Every patch of these series in the order they apply, a patch given twice refused. */
+export async function loadPatchList(paths: readonly string[]): Promise<{ series: Series[]; patches: PatchFile[] }> {
+  const series: Series[] = [];
+  for (const p of paths) series.push(await loadSeries(p));
+  refuseRepeats(series);
+  return { series, patches: series.flatMap((s) => s.patches) };
+}
+
 /** A patch in two places of a run's series is a mistake: refused, naming both. */
 export function refuseRepeats(series: readonly Series[]): void {
   const seen = new Map<string, PatchFile>();
