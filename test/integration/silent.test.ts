@@ -8,7 +8,7 @@
 //   state are kept under their own names, and the fresh guest runs the suite.
 // The two runs go side by side: each spends most of its time waiting out the silence.
 import t, { type Test } from 'tap';
-import { access, mkdtemp, readFile } from 'node:fs/promises';
+import { access, chmod, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { ktrial } from '../helpers/cli.js';
@@ -33,6 +33,8 @@ async function faultyRun(fault: string, env: Record<string, string> = {}) {
 
 const kicked = faultyRun('link-down');
 const markDir = await mkdtemp(join(tmpdir(), 'ktrial-silent-mark-'));
+// Under root the stand-in runs as QEMU's own user (vm/confine.ts), and writes its mark here.
+await chmod(markDir, 0o777);
 const replaced = faultyRun('silent-once', { KTRIAL_TEST_QEMU_MARK: join(markDir, 'first-boot-made-silent') });
 
 async function checkState(t: Test, file: string) {
