@@ -17,6 +17,14 @@ damage() {
 		sed -E 's/^ //; s/ $//'
 }
 
+# Without this, a missing input would damage to nothing on both sides and compare equal.
+for f in "$restored" "$damaged"; do
+	if [ ! -r "$f" ] || [ ! -s "$f" ]; then
+		echo "check-restore: $f is missing, unreadable or empty" >&2
+		exit 2
+	fi
+done
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 damage "$restored" > "$tmp/restored"

@@ -39,3 +39,18 @@ t.test('a restored patch with one word changed is a mismatch', async (t) => {
   t.match(r.stderr, /^> \S*struct\S*$/m, 'and the damaged text\'s word');
   t.notMatch(r.stdout, /check-restore: OK/);
 });
+
+t.test('a missing or empty input is an error, never OK', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ktrial-check-restore-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const both = await execa('sh', [SCRIPT, join(dir, 'no-such.patch'), join(dir, 'no-such.txt')], { reject: false });
+  t.equal(both.exitCode, 2, 'both inputs missing');
+  t.notMatch(both.stdout, /OK/);
+  t.match(both.stderr, /no-such\.patch is missing, unreadable or empty/);
+  const one = await execa('sh', [SCRIPT, RESTORED, join(dir, 'no-such.txt')], { reject: false });
+  t.equal(one.exitCode, 2, 'the damaged text missing');
+  t.match(one.stderr, /no-such\.txt is missing/);
+  await writeFile(join(dir, 'empty.patch'), '');
+  const empty = await execa('sh', [SCRIPT, join(dir, 'empty.patch'), DAMAGED], { reject: false });
+  t.equal(empty.exitCode, 2, 'an empty restored patch');
+});
