@@ -134,7 +134,8 @@ options for merge:
   -q, --quiet           only the summary
 options for list:
   --only GLOB           only the cases whose name matches, as for run (repeatable)
-  --patch PATH          without a trial: the patches PATH holds, in the order they apply
+  --patch PATH          the patches PATH holds, in the order they apply (with a trial,
+                        before its cases)
 options for cache:
   --older-than DAYS     prune: remove entries completed more than DAYS days ago
   --keep N              prune: keep only the N most recent kernels

@@ -98,6 +98,10 @@ export async function listCommand(args: string[]): Promise<number> {
     process.stdout.write(`${await listCatalogue()}\n`);
     return EXIT_CODES.ok;
   }
+  if (values.patch) {
+    process.stdout.write("the patches --patch adds after the trial's own:\n");
+    await listPatches(values.patch);
+  }
   const listing = await listCases(positionals[0]!, values.only);
   process.stdout.write(listing.lines.map((l) => `${l}\n`).join(''));
   process.stderr.write(`${listing.selected} of ${listing.total} cases${values.only ? ' selected by --only' : ''}\n`);

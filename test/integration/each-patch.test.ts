@@ -58,6 +58,13 @@ t.test('--each-patch: a row per patch, each a run compare can read', async (t) =
   t.match((await results(errno.dir)).rerun?.command.join(' '), / --upto 4( |$)/, "a row's re-run line names its place in the series");
 });
 
+t.test('list --patch shows the series in the order it applies', async (t) => {
+  const r = await ktrial(['list', '--patch', SERIES]);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /^1\. uts: say in sethostname .*\n2\. uts: count the namespaces made .*\n3\. .*\n4\. uts: refuse sethostname .*\n5\. init: stop the boot before init runs /m);
+  t.match(r.stderr, /^5 patches$/m);
+});
+
 t.test('--each-patch needs a series', async (t) => {
   const r = await ktrial(['run', SMOKE, '--each-patch', '--out', await tmp('none')]);
   t.equal(r.code, 2);
