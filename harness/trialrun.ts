@@ -179,10 +179,15 @@ export function guestExec(first: Vm, states?: GuestStates): GuestExec {
 export const buildImage = (ctx: StageContext) => buildGuestImage({ extraPrograms: [{ ...AGENT_PROGRAM, sources: AGENT_PROGRAM.sources.map((s) => repoPath(s)) }] }, ctx);
 
 /** Cases with requirements that ran on a kernel whose config is unknown: marked, and the run says why. */
-function markUnjudged(cases: CaseResult[], why: string, results: RunResults): void {
-  const marked = cases.filter((c) => c.kind === 'case' && c.requires?.length);
-  for (const c of marked) c.requirementsUnjudged = true;
-  if (marked.length) (results.notes ??= []).push(`requirements not judged for ${marked.length} case(s), which ran regardless: ${why}`);
+/**
+ * Cases run on a kernel whose config is unknown: the ones that ran and have requirements are
+ * marked as not judged against them (new objects; the runner's results stay as returned), with the
+ * note that says so.
+ */
+export function requirementsUnjudged(cases: readonly CaseResult[], why: string): { cases: CaseResult[]; note?: string } {
+  const marks = (c: CaseResult) => c.kind === 'case' && !!c.requires?.length && c.verdict !== 'not-run';
+  const n = cases.filter(marks).length;
+  return { cases: cases.map((c) => (marks(c) ? { ...c, requirementsUnjudged: true } : c)), ...(n ? { note: `requirements not judged for ${n} case(s), which ran regardless: ${why}` } : {}) };
 }
 
 function causeFor(err: unknown): { cause: NotRunCause; cls: NonNullable<RunResults['error']>['class'] } {
@@ -250,12 +255,16 @@ export async function runTrial(plan: RunPlan, ctx: StageContext): Promise<RunRes
           log: (l: string) => ctx.progress.info(l),
         }),
       );
-      for (const c of cases) {
-        const report = c.crash && crashReports.get(c.crash);
-        if (report) Object.assign(c.crash!, await traceCrash(report(), kernel.vmlinux, kernel.manifest.build.tree));
-      }
-      if (kernel.unjudged) markUnjudged(cases, kernel.unjudged, results);
-      results.cases.push(...cases);
+      // A crashed case gets its decoded trace in a copy of its crash record.
+      const traced = await Promise.all(
+        cases.map(async (c) => {
+          const report = c.crash && crashReports.get(c.crash);
+          return report && c.crash ? { ...c, crash: { ...c.crash, ...(await traceCrash(report(), kernel.vmlinux, kernel.manifest.build.tree)) } } : c;
+        }),
+      );
+      const judged = kernel.unjudged ? requirementsUnjudged(traced, kernel.unjudged) : { cases: traced };
+      if (judged.note) (results.notes ??= []).push(judged.note);
+      results.cases.push(...judged.cases);
       reported.add(suite.name);
     }
     if (guests.eventful) (results.notes ??= []).push(`guests: ${guests.describe()}`);

@@ -10,7 +10,7 @@ import type { StageContext } from '../common/context.js';
 import { optionsWithImplied, eraNamed } from '../eras/eras.js';
 import type { RunResults } from '../report/index.js';
 import { compile, selectByOnly, type Suite } from '../scenarios/index.js';
-import { appliedPatches, buildImage, finishRun, planSuites, kernelFor, kernelInfo } from '../trialrun.js';
+import { appliedPatches, buildImage, finishRun, planSuites, kernelFor, kernelInfo, requirementsUnjudged } from '../trialrun.js';
 import { chooseDevices } from '../vm/devices.js';
 import type { RunPlan } from '../runplan.js';
 import type { KernelArtifacts } from '../kernel/pipeline.js';
@@ -31,10 +31,11 @@ interface Prepared {
 async function prepare(plan: RunPlan, ctx: StageContext): Promise<Prepared> {
   const suites = await planSuites(plan);
   const kernel = await kernelFor(plan, ctx);
-  const kernelConfig = optionsWithImplied(kernel.manifest.source.era, kernel.options);
+  // A kernel whose config is unknown runs every case, as `run` does; the results say the requirements were not judged.
+  const kernelConfig = kernel.unjudged ? undefined : optionsWithImplied(kernel.manifest.source.era, kernel.options);
   const caseTimeoutMs = plan.timeouts.caseS !== undefined ? plan.timeouts.caseS * 1000 : undefined;
   // The programs the SSH runner would execute; the plan is written from them, and the log is judged by running them.
-  const plans = suites.map((s) => planSuite(compile(s, { kernelConfig, ...(caseTimeoutMs !== undefined ? { caseTimeoutMs } : {}), ...(plan.only ? { select: selectByOnly(plan.only) } : {}) })));
+  const plans = suites.map((s) => planSuite(compile(s, { ...(kernelConfig ? { kernelConfig } : {}), ...(caseTimeoutMs !== undefined ? { caseTimeoutMs } : {}), ...(plan.only ? { select: selectByOnly(plan.only) } : {}) })));
   return { kernel, suites, plans };
 }
 
@@ -48,6 +49,8 @@ export async function writeLavaJob(plan: RunPlan, p: Prepared, artifactUrl: stri
   const image = await buildImage(ctx);
   await mkdir(out, { recursive: true });
   await copyFile(image.initramfs, join(out, LAVA_FILES.ramdisk));
+  // A built kernel is in DIR already; one given with --kernel is copied beside the job.
+  if (resolve(p.kernel.bzImage) !== resolve(out, LAVA_FILES.kernel)) await copyFile(p.kernel.bzImage, join(out, LAVA_FILES.kernel));
   await writeOwnFile(join(out, LAVA_FILES.plan), planScript(p.plans));
   const caseSeconds = p.plans.flatMap((s) => s.program.cases).reduce((n, c) => n + (c.skip?.cause === 'filtered' ? 0 : c.limitMs / 1000), 0);
   const job = (url: (f: string) => string) => jobDefinition({
@@ -110,6 +113,11 @@ export async function ingestLog(plan: RunPlan, p: Prepared, logFile: string, job
   const patches = appliedPatches(p.kernel);
   if (patches.length) results.patches = patches;
   for (const s of p.plans) results.cases.push(...(await judgeSuite(s, log.suites.get(s.program.suite), { knownIssues: plan.trial.expectedFailures })));
+  if (p.kernel.unjudged) {
+    const judged = requirementsUnjudged(results.cases, p.kernel.unjudged);
+    results.cases = judged.cases;
+    if (judged.note) (results.notes ??= []).push(judged.note);
+  }
   const disagree = lavaDisagreements(results.cases, log.results, definitionName, lavaCaseId);
   if (disagree.length) (results.notes ??= []).push(...disagree);
   if (log.jobResult && log.jobResult !== 'pass') (results.notes ??= []).push(`the LAVA job's own result: ${log.jobResult}`);

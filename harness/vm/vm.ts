@@ -193,17 +193,20 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
         onSilent: (m) => ctx.progress.info(`vm: ${m}`),
       });
       attempts += res.attempts;
-      if (res.client) {
+      if (res.outcome === 'connected') {
         client = res.client;
         linkKick = res.linkKick;
         if (linkKick) ctx.progress.info(`vm: the silent guest answered after its link was taken down and up`);
         break;
       }
-      if (res.portRace && tryNo < PORT_TRIES) {
-        ctx.progress.info(`vm: port ${port} was taken before QEMU could bind it; retrying with another`);
-        continue;
+      if (res.outcome === 'port-race') {
+        if (tryNo < PORT_TRIES) {
+          ctx.progress.info(`vm: port ${port} was taken before QEMU could bind it; retrying with another`);
+          continue;
+        }
+        throw hostFailure(`QEMU could not bind a free port for the guest's SSH ${PORT_TRIES} times in a row (the last was ${port})`, { excerpt: q.stderr().trim() || undefined, hint: 'another program takes ports on 127.0.0.1 as fast as they are freed; find it with `ss -ltnp`' });
       }
-      if (res.silent && silentBoots.length < SILENT_RETRIES && !ctx.signal.aborted) {
+      if (res.outcome === 'silent' && silentBoots.length < SILENT_RETRIES && !ctx.signal.aborted) {
         // Keep the silent boot's console under its own name and boot a fresh QEMU.
         await stopQemu(q, 0);
         console.flush();
@@ -211,16 +214,16 @@ export async function createVm(req: VmRequest, ctx: StageContext): Promise<Vm> {
         const kept = attemptLogName(req.consoleLog, silentBoots.length + 1);
         await rename(req.consoleLog, kept);
         const keptState = silentStateName(kept);
-        const state = res.linkKick?.state ? await rename(res.linkKick.state, keptState).then(() => keptState) : undefined;
-        silentBoots.push({ console: kept, ...(state ? { state } : {}), reason: res.error!.message, afterMs: Date.now() - t0 });
-        ctx.progress.info(`vm: ${res.error!.message}; booting a fresh QEMU (the silent boot's console is ${kept})`);
+        const state = res.linkKick.state ? await rename(res.linkKick.state, keptState).then(() => keptState) : undefined;
+        silentBoots.push({ console: kept, ...(state ? { state } : {}), reason: res.error.message, afterMs: Date.now() - t0 });
+        ctx.progress.info(`vm: ${res.error.message}; booting a fresh QEMU (the silent boot's console is ${kept})`);
         console = new ConsoleWatch(req.consoleLog, req.onConsoleLine);
         t0 = Date.now();
         deadline = t0 + req.bootTimeoutMs;
         continue;
       }
-      if (silentBoots.length) res.error!.message += ` (after ${silentBoots.length} silent boot${silentBoots.length > 1 ? 's' : ''} before it: ${silentBoots.map((b) => b.console).join(', ')})`;
-      throw res.error!;
+      if (silentBoots.length) res.error.message += ` (after ${silentBoots.length} silent boot${silentBoots.length > 1 ? 's' : ''} before it: ${silentBoots.map((b) => b.console).join(', ')})`;
+      throw res.error;
     }
     const sshReadyMs = Date.now() - t0;
 
@@ -282,15 +285,14 @@ async function resumeRestored(q: QemuProcess, qmpSocket: string, stateFile: stri
   }
 }
 
-interface WaitResult {
-  client?: Client;
-  error?: KtrialError;
-  portRace?: boolean;
+/** How waiting for SSH ended: connected, QEMU lost the race for its port, a silent guest, or a failure. */
+type WaitResult = { attempts: number } & (
+  | { outcome: 'connected'; client: Client; linkKick?: LinkKick }
+  | { outcome: 'port-race' }
   /** sshd started long ago and no handshake completed since, not even after a link kick: worth a fresh QEMU. */
-  silent?: boolean;
-  linkKick?: LinkKick;
-  attempts: number;
-}
+  | { outcome: 'silent'; error: KtrialError; linkKick: LinkKick }
+  | { outcome: 'failed'; error: KtrialError }
+);
 
 type AttemptLog = BootTimings['attemptLog'];
 
@@ -330,17 +332,17 @@ async function waitForSsh(
   let linkKick: LinkKick | undefined;
   try {
     for (;;) {
-      if (o.signal.aborted) return { attempts, error: hostFailure('interrupted while the guest was booting') };
-      if (fatal) return { attempts, error: await fatalError(fatal, q, console) };
+      if (o.signal.aborted) return { attempts, outcome: 'failed', error: hostFailure('interrupted while the guest was booting') };
+      if (fatal) return { attempts, outcome: 'failed', error: await fatalError(fatal, q, console) };
       if (q.hasExited()) {
         console.flush();
-        if (portRace(q.stderr())) return { attempts, portRace: true };
+        if (portRace(q.stderr())) return { attempts, outcome: 'port-race' };
         const f = console.events.find((e) => FATAL_KINDS.has(e.kind) || e.kind === 'power-off');
-        if (f) return { attempts, error: await fatalError(f, q, console) };
-        return { attempts, error: exitedError(q, console) };
+        if (f) return { attempts, outcome: 'failed', error: await fatalError(f, q, console) };
+        return { attempts, outcome: 'failed', error: exitedError(q, console) };
       }
       const left = o.deadline - Date.now();
-      if (left <= 0) return { attempts, error: timeoutError(console) };
+      if (left <= 0) return { attempts, outcome: 'failed', error: timeoutError(console) };
       const sshd = console.events.find((x) => x.kind === 'sshd-started');
       if (sshd && !linkKick && console.elapsedMs() - sshd.atMs > SILENT_AFTER_SSHD_MS) {
         o.onSilent(`the guest is silent ${SILENT_AFTER_SSHD_MS / 1000} s after sshd started; writing QEMU's view of it to ${o.stateFile} and taking its link down and up`);
@@ -351,7 +353,7 @@ async function waitForSsh(
         const state = linkKick.state ? `QEMU's view of it is in ${linkKick.state}` : `QEMU's view of it could not be read: ${linkKick.problem}`;
         return {
           attempts,
-          silent: true,
+          outcome: 'silent',
           linkKick,
           error: kernelFailure(
             `the guest is silent: sshd started ${(sshd.atMs / 1000).toFixed(1)} s after QEMU did, and no SSH handshake completed in the ${SILENT_AFTER_SSHD_MS / 1000} s since, nor in the ${SILENT_AFTER_KICK_MS / 1000} s after its link was taken down and up`,
@@ -369,7 +371,7 @@ async function waitForSsh(
       const startedAt = console.elapsedMs();
       const r = await Promise.race([attempt.then((c) => ({ c }), (e: unknown) => ({ e })), exited, fatalSeen, kicked]);
       o.log.push({ atMs: startedAt, ms: console.elapsedMs() - startedAt, outcome: typeof r !== 'object' ? `abandoned (${r})` : 'c' in r ? 'connected' : (r.e as Error).message });
-      if (typeof r === 'object' && 'c' in r) return { attempts, client: r.c, ...(linkKick ? { linkKick } : {}) };
+      if (typeof r === 'object' && 'c' in r) return { attempts, outcome: 'connected', client: r.c, ...(linkKick ? { linkKick } : {}) };
       if (typeof r !== 'object') {
         // QEMU exited, the console reported a failure, or sshd just started: drop this
         // attempt when it settles.
@@ -378,10 +380,11 @@ async function waitForSsh(
       }
       const e = r.e;
       if (e instanceof SshConnectError && e.timedOut && console.events.some((x) => x.kind === 'sshd-started')) slowAttempts++;
-      if (e instanceof SshConnectError && e.clientUnusable) return { attempts, error: hostFailure(e.message, { hint: 'a bug of ktrial: please report it with this message' }) };
+      if (e instanceof SshConnectError && e.clientUnusable) return { attempts, outcome: 'failed', error: hostFailure(e.message, { hint: 'a bug of ktrial: please report it with this message' }) };
       if (e instanceof SshConnectError && e.keyRefused) {
         return {
           attempts,
+          outcome: 'failed',
           error: hostFailure(`the guest's SSH server on 127.0.0.1:${o.port} refused this run's client key: the initramfs the guest booted does not carry it`, {
             hint: 'another ktrial process may have rewritten the run directory\'s initramfs.cpio while this guest was starting; give each run its own --out directory',
           }),
@@ -390,6 +393,7 @@ async function waitForSsh(
       if (e instanceof SshConnectError && e.hostKeyMismatch) {
         return {
           attempts,
+          outcome: 'failed',
           error: hostFailure(`the SSH server on 127.0.0.1:${o.port} presented a host key other than the guest image's`, {
             hint: 'another machine or a stale QEMU answers on that port; stop it and retry',
           }),

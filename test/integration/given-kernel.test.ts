@@ -58,6 +58,17 @@ t.test('--kernel without any config: requirements are not judged, and the cases 
   t.ok(ran.every((c) => c.requirementsUnjudged === true), 'each case with requirements is marked as not judged');
   t.match(res.notes?.join('\n') ?? '', /requirements not judged for \d+ case\(s\)/);
   t.match(r.stdout, /requirements not judged/, 'the summary says so');
+
+  // `ktrial lava` takes the same kernel the same way: the case runs in the lab's guest, marked so.
+  const lab = await tmp('noconfig-lava');
+  const l = await ktrial(['lava', SMOKE61, '--kernel', join(built, 'bzImage'), '--run', '--out', lab, '--only', 'a hostname set in a new UTS namespace*']);
+  const viaLava = await results(lab);
+  t.equal(l.code, r.code, 'lava --run: the same exit code as run');
+  const ranInLab = viaLava.cases.filter((c) => c.verdict !== 'not-run');
+  t.same(ranInLab.map((c) => [c.name, c.verdict, c.requirementsUnjudged]), ran.map((c) => [c.name, c.verdict, true]), 'the same case ran, with the same verdict, marked as not judged');
+  const unjudgedNote = (x: RunResults) => x.notes?.find((n) => n.startsWith('requirements not judged'));
+  t.equal(unjudgedNote(viaLava), unjudgedNote(res), 'and the same note');
+  t.match(unjudgedNote(res), new RegExp(`^requirements not judged for ${ran.length} case\\(s\\)`), 'counting the cases that ran');
 });
 
 t.test('CONFIG_IKCONFIG: the config a 2.6.20 bzImage carries is the .config it was built with', { skip: await sourceSkip('smoke-2.6.20') }, async (t) => {
