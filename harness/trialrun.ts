@@ -8,7 +8,7 @@ import type { StageContext } from './common/context.js';
 import { formatWhere, Interrupted, KtrialError } from './common/errors.js';
 import { repoPath } from './common/paths.js';
 import { ktrialRevision } from './common/revision.js';
-import { buildGuestImage, type ExtraProgram, type GuestImage } from './image/index.js';
+import { buildGuestImage, type ExtraProgram } from './image/index.js';
 import { traceCrash } from './kernel/crashtrace.js';
 import { givenKernel } from './kernel/given.js';
 import { buildKernel, exportKernel, type KernelArtifacts } from './kernel/pipeline.js';

@@ -4,7 +4,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import ssh2, { type Client as ClientT, type ClientChannel, type ConnectConfig } from 'ssh2';
 
 // ssh2 is CommonJS: take its classes from the default export.
-const { Client, utils } = ssh2;
+const { Client } = ssh2;
 type Client = ClientT;
 
 export interface ClientKey {

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import t from 'tap';
 import { repoPath } from '../../harness/common/paths.js';
 import { KernelConfig } from '../../harness/config/kconfig.js';
