@@ -11,9 +11,9 @@ import { badInput, renderFailure } from './common/errors.js';
 import type { StageContext } from './common/context.js';
 import { writeOwnFile } from './common/paths.js';
 import { Progress } from './common/progress.js';
-import { classify, compareRuns, loadRun, toCompareHtml, type LoadedRun } from './compare/index.js';
+import { caseKey, classify, compareRuns, loadRun, toCompareHtml, type LoadedRun } from './compare/index.js';
 import { loadPatchList, type PatchFile } from './patch/series.js';
-import { BISECT, bisectVerdict, EXIT_CODES, exitCodeFor, type RunResults } from './report/index.js';
+import { BISECT, bisectVerdict, EXIT_CODES, exitCodeFor, UNTESTABLE_PHASES, type RunResults } from './report/index.js';
 import { countVerdicts } from './scenarios/index.js';
 import { planRun, type RunOptions, type RunPlan } from './runplan.js';
 import { runTrial } from './trialrun.js';
@@ -68,7 +68,8 @@ async function runRow(s: SeriesRun, options: RunOptions, upto: number, ctx: Stag
   const results = await runTrial(plan, { ...ctx, progress });
   if (results.error) say(`  row ${upto}: ${renderFailure(results.error.class, results.error.message.split('\n')[0]!, {})}\n`);
   const failed = results.phases.find((p) => p.status === 'failed')?.phase;
-  const builds = failed !== 'patch' && failed !== 'config' && failed !== 'build' && failed !== 'source';
+  // The phases whose failure leaves no kernel to test, and the source the build never got.
+  const builds = !(failed && (UNTESTABLE_PHASES.has(failed) || failed === 'source'));
   const compiler = failed === 'build' ? /the kernel build failed: (.*)/.exec(results.error?.message ?? '')?.[1] : undefined;
   const earlierBroke = !builds && previous && !previous.row.builds && previous.row.applies;
   const { regressions, fixes } = previous ? changesFrom(previous.results, results) : { regressions: [], fixes: [] };
@@ -92,12 +93,11 @@ async function runRow(s: SeriesRun, options: RunOptions, upto: number, ctx: Stag
 
 /** The cases that regressed and were fixed from one row to a later one, as `ktrial compare` classes them. */
 function changesFrom(before: RunResults, after: RunResults): { regressions: string[]; fixes: string[] } {
-  const key = (c: RunResults['cases'][number]) => `${c.suite}\0${c.name}`;
-  const old = new Map(before.cases.map((c) => [key(c), c]));
+  const old = new Map(before.cases.map((c) => [caseKey(c), c]));
   const regressions: string[] = [];
   const fixes: string[] = [];
   for (const c of after.cases) {
-    const standing = classify(old.get(key(c)), c);
+    const standing = classify(old.get(caseKey(c)), c);
     if (standing === 'regression') regressions.push(c.name);
     if (standing === 'fix') fixes.push(c.name);
   }

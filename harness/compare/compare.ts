@@ -6,7 +6,8 @@ import { isAsExpected, type CaseResult } from '../scenarios/index.js';
 import { ABSENT, COMPARE_CLASSES, COMPARE_FORMAT, type CompareCell, type CompareClass, type CompareDoc, type CompareRun, type PairStanding } from './format.js';
 import type { LoadedRun } from './load.js';
 
-const caseKey = (c: Pick<CaseResult, 'suite' | 'name'>) => `${c.suite}\u0000${c.name}`;
+/** A case's identity across runs: its suite and its name. */
+export const caseKey = (c: Pick<CaseResult, 'suite' | 'name'>) => `${c.suite}\u0000${c.name}`;
 
 /** How `later` stands against `base` (undefined: the run has no such case). */
 export function classify(base: CaseResult | undefined, later: CaseResult | undefined): PairStanding {

@@ -9,7 +9,7 @@ import { toCompareHtml } from './html.js';
 import { loadRun } from './load.js';
 import { toCompareMarkdown, toCompareSummary } from './text.js';
 
-export { classify, cellOf, compareRuns } from './compare.js';
+export { caseKey, classify, cellOf, compareRuns } from './compare.js';
 export { loadRun, type LoadedRun } from './load.js';
 export { toCompareHtml, toCompareMarkdown, toCompareSummary };
 export { CLASS_MEANINGS, COMPARE_CLASSES, COMPARE_FORMAT, compareJsonSchemaText, toCompareJson, compareSchema, type CompareClass, type CompareDoc } from './format.js';

@@ -14,7 +14,7 @@ import { configure } from '../config/configure.js';
 import { KernelConfig } from '../config/kconfig.js';
 import { compatSeriesFor, versionString } from '../eras/eras.js';
 import { applySeries } from '../patch/apply.js';
-import { loadSeries, refuseRepeats, type Series } from '../patch/series.js';
+import { loadPatchList, type Series } from '../patch/series.js';
 import { rememberSource, resolveSource, type SourceTree } from '../source/source.js';
 import type { RunPlan } from '../runplan.js';
 import { makeKernel, PINNED_BUILD_ENV } from './build.js';
@@ -64,9 +64,9 @@ type SeriesFrom = KernelManifest['patches'][number]['from'];
 
 async function loadAllSeries(src: SourceTree, tc: Toolchain, patches: KernelPlan['patches'], upto: number | undefined): Promise<{ series: Series; from: SeriesFrom }[]> {
   const compat = compatSeriesFor(src.era, tc.gccMajor).map((c) => ({ path: repoPath('kernel-patches', 'compat', c.dir), from: 'compat' as const }));
-  const out: { series: Series; from: SeriesFrom }[] = [];
-  for (const p of [...compat, ...patches]) out.push({ series: await loadSeries(p.path), from: p.from });
-  refuseRepeats(out.map((s) => s.series));
+  const all = [...compat, ...patches];
+  const { series } = await loadPatchList(all.map((p) => p.path));
+  const out = series.map((s, i) => ({ series: s, from: all[i]!.from }));
   if (upto === undefined) return out;
   const total = out.filter((s) => s.from !== 'compat').reduce((n, s) => n + s.series.patches.length, 0);
   if (upto > total) throw badInput(`--upto ${upto}: the series has ${total} patch${total === 1 ? '' : 'es'}`, { hint: `give a number from 0 to ${total}` });

@@ -10,7 +10,7 @@ import { writeOwnFile } from '../common/paths.js';
 import type { RunResults } from './types.js';
 
 export { toResultsJson, toJunit, toSummary, toTap };
-export { BISECT, bisectVerdict, EXIT_CODES, exitCodeFor, overallStatus, effectiveStatus, type RunStatus } from './status.js';
+export { BISECT, bisectVerdict, UNTESTABLE_PHASES, EXIT_CODES, exitCodeFor, overallStatus, effectiveStatus, type RunStatus } from './status.js';
 export { RESULTS_FORMAT, type RunResults, type KernelInfo } from './types.js';
 
 export const REPORT_FILES = { json: 'results.json', tap: 'results.tap', junit: 'junit.xml', summary: 'summary.txt' } as const;

@@ -40,7 +40,7 @@ export function exitCodeFor(r: RunResults): number {
 }
 
 /** Phases whose failure means this commit cannot be tested, not that it is bad. */
-const UNTESTABLE_PHASES: ReadonlySet<PhaseName> = new Set<PhaseName>(['patch', 'config', 'build']);
+export const UNTESTABLE_PHASES: ReadonlySet<PhaseName> = new Set<PhaseName>(['patch', 'config', 'build']);
 
 /**
  * The run as a `git bisect run` verdict: good when every case is as expected; bad when a
